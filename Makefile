@@ -1,0 +1,38 @@
+# grit: the two commands of the README, each self-installing into .venv with plain pip.
+# torch is installed first at the CPU pin, then the project under the constraints file (shared/ENV.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.grit-installed
+CONSTRAINTS := requirements/cpu-constraints.txt
+export HF_HUB_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install quickstart test test-slow bench clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]'
+	touch $(STAMP)
+
+# Until the training pipeline lands, the quickstart rescoring of shipped chains with the three presets.
+quickstart: $(STAMP)
+	for preset in grit paper reference; do \
+	  $(BIN)/grit score --data examples/score/data.jsonl --completions examples/score/completions.jsonl \
+	    --preset $$preset || exit 1; done
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+bench: $(STAMP)
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,152 @@
+"""Rule-based answer verification: numbers, yes/no, multiple choice and normalised text.
+
+The verifier is picked per sample by its answer type (``count``, ``yesno``, ``choice``, ``open``), which the
+data loader stores or :func:`infer_answer_type` guesses. Verification is strict on purpose: a hedged answer
+("3 or 4", "yes and no", "A or B") is wrong, because a policy trained on a lenient checker learns to hedge.
+The optional LLM judge lives in :mod:`grit.judge`.
+"""
+
+from __future__ import annotations
+
+import re
+
+ANSWER_TYPES = ("count", "yesno", "choice", "open")
+
+_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+NUMBER_WORDS = {w: i for i, w in enumerate(_UNITS)} | _TENS | {"hundred": 100, "none": 0, "no": 0, "a dozen": 12}
+_ARTICLES = {"a", "an", "the"}
+_YES = {"yes", "true", "correct"}
+_NO = {"no", "false", "incorrect"}
+_NUMBER_TOKEN_RE = re.compile(r"-?\d+(?:\.\d+)?")
+_OPTION_MARK_RE = re.compile(r"(?:\(([A-H])\)|(?:(?<=\n)|^)\s*([A-H])[.):](?=\s))")
+
+
+def normalize(text: str) -> str:
+    """Lower-case, punctuation to spaces (decimal points kept), articles dropped, spaces collapsed.
+
+    >>> normalize("  The Red-Circle. ")
+    'red circle'
+    """
+    text = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", str(text).lower())
+    text = re.sub(r"[^\w\s.]", " ", text)
+    return " ".join(w for w in text.split() if w not in _ARTICLES)
+
+
+def parse_number(text: str) -> float | None:
+    """The one number a short answer states (digits or number words); None when there is none or several
+    different ones.
+
+    >>> parse_number("There are three."), parse_number("3 or 4"), parse_number("none")
+    (3.0, None, 0.0)
+    """
+    norm = normalize(text)
+    values = [float(v) for v in _NUMBER_TOKEN_RE.findall(norm)]
+    words = norm.split()
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in _TENS and i + 1 < len(words) and words[i + 1] in NUMBER_WORDS and NUMBER_WORDS[words[i + 1]] < 10:
+            values.append(float(_TENS[w] + NUMBER_WORDS[words[i + 1]]))
+            i += 2
+            continue
+        if w in NUMBER_WORDS and not (w == "no" and len(words) > 1):
+            values.append(float(NUMBER_WORDS[w]))
+        i += 1
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def parse_yes_no(text: str) -> str | None:
+    """``"yes"`` or ``"no"`` when the answer says exactly one of them.
+
+    >>> parse_yes_no("Yes, it is."), parse_yes_no("no"), parse_yes_no("yes or no")
+    ('yes', 'no', None)
+    """
+    words = set(normalize(text).split())
+    yes, no = bool(words & _YES), bool(words & _NO)
+    if yes == no:
+        return None
+    return "yes" if yes else "no"
+
+
+def extract_options(question: str) -> dict[str, str]:
+    """Options of a multiple-choice question, ``{"A": "text", ...}``: ``(A) x (B) y`` or ``A. x`` lines.
+
+    >>> extract_options("Which colour? Choices: (A) red (B) blue")
+    {'A': 'red', 'B': 'blue'}
+    """
+    marks = list(_OPTION_MARK_RE.finditer(question))
+    options: dict[str, str] = {}
+    for i, m in enumerate(marks):
+        letter = m.group(1) or m.group(2)
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(question)
+        options.setdefault(letter, question[m.end() : end].strip().rstrip(",;"))
+    letters = sorted(options)
+    if len(letters) < 2 or letters != [chr(ord("A") + i) for i in range(len(letters))]:
+        return {}
+    return options
+
+
+def parse_choice(text: str, options: dict[str, str]) -> str | None:
+    """The option letter an answer picks: a bare letter (``B``, ``(B)``, ``B.``) or one option's text.
+
+    >>> parse_choice("(B) blue", {"A": "red", "B": "blue"}), parse_choice("red", {"A": "red", "B": "blue"})
+    ('B', 'A')
+    """
+    stripped = str(text).strip()
+    m = re.match(r"^\(?([A-Ha-h])\)?(?:[.):]|\s|$)", stripped)
+    if m and m.group(1).upper() in options:
+        rest = normalize(stripped[m.end() :])
+        letter = m.group(1).upper()
+        if not rest or rest == normalize(options[letter]):
+            return letter
+    norm = normalize(stripped)
+    exact = [k for k, v in options.items() if normalize(v) == norm]
+    if len(exact) == 1:
+        return exact[0]
+    contained = [k for k, v in options.items() if normalize(v) and re.search(rf"\b{re.escape(normalize(v))}\b", norm)]
+    return contained[0] if len(contained) == 1 else None
+
+
+def infer_answer_type(answer: str, question: str = "") -> str:
+    """Guess the answer type from the gold answer (and the question's options).
+
+    >>> [infer_answer_type(a) for a in ("Yes", "3", "two", "tv")]
+    ['yesno', 'count', 'count', 'open']
+    """
+    options = extract_options(question)
+    if options and parse_choice(answer, options):
+        return "choice"
+    norm = normalize(answer)
+    if norm in _YES | _NO:
+        return "yesno"
+    if parse_number(answer) is not None and len(norm.split()) <= 2:
+        return "count"
+    return "open"
+
+
+def verify(prediction: str | None, answer: str, answer_type: str | None = None, question: str = "") -> bool:
+    """True when the predicted answer matches the gold one under the answer type's rule.
+
+    >>> verify("There are 3.", "three", "count"), verify("yes or no", "yes", "yesno")
+    (True, False)
+    """
+    if prediction is None:
+        return False
+    kind = answer_type or infer_answer_type(answer, question)
+    if kind not in ANSWER_TYPES:
+        raise ValueError(f"unknown answer type {kind!r}; use one of {', '.join(ANSWER_TYPES)}")
+    if kind == "count":
+        gold = parse_number(answer)
+        return gold is not None and parse_number(prediction) == gold
+    if kind == "yesno":
+        gold = parse_yes_no(answer)
+        return gold is not None and parse_yes_no(prediction) == gold
+    if kind == "choice":
+        options = extract_options(question)
+        gold = parse_choice(answer, options) if options else None
+        if gold is None:
+            return normalize(prediction) == normalize(answer)
+        return parse_choice(prediction, options) == gold
+    return normalize(prediction) == normalize(answer) != ""

@@ -1,0 +1,132 @@
+"""The ``grit`` command line: thin wrappers that parse arguments and call the library.
+
+Errors a person can fix (bad data, bad options) print one clear message and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from grit.boxes import FRAME_KINDS, GRIT_TRAIN_MAX_PIXELS, QWEN_FACTOR, QWEN_MIN_PIXELS, FrameSpec
+
+
+class UsageError(Exception):
+    """A problem with the command's input that the user can fix; printed without a traceback."""
+
+
+def _offline_defaults() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def _check_output_file(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path} exists; pass --overwrite to replace it, or choose another --out")
+
+
+def add_frame_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frame", choices=FRAME_KINDS, default="resized",
+                   help="coordinate frame of the boxes in the completions (default: resized, Qwen2/2.5-VL)")
+    p.add_argument("--min-pixels", type=int, default=QWEN_MIN_PIXELS, help="processor min_pixels (resized frame)")
+    p.add_argument("--max-pixels", type=int, default=GRIT_TRAIN_MAX_PIXELS,
+                   help="processor max_pixels (resized frame; default: GRIT's training setting 256*28*28)")
+
+
+def frame_spec(args: argparse.Namespace) -> FrameSpec:
+    return FrameSpec(args.frame, args.min_pixels, args.max_pixels, QWEN_FACTOR)
+
+
+def add_judge_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--judge", choices=("rules", "openai"), default="rules",
+                   help="answer checking: the rule-based verifier (default, free) or an OpenAI-compatible LLM judge")
+    p.add_argument("--judge-base-url", default=None, help="e.g. http://127.0.0.1:8000/v1 (or GRIT_JUDGE_BASE_URL)")
+    p.add_argument("--judge-model", default=None, help="judge model name (or GRIT_JUDGE_MODEL)")
+    p.add_argument("--judge-cache", default=None, help="SQLite file caching judge scores")
+
+
+def make_judge(args: argparse.Namespace):
+    if args.judge == "rules":
+        return None
+    from grit.judge import JudgeError, OpenAIJudge
+
+    try:
+        return OpenAIJudge(base_url=args.judge_base_url, model=args.judge_model, cache_path=args.judge_cache)
+    except JudgeError as e:
+        raise UsageError(str(e)) from e
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from grit.data import read_samples
+    from grit.rewards import RewardSettings
+    from grit.score import read_completions, score_completions, summary_table
+
+    out = Path(args.out) if args.out else None
+    if out:
+        _check_output_file(out, args.overwrite)
+    data = read_samples(args.data, args.images, check_images=args.images is not None)
+    samples = {s.id: s for s in data.samples}
+    completions = read_completions(args.completions, set(samples))
+    tokenizer = None
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    settings = RewardSettings(frame=frame_spec(args), judge=make_judge(args))
+    try:
+        records, names, weights = score_completions(completions, samples, args.preset, settings, args.reward, tokenizer)
+    except KeyError as e:  # an unknown reward name
+        raise UsageError(e.args[0]) from e
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", encoding="utf-8") as f:
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"preset {args.preset}: {len(records)} completions of {len(samples)} samples ({args.data})")
+    print(summary_table(records, names, weights))
+    if "reference_repetition" in names and tokenizer is None:
+        print("note: reference_repetition needs token ids; pass --tokenizer DIR to compute it")
+    if out:
+        print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grit", description="Teach vision-language models to think with images.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("score", help="rescore saved completions with a reward preset")
+    p.add_argument("--data", required=True, help="samples, GRIT_data JSONL layout")
+    p.add_argument("--completions", required=True, help='JSONL of {"id": ..., "completion": "..."}')
+    p.add_argument("--preset", choices=("grit", "paper", "reference"), default="grit")
+    p.add_argument("--reward", action="append", default=[], help="add a reward by name (e.g. grounding)")
+    p.add_argument("--images", default=None, help="image folder; only needed if width/height are missing")
+    p.add_argument("--tokenizer", default=None, help="local tokenizer folder, for reference_repetition's token ids")
+    p.add_argument("--out", default=None, help="write one JSON object per completion here")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_frame_options(p)
+    add_judge_options(p)
+    p.set_defaults(func=cmd_score)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _offline_defaults()
+    args = build_parser().parse_args(argv)
+    from grit.data.schema import DataError
+
+    try:
+        return args.func(args)
+    except (UsageError, DataError) as e:
+        print(f"grit {args.command}: error: {e}", file=sys.stderr)
+        if isinstance(e, DataError) and len(e.problems) > 1:
+            for problem in e.problems[1:20]:
+                print(f"  {problem}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Read GRIT_data-layout JSONL files into validated :class:`~grit.data.schema.Sample` objects.
+
+Fields (shared/METHOD.md section 4): ``question``, ``answer``, ``image`` (a path relative to the image folder,
+or absolute), ``width``, ``height``, ``bboxs`` (evidence boxes ``[x1, y1, x2, y2]`` in original pixels, may be
+empty), ``dataset``, ``split`` (some files say ``key_words`` instead). Also accepted: ``id``, ``boxes`` or
+``evidence_boxes`` for ``bboxs``, ``answer_type``. Other fields are kept in ``Sample.extra``.
+
+Every problem is reported with file, line and field. By default the first problem stops the load; with
+``skip_invalid`` bad lines are skipped and every skip is reported; a sample is never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grit.answers import ANSWER_TYPES, infer_answer_type
+from grit.data.images import MAX_IMAGE_PIXELS, ImageProblem, check_image, resolve_image
+from grit.data.schema import DataError, DataProblem, Sample
+
+logger = logging.getLogger(__name__)
+
+KNOWN_FIELDS = {"id", "question", "answer", "answer_type", "image", "width", "height", "bboxs", "boxes",
+                "evidence_boxes", "dataset", "split", "key_words"}
+BOX_TOLERANCE = 1.0  # pixels: evidence boxes may touch the border after rounding
+
+
+@dataclass
+class LoadResult:
+    samples: list[Sample]
+    problems: list[DataProblem] = field(default_factory=list)
+    skipped_lines: list[int] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.skipped_lines:
+            return f"{len(self.samples)} samples, no problems"
+        reasons = Counter(f"field {p.field!r}" if p.field else "the line itself" for p in self.problems)
+        why = "; ".join(f"{n} problem(s) in {reason}" for reason, n in reasons.most_common())
+        return f"{len(self.samples)} samples; skipped {len(self.skipped_lines)} invalid lines ({why})"
+
+
+class _Line:
+    """Collects the problems of one JSONL line."""
+
+    def __init__(self, file: str, line: int):
+        self.file, self.line, self.problems = file, line, []
+
+    def add(self, field_name: str | None, message: str, fix: str) -> None:
+        self.problems.append(DataProblem(self.file, self.line, field_name, message, fix))
+
+
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return int(value) if value > 0 and float(value).is_integer() else None
+
+
+def _boxes(record: dict, check: _Line) -> tuple[str | None, list]:
+    name = next((k for k in ("bboxs", "boxes", "evidence_boxes") if k in record), None)
+    raw = record.get(name) if name else None
+    if raw is None:
+        return name, []
+    if not isinstance(raw, list):
+        check.add(name, f"boxes must be a list, got {type(raw).__name__}", "write a list of [x1, y1, x2, y2] lists")
+        return name, []
+    boxes = []
+    for i, b in enumerate(raw):
+        ok = isinstance(b, list) and len(b) == 4 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b
+        )
+        if not ok:
+            check.add(name, f"box {i} is {b!r}, not four numbers", "write each box as [x1, y1, x2, y2]")
+            continue
+        if b[2] <= b[0] or b[3] <= b[1]:
+            check.add(name, f"box {i} {b} has x2 <= x1 or y2 <= y1", "write boxes as [x1, y1, x2, y2], top-left first")
+            continue
+        boxes.append(tuple(float(v) for v in b))
+    return name, boxes
+
+
+def _text_field(record: dict, name: str, check: _Line) -> str | None:
+    if name not in record or record[name] is None:
+        check.add(name, "missing required field", f"add {name!r} to every line")
+        return None
+    value = record[name]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        check.add(name, f"must be text, got {type(value).__name__}", f"write {name!r} as a string")
+        return None
+    text = str(value).strip()
+    if not text:
+        check.add(name, "empty", f"give a non-empty {name!r} or drop the line")
+        return None
+    return text
+
+
+def _image_size(record: dict, root: Path, check: _Line, check_images: bool, max_pixels: int):
+    width, height = _positive_int(record.get("width")), _positive_int(record.get("height"))
+    for name, value in (("width", width), ("height", height)):
+        if record.get(name) is not None and value is None:
+            check.add(name, f"must be a positive whole number, got {record.get(name)!r}", f"fix {name!r} or drop it")
+    image = record.get("image")
+    if not isinstance(image, str) or not image.strip():
+        check.add("image", "missing required field" if image is None else f"must be a path, got {image!r}",
+                  "give the image path relative to the image folder")
+        return None, width, height
+    try:
+        path = resolve_image(image, root)
+    except ImageProblem as e:
+        check.add("image", e.message, e.fix)
+        return None, width, height
+    if not check_images:
+        if width is None or height is None:
+            check.add("width", "width and height are needed when images are not read",
+                      "add them, or pass the image folder so the sizes are read from the files")
+        return path, width, height
+    try:
+        real_w, real_h = check_image(path, max_pixels)
+    except ImageProblem as e:
+        check.add("image", e.message, e.fix)
+        return None, width, height
+    if (width is not None and width != real_w) or (height is not None and height != real_h):
+        check.add("width", f"declared size {width}x{height} disagrees with the file's {real_w}x{real_h}",
+                  "correct width/height (boxes are in original pixels of the file)")
+    return path, real_w, real_h
+
+
+def _sample(record: Any, file: str, line: int, root: Path, check_images: bool, max_pixels: int) -> tuple[Sample | None, list]:
+    check = _Line(file, line)
+    if not isinstance(record, dict):
+        check.add(None, f"a line must be a JSON object, got {type(record).__name__}", "write one object per line")
+        return None, check.problems
+    question = _text_field(record, "question", check)
+    answer = _text_field(record, "answer", check)
+    path, width, height = _image_size(record, root, check, check_images, max_pixels)
+    box_field, boxes = _boxes(record, check)
+    if width and height:
+        for i, b in enumerate(boxes):
+            if b[0] < -BOX_TOLERANCE or b[1] < -BOX_TOLERANCE or b[2] > width + BOX_TOLERANCE or b[3] > height + BOX_TOLERANCE:
+                check.add(box_field, f"box {i} {list(b)} lies outside the {width}x{height} image",
+                          "boxes are in original pixels; fix or clip the box")
+    answer_type = record.get("answer_type")
+    if answer_type is not None and answer_type not in ANSWER_TYPES:
+        check.add("answer_type", f"unknown answer type {answer_type!r}", f"use one of {', '.join(ANSWER_TYPES)} or drop it")
+    if check.problems:
+        return None, check.problems
+    split = record.get("split", record.get("key_words", ""))
+    sample = Sample(
+        id=str(record["id"]) if record.get("id") is not None else str(line),
+        image=record["image"],
+        image_path=path,
+        question=question,
+        answer=answer,
+        answer_type=answer_type or infer_answer_type(answer, question),
+        width=width,
+        height=height,
+        evidence_boxes=tuple(boxes),
+        dataset=str(record.get("dataset") or Path(file).stem),
+        split=str(split) if isinstance(split, (str, int)) else json.dumps(split),
+        source=f"{file}:{line}",
+        extra={k: v for k, v in record.items() if k not in KNOWN_FIELDS},
+    )
+    return sample, []
+
+
+def read_samples(
+    path: str | Path,
+    image_root: str | Path | None = None,
+    *,
+    skip_invalid: bool = False,
+    check_images: bool = True,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
+) -> LoadResult:
+    """Read and validate a JSONL file. ``image_root`` defaults to the file's folder. Raises
+    :class:`DataError` at the first problem unless ``skip_invalid``; then the result lists every problem."""
+    path = Path(path)
+    root = Path(image_root) if image_root is not None else path.parent
+    if not path.is_file():
+        raise DataError([DataProblem(str(path), 0, None, "file not found", "check the path")])
+    result = LoadResult([])
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems = [DataProblem(str(path), line_no, None, f"not valid JSON: {e.msg} at column {e.colno}",
+                                        "repair the line (one JSON object per line)")]
+                sample = None
+            else:
+                sample, problems = _sample(record, str(path), line_no, root, check_images, max_image_pixels)
+            if sample is not None and sample.id in seen:
+                problems = [DataProblem(str(path), line_no, "id", f"duplicate id {sample.id!r} (first on line {seen[sample.id]})",
+                                        "give every sample its own id")]
+                sample = None
+            if problems:
+                if not skip_invalid:
+                    raise DataError(problems)
+                result.problems.extend(problems)
+                result.skipped_lines.append(line_no)
+                continue
+            seen[sample.id] = line_no
+            result.samples.append(sample)
+    return result
+
+
+def load_samples(path: str | Path, image_root: str | Path | None = None, **options: Any) -> list[Sample]:
+    """Read a JSONL file (see :func:`read_samples`); with ``skip_invalid=True`` a summary of what was skipped,
+    and why, is logged as a warning."""
+    result = read_samples(path, image_root, **options)
+    if result.skipped_lines:
+        logger.warning("%s: %s", path, result.summary())
+        for problem in result.problems:
+            logger.warning("  %s", problem)
+    return result.samples

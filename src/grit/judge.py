@@ -1,0 +1,193 @@
+"""An optional LLM judge over any OpenAI-compatible chat-completions endpoint (a local vLLM server, a hosted API).
+
+It asks the paper's judge prompt (GRIT, Fig. 8) and parses the score the way the reference code does.
+Unlike the reference, a failure is never a score: after the retries a :class:`JudgeResult` carries
+``score=None`` and the reason, and callers count and report it. Successful scores are cached on disk
+(SQLite), keyed by model and prompt, so re-running an evaluation costs nothing.
+
+Configure with arguments or the environment: ``GRIT_JUDGE_BASE_URL`` (e.g. ``http://127.0.0.1:8000/v1``),
+``GRIT_JUDGE_MODEL``, ``GRIT_JUDGE_API_KEY`` (falls back to ``OPENAI_API_KEY``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+# The reference code's prompt; it writes the first "model’s" with a typographic apostrophe.
+JUDGE_PROMPT = (
+    "You are responsible for proofreading the answers, you need to give a score to the model\u2019s answer by "
+    "referring to the standard answer, based on the given question. The full score is 1 point and the minimum "
+    'score is 0 points. Please output the score in the json form "{{score: <score>}}". The evaluation criteria '
+    "require that the closer the model's answer is to the standard answer, the higher the score.\n"
+    "Question: {question}\nStandard answer: {answer}\nModel's answer: {prediction}"
+)
+
+
+def parse_judge_score(reply: str) -> float | None:
+    """The reference code's score parsing: keep ``[\\w\\s.]``, lower-case, take what follows the last
+    "score", its first 5 characters, digits and dots only. None when that is not a number in [0, 1].
+
+    >>> parse_judge_score('{score: 0.8}'), parse_judge_score("Score: 1"), parse_judge_score("no idea")
+    (0.8, 1.0, None)
+    """
+    text = re.sub(r"[^\w\s.]", "", str(reply)).lower()
+    if "score" not in text:
+        return None
+    tail = text.rsplit("score", 1)[1][:5]
+    digits = re.sub(r"[^\d.]", "", tail)
+    try:
+        value = float(digits)
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 else None
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    score: float | None
+    error: str | None = None
+    attempts: int = 0
+    cached: bool = False
+    reply: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.score is not None
+
+
+class JudgeError(RuntimeError):
+    pass
+
+
+@dataclass
+class OpenAIJudge:
+    """Scores (question, gold answer, prediction) triples in [0, 1] with an LLM.
+
+    ``max_retries`` extra attempts follow a failed one (HTTP error, timeout, malformed reply, unparseable
+    score), waiting ``backoff * 2**k`` seconds. ``attempt_failures`` counts failed attempts by kind.
+    """
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    cache_path: str | None = None
+    max_retries: int = 2
+    timeout: float = 60.0
+    backoff: float = 1.0
+    temperature: float = 0.0
+    max_workers: int = 8
+    attempt_failures: dict[str, int] = field(default_factory=dict)
+    calls: int = 0
+
+    def __post_init__(self):
+        self.base_url = (self.base_url or os.environ.get("GRIT_JUDGE_BASE_URL") or "").rstrip("/")
+        self.model = self.model or os.environ.get("GRIT_JUDGE_MODEL")
+        self.api_key = self.api_key or os.environ.get("GRIT_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if not self.base_url or not self.model:
+            raise JudgeError(
+                "the LLM judge needs an endpoint and a model: pass base_url/model (CLI: --judge-base-url, "
+                "--judge-model) or set GRIT_JUDGE_BASE_URL and GRIT_JUDGE_MODEL; or use the rule-based "
+                "verifier (--judge rules), which needs neither"
+            )
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def __getstate__(self):  # picklable for TRL / accelerate: connections and locks are re-made lazily
+        state = dict(self.__dict__)
+        state["_db"], state["_lock"] = None, None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def _cache(self) -> sqlite3.Connection | None:
+        if self.cache_path is None:
+            return None
+        if self._db is None:
+            Path(self.cache_path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.cache_path, check_same_thread=False)
+            self._db.execute("CREATE TABLE IF NOT EXISTS judge (key TEXT PRIMARY KEY, score REAL, reply TEXT)")
+        return self._db
+
+    def _key(self, prompt: str) -> str:
+        return hashlib.sha256(f"{self.model}\n{self.temperature}\n{prompt}".encode()).hexdigest()
+
+    def chat(self, messages: list[dict[str, Any]]) -> str:
+        """One chat-completions request; returns the reply text or raises JudgeError with the reason."""
+        body = json.dumps({"model": self.model, "messages": messages, "temperature": self.temperature}).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(f"{self.base_url}/chat/completions", body, headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as e:
+            raise JudgeError(f"http {e.code}") from e
+        except (TimeoutError, socket.timeout) as e:
+            raise JudgeError("timeout") from e
+        except urllib.error.URLError as e:
+            kind = "timeout" if isinstance(e.reason, (TimeoutError, socket.timeout)) else "connection"
+            raise JudgeError(kind) from e
+        try:
+            return str(json.loads(payload)["choices"][0]["message"]["content"])
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            raise JudgeError("malformed reply") from e
+
+    def _record(self, kind: str) -> None:
+        with self._lock:
+            self.attempt_failures[kind] = self.attempt_failures.get(kind, 0) + 1
+
+    def score(self, question: str, answer: str, prediction: str) -> JudgeResult:
+        prompt = JUDGE_PROMPT.format(question=question, answer=answer, prediction=prediction)
+        key = self._key(prompt)
+        db = self._cache()
+        if db is not None:
+            with self._lock:
+                row = db.execute("SELECT score, reply FROM judge WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                return JudgeResult(row[0], None, 0, True, row[1])
+        error, reply = "no attempt", None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            with self._lock:
+                self.calls += 1
+            try:
+                reply = self.chat([{"role": "user", "content": prompt}])
+            except JudgeError as e:
+                error = str(e)
+                self._record(error)
+                continue
+            value = parse_judge_score(reply)
+            if value is None:
+                error = "unparseable score"
+                self._record(error)
+                continue
+            if db is not None:
+                with self._lock:
+                    db.execute("INSERT OR REPLACE INTO judge VALUES (?, ?, ?)", (key, value, reply))
+                    db.commit()
+            return JudgeResult(value, None, attempt + 1, False, reply)
+        return JudgeResult(None, error, self.max_retries + 1, False, reply)
+
+    def score_many(self, items: Sequence[tuple[str, str, str]]) -> list[JudgeResult]:
+        """Score (question, answer, prediction) triples concurrently, in order."""
+        if len(items) <= 1:
+            return [self.score(*item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
+            return list(pool.map(lambda item: self.score(*item), items))

@@ -1,0 +1,146 @@
+"""GRPO-GR reward functions with TRL's contract, their registry by name, and the three presets.
+
+- ``grit`` (default): hack-resistant format and box terms, per-sample counting bonus, rule-verified answer;
+- ``paper``: the paper's definition, literally;
+- ``reference``: the released code's six terms, quirks included.
+
+>>> funcs, weights = build_rewards("grit")
+>>> [f.__name__ for f in funcs]
+['format', 'grounded_boxes', 'count', 'answer_accuracy', 'answer_bleu', 'repetition']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from grit.boxes import FrameSpec
+from grit.rewards.answer import AnswerReward
+from grit.rewards.base import Reward, bleu1, completion_text
+from grit.rewards.grit import (
+    AnswerBleuReward,
+    CountReward,
+    GroundedBoxesReward,
+    GroundingReward,
+    RepetitionPenalty,
+    StrictFormatReward,
+)
+from grit.rewards.paper import PaperBoxFormat, PaperCount, PaperRethinkFormat, PaperThinkFormat
+from grit.rewards.reference import (
+    ReferenceAnswerFormat,
+    ReferenceBleu,
+    ReferenceBoxFormat,
+    ReferenceRepetition,
+    ReferenceThinkFormat,
+)
+
+
+@dataclass
+class RewardSettings:
+    """What parameterised rewards need: the model's coordinate frame, an optional LLM judge, box checks."""
+
+    frame: FrameSpec = field(default_factory=FrameSpec)
+    judge: Any = None
+    whole_image_threshold: float = 0.95
+    max_boxes: int = 16
+    pad_token_id: int | None = None
+
+
+def _named(reward: Reward, name: str) -> Reward:
+    reward.name = reward.__name__ = name
+    return reward
+
+
+REWARDS: dict[str, Callable[[RewardSettings], Reward]] = {
+    # grit preset
+    "format": lambda s: StrictFormatReward(),
+    "grounded_boxes": lambda s: GroundedBoxesReward(s.frame, s.whole_image_threshold, s.max_boxes),
+    "count": lambda s: CountReward(s.frame, s.whole_image_threshold),
+    "answer_accuracy": lambda s: AnswerReward(s.judge, cut="strict"),
+    "answer_bleu": lambda s: AnswerBleuReward(),
+    "repetition": lambda s: RepetitionPenalty(),
+    "grounding": lambda s: GroundingReward(s.frame, s.whole_image_threshold),
+    # paper preset
+    "paper_think_format": lambda s: PaperThinkFormat(),
+    "paper_rethink_format": lambda s: PaperRethinkFormat(),
+    "paper_box_format": lambda s: PaperBoxFormat(),
+    "paper_count": lambda s: PaperCount(),
+    "paper_answer": lambda s: AnswerReward(s.judge, cut="paper", binarize=True, name="paper_answer"),
+    "paper_answer_bleu": lambda s: _named(AnswerBleuReward(), "paper_answer_bleu"),
+    # reference preset, in the reference trainer's order
+    "reference_answer_judge": lambda s: AnswerReward(
+        s.judge, cut="paper", binarize=True, skip_datasets=("ovd",), name="reference_answer_judge"
+    ),
+    "reference_answer_bleu": lambda s: ReferenceBleu(),
+    "reference_answer_format": lambda s: ReferenceAnswerFormat(),
+    "reference_repetition": lambda s: ReferenceRepetition(s.pad_token_id),
+    "reference_box_format": lambda s: ReferenceBoxFormat(),
+    "reference_think_format": lambda s: ReferenceThinkFormat(),
+}
+
+PRESETS: dict[str, tuple[tuple[str, float], ...]] = {
+    "grit": (
+        ("format", 1.0),
+        ("grounded_boxes", 1.0),
+        ("count", 1.0),
+        ("answer_accuracy", 1.0),
+        ("answer_bleu", 1.0),
+        ("repetition", 1.0),
+    ),
+    "paper": (
+        ("paper_think_format", 1.0),
+        ("paper_rethink_format", 1.0),
+        ("paper_box_format", 1.0),
+        ("paper_count", 1.0),
+        ("paper_answer", 1.0),
+        ("paper_answer_bleu", 1.0),
+    ),
+    "reference": (
+        ("reference_answer_judge", 1.0),
+        ("reference_answer_bleu", 1.0),
+        ("reference_answer_format", 1.0),
+        ("reference_repetition", 1.0),
+        ("reference_box_format", 1.0),
+        ("reference_think_format", 1.0),
+    ),
+}
+
+
+def get_reward(name: str, settings: RewardSettings | None = None) -> Reward:
+    """A reward callable by its registry name."""
+    if name not in REWARDS:
+        raise KeyError(f"unknown reward {name!r}; known rewards: {', '.join(REWARDS)}")
+    return REWARDS[name](settings or RewardSettings())
+
+
+def build_rewards(
+    preset: str = "grit",
+    settings: RewardSettings | None = None,
+    extra: Sequence[str] = (),
+    weights: dict[str, float] | None = None,
+) -> tuple[list[Reward], list[float]]:
+    """The reward callables and weights of a preset, plus ``extra`` rewards (weight 1 unless given), with
+    ``weights`` overriding any term's weight by name (0 keeps a term logged but out of the total)."""
+    if preset not in PRESETS:
+        raise KeyError(f"unknown reward preset {preset!r}; use one of {', '.join(PRESETS)}")
+    terms = dict(PRESETS[preset])
+    for name in extra:
+        terms.setdefault(name, 1.0)
+    for name, weight in (weights or {}).items():
+        if name not in terms:
+            raise KeyError(f"weight given for {name!r}, which is not among the rewards {', '.join(terms)}")
+        terms[name] = float(weight)
+    settings = settings or RewardSettings()
+    return [get_reward(name, settings) for name in terms], list(terms.values())
+
+
+__all__ = [
+    "PRESETS",
+    "REWARDS",
+    "Reward",
+    "RewardSettings",
+    "bleu1",
+    "build_rewards",
+    "completion_text",
+    "get_reward",
+]

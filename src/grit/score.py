@@ -1,0 +1,155 @@
+"""Rescore saved completions with a reward preset (``grit score``).
+
+Completions are JSONL, one ``{"id": ..., "completion": "..."}`` per line (several may share an id); ids refer
+to samples of a GRIT_data-layout file (their ``id`` field, else their line number). Each completion gets every
+reward term by name, the weighted total, its boxes (in original pixels where the frame is known), the answer
+and the format flags.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from grit.chain import parse
+from grit.data.schema import DataError, DataProblem, Sample
+from grit.grounding import frame_for, place_boxes
+from grit.rewards import RewardSettings, build_rewards
+
+
+@dataclass(frozen=True)
+class Completion:
+    id: str
+    text: str
+    source: str
+
+
+def sample_columns(sample: Sample) -> dict[str, Any]:
+    """The dataset columns rewards read, for one sample."""
+    return {
+        "question": sample.question,
+        "answer": sample.answer,
+        "answer_type": sample.answer_type,
+        "width": sample.width,
+        "height": sample.height,
+        "evidence_boxes": [list(b) for b in sample.evidence_boxes],
+        "dataset": sample.dataset,
+    }
+
+
+def read_completions(path: str | Path, known_ids: set[str]) -> list[Completion]:
+    """Read a completions file; a malformed line or an id not in the data is an error naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError([DataProblem(str(path), 0, None, "file not found", "check the path")])
+    out, problems = [], []
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = (str(path), line_no)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(DataProblem(*where, None, f"not valid JSON: {e.msg}", "one JSON object per line"))
+                continue
+            if not isinstance(record, dict) or "id" not in record or not isinstance(record.get("completion"), str):
+                problems.append(DataProblem(*where, None, 'need {"id": ..., "completion": "..."}',
+                                            "give each line an id and a completion string"))
+                continue
+            sample_id = str(record["id"])
+            if sample_id not in known_ids:
+                problems.append(DataProblem(*where, "id", f"id {sample_id!r} is not in the data file",
+                                            "use the data's id field, or its line number when it has none"))
+                continue
+            out.append(Completion(sample_id, record["completion"], f"{path}:{line_no}"))
+    if problems:
+        raise DataError(problems)
+    return out
+
+
+def _chain_record(text: str, sample: Sample, settings: RewardSettings) -> dict[str, Any]:
+    chain = parse(text)
+    frame = frame_for(settings.frame, sample.width, sample.height)
+    boxes = []
+    for p in place_boxes(chain, frame, "any", settings.whole_image_threshold):
+        boxes.append({
+            "coords": list(p.box.coords),
+            "original": None if p.original is None else [round(v, 2) for v in p.original],
+            "label": p.box.label,
+            "segment": p.box.segment,
+            "syntax": p.box.syntax,
+            "problem": p.problem,
+        })
+    return {
+        "answer": chain.answer_text,
+        "boxes": boxes,
+        "format": {
+            "strict": chain.strict,
+            "problems": list(chain.problems),
+            "in_order": chain.in_order,
+            **{f"{s}_present": chain.segment(s).present for s in ("think", "rethink", "answer")},
+            **{f"{s}_closed": chain.segment(s).closed for s in ("think", "rethink", "answer")},
+        },
+    }
+
+
+def weighted_total(values: Sequence[float | None], weights: Sequence[float]) -> float | None:
+    """TRL's sum: terms that do not apply (None) are left out; None when no term applies."""
+    terms = [v * w for v, w in zip(values, weights) if v is not None]
+    return math.fsum(terms) if terms else None
+
+
+def score_completions(
+    completions: Sequence[Completion],
+    samples: dict[str, Sample],
+    preset: str = "grit",
+    settings: RewardSettings | None = None,
+    extra: Sequence[str] = (),
+    tokenizer: Any = None,
+) -> tuple[list[dict[str, Any]], list[str], list[float]]:
+    """Score every completion; returns the per-completion records, the term names and their weights."""
+    settings = settings or RewardSettings()
+    funcs, weights = build_rewards(preset, settings, extra)
+    names = [f.__name__ for f in funcs]
+    columns: dict[str, list[Any]] = {}
+    for c in completions:
+        for key, value in sample_columns(samples[c.id]).items():
+            columns.setdefault(key, []).append(value)
+    texts = [c.text for c in completions]
+    if tokenizer is not None:
+        columns["completion_ids"] = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    values = {name: f(texts, **columns) if texts else [] for name, f in zip(names, funcs)}
+    records = []
+    for i, c in enumerate(completions):
+        terms = {name: values[name][i] for name in names}
+        records.append({
+            "id": c.id,
+            "source": c.source,
+            "completion": c.text,
+            "rewards": terms,
+            "total": weighted_total([terms[n] for n in names], weights),
+            **_chain_record(c.text, samples[c.id], settings),
+        })
+    return records, names, weights
+
+
+def summary_table(records: Sequence[dict[str, Any]], names: Sequence[str], weights: Sequence[float]) -> str:
+    """A plain-text table: each term's mean over the completions it applies to, and chain statistics."""
+    lines = [f"{'term':<26}{'weight':>8}{'mean':>10}{'applies':>10}"]
+    for name, weight in zip(names, weights):
+        vals = [r["rewards"][name] for r in records if r["rewards"][name] is not None]
+        mean = f"{sum(vals) / len(vals):.4f}" if vals else "n/a"
+        lines.append(f"{name:<26}{weight:>8.2f}{mean:>10}{len(vals):>6}/{len(records)}")
+    totals = [r["total"] for r in records if r["total"] is not None]
+    n = max(len(records), 1)
+    lines.append(f"{'total':<26}{'':>8}{(sum(totals) / len(totals)) if totals else float('nan'):>10.4f}")
+    strict = sum(r["format"]["strict"] for r in records)
+    boxes = sum(len(r["boxes"]) for r in records)
+    invalid = sum(1 for r in records for b in r["boxes"] if b["problem"])
+    lines.append(f"completions {len(records)}; strict format {strict / n:.1%}; boxes per completion "
+                 f"{boxes / n:.2f}; invalid boxes {invalid}/{boxes}")
+    return "\n".join(lines)
