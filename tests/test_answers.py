@@ -1,0 +1,66 @@
+import pytest
+
+from grit.answers import extract_options, infer_answer_type, parse_number, parse_yes_no, verify
+
+
+@pytest.mark.parametrize(
+    "prediction, answer, kind, ok",
+    [
+        ("2", "2", "count", True),
+        ("two", "2", "count", True),
+        ("There are 2 zebras.", "2", "count", True),
+        ("twenty one", "21", "count", True),
+        ("none", "0", "count", True),
+        ("2 or 3", "2", "count", False),
+        ("3", "2", "count", False),
+        ("", "2", "count", False),
+        ("3.5", "3.5", "count", True),
+        ("Yes", "yes", "yesno", True),
+        ("yes, it is", "yes", "yesno", True),
+        ("No.", "yes", "yesno", False),
+        ("yes or no", "yes", "yesno", False),
+        ("maybe", "no", "yesno", False),
+        ("The TV", "tv", "open", True),
+        ("a tv set", "tv", "open", False),
+        (None, "tv", "open", False),
+    ],
+)
+def test_verify(prediction, answer, kind, ok):
+    assert verify(prediction, answer, kind) is ok
+
+
+QUESTION = "What colour is the shape? Choices: (A) red (B) blue (C) green"
+
+
+@pytest.mark.parametrize(
+    "prediction, answer, ok",
+    [("B", "B", True), ("(B)", "B", True), ("B. blue", "B", True), ("blue", "B", True), ("blue", "blue", True),
+     ("A", "B", False), ("red", "B", False), ("A or B", "B", False), ("B red", "B", False)],
+)
+def test_multiple_choice(prediction, answer, ok):
+    assert verify(prediction, answer, "choice", QUESTION) is ok
+
+
+def test_options_from_lines():
+    q = "Which is larger?\nA. 10\nB. 20\nC: 30"
+    assert extract_options(q) == {"A": "10", "B": "20", "C": "30"}
+    assert extract_options("Is (A) here?") == {}
+
+
+def test_infer_answer_type():
+    assert infer_answer_type("yes") == "yesno"
+    assert infer_answer_type("4") == "count"
+    assert infer_answer_type("B", QUESTION) == "choice"
+    assert infer_answer_type("green", QUESTION) == "choice"
+    assert infer_answer_type("across the street") == "open"
+
+
+def test_parsers():
+    assert parse_number("forty two") == 42.0
+    assert parse_number("no idea") is None
+    assert parse_yes_no("True") == "yes"
+
+
+def test_unknown_type_raises():
+    with pytest.raises(ValueError, match="answer type"):
+        verify("x", "y", "essay")

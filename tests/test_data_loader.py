@@ -1,0 +1,117 @@
+"""Every validation error of the loader, each on a small broken file made here."""
+
+import json
+import logging
+
+import pytest
+from PIL import Image
+
+from grit.data import DataError, load_samples, read_samples
+
+
+@pytest.fixture
+def root(tmp_path):
+    Image.new("RGB", (64, 48), (30, 30, 30)).save(tmp_path / "a.png")
+    (tmp_path / "sub").mkdir()
+    Image.new("RGB", (32, 32)).save(tmp_path / "sub" / "b.jpg")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    (tmp_path / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+GOOD = {"question": "How many circles?", "answer": "2", "image": "a.png", "width": 64, "height": 48,
+        "bboxs": [[1, 2, 10, 12], [20.5, 3, 30, 40]], "dataset": "tallyqa", "split": "train"}
+
+
+def write(root, *records, name="data.jsonl"):
+    path = root / name
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_good_file(root):
+    second = {k: v for k, v in GOOD.items() if k != "split"}
+    path = write(root, GOOD, dict(second, image="sub/b.jpg", width=32, height=32, bboxs=[], answer="yes",
+                                  key_words="x", id="s2"), "")
+    samples = load_samples(path)
+    assert [s.id for s in samples] == ["1", "s2"]
+    assert samples[0].evidence_boxes == ((1, 2, 10, 12), (20.5, 3, 30, 40))
+    assert samples[0].answer_type == "count" and samples[1].answer_type == "yesno"
+    assert samples[1].split == "x" and samples[0].dataset == "tallyqa"
+    assert samples[0].image_path == (root / "a.png").resolve()
+    assert samples[0].source.endswith("data.jsonl:1")
+
+
+def test_sizes_read_from_file_and_plain_variants(root):
+    path = write(root, {"id": 7, "question": "q", "answer": "tv", "image": str((root / "a.png").resolve()),
+                        "boxes": [[0, 0, 64, 48]], "extra_field": 1})
+    s = load_samples(path)[0]
+    assert (s.width, s.height, s.id, s.answer_type) == (64, 48, "7", "open")
+    assert s.evidence_boxes == ((0, 0, 64, 48),) and s.extra == {"extra_field": 1}
+    assert s.dataset == "data"  # the file's stem when no dataset is named
+
+
+@pytest.mark.parametrize(
+    "record, field, message",
+    [
+        ("{not json", None, "not valid JSON"),
+        ("[1, 2]", None, "must be a JSON object"),
+        ({k: v for k, v in GOOD.items() if k != "question"}, "question", "missing required field"),
+        (dict(GOOD, question="  "), "question", "empty"),
+        (dict(GOOD, answer=""), "answer", "empty"),
+        ({k: v for k, v in GOOD.items() if k != "image"}, "image", "missing required field"),
+        (dict(GOOD, image="missing.png"), "image", "does not exist"),
+        (dict(GOOD, image="corrupt.png"), "image", "cannot be read"),
+        (dict(GOOD, image="notes.txt"), "image", "cannot be read"),
+        (dict(GOOD, image="../../etc/passwd"), "image", "outside the image root"),
+        (dict(GOOD, width=100), "width", "disagrees with the file"),
+        (dict(GOOD, height=-3), "height", "positive whole number"),
+        (dict(GOOD, bboxs=[[10, 2, 5, 12]]), "bboxs", "x2 <= x1"),
+        (dict(GOOD, bboxs=[[1, 2, 3]]), "bboxs", "not four numbers"),
+        (dict(GOOD, bboxs=[[1, 2, 300, 12]]), "bboxs", "outside the 64x48 image"),
+        (dict(GOOD, bboxs="1,2,3,4"), "bboxs", "must be a list"),
+        (dict(GOOD, answer_type="essay"), "answer_type", "unknown answer type"),
+    ],
+)
+def test_each_problem_names_file_line_field(root, record, field, message):
+    path = write(root, GOOD, record)
+    with pytest.raises(DataError) as info:
+        load_samples(path)
+    problem = info.value.problems[0]
+    assert problem.line == 2 and problem.field == field and message in problem.message
+    text = str(info.value)
+    assert f"{path}:2" in text and "Fix:" in text
+
+
+def test_duplicate_ids(root):
+    with pytest.raises(DataError, match="duplicate id 'x' \\(first on line 1\\)"):
+        load_samples(write(root, dict(GOOD, id="x"), dict(GOOD, id="x")))
+
+
+def test_decompression_bomb_cap(root):
+    Image.new("L", (400, 300)).save(root / "big.png")
+    with pytest.raises(DataError, match="over the cap"):
+        load_samples(write(root, dict(GOOD, image="big.png", width=400, height=300)), max_image_pixels=100_000)
+
+
+def test_without_images_sizes_are_required(root):
+    path = write(root, {k: v for k, v in GOOD.items() if k != "width"})
+    with pytest.raises(DataError, match="width and height are needed"):
+        read_samples(path, check_images=False)
+    assert read_samples(write(root, dict(GOOD, image="elsewhere.png")), check_images=False).samples
+
+
+def test_skip_invalid_reports_every_skip(root, caplog):
+    path = write(root, GOOD, "{bad", dict(GOOD, answer=""), dict(GOOD, id="z"))
+    result = read_samples(path, skip_invalid=True)
+    assert len(result.samples) == 2 and result.skipped_lines == [2, 3]
+    assert "skipped 2 invalid lines" in result.summary()
+    with caplog.at_level(logging.WARNING):
+        assert len(load_samples(path, skip_invalid=True)) == 2
+    assert "skipped 2 invalid lines" in caplog.text and "data.jsonl:3: field 'answer'" in caplog.text
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="file not found"):
+        load_samples(tmp_path / "nope.jsonl")

@@ -1,0 +1,163 @@
+"""The LLM judge against a real HTTP server on loopback that speaks the chat-completions API."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from grit.judge import JUDGE_PROMPT, JudgeError, OpenAIJudge, parse_judge_score
+from grit.rewards import RewardSettings, get_reward
+
+
+class FakeChatServer:
+    """Replies from a script of behaviours, then repeats the last one: ("ok", text), ("http", status),
+    ("garbage", body), ("sleep", seconds)."""
+
+    def __init__(self):
+        self.script = [("ok", "{score: 1}")]
+        self.requests = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                kind, value = server.script.pop(0) if len(server.script) > 1 else server.script[0]
+                if kind == "sleep":
+                    time.sleep(value)
+                    kind, value = "ok", "{score: 1}"
+                if kind == "http":
+                    self.send_response(value)
+                    self.end_headers()
+                    self.wfile.write(b'{"error": "boom"}')
+                    return
+                payload = value.encode() if kind == "garbage" else json.dumps(
+                    {"choices": [{"message": {"role": "assistant", "content": value}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = FakeChatServer()
+    yield s
+    s.close()
+
+
+def judge_for(server, **kw):
+    return OpenAIJudge(base_url=server.url, model="judge-test", api_key="k", backoff=0.0, **kw)
+
+
+def test_success_sends_the_paper_prompt(server):
+    server.script = [("ok", "The answer matches. {score: 0.8}")]
+    result = judge_for(server).score("How many?", "2", "two")
+    assert result.score == 0.8 and result.ok and result.attempts == 1
+    request = server.requests[0]
+    assert request["path"] == "/v1/chat/completions" and request["auth"] == "Bearer k"
+    assert request["body"]["model"] == "judge-test"
+    assert request["body"]["messages"][0]["content"] == JUDGE_PROMPT.format(
+        question="How many?", answer="2", prediction="two")
+    assert "Standard answer: 2\nModel's answer: two" in request["body"]["messages"][0]["content"]
+
+
+def test_retry_after_http_error(server):
+    server.script = [("http", 500), ("ok", "{score: 0}")]
+    judge = judge_for(server)
+    result = judge.score("q", "a", "b")
+    assert result.score == 0.0 and result.attempts == 2
+    assert judge.attempt_failures == {"http 500": 1}
+
+
+@pytest.mark.parametrize(
+    "script, error",
+    [
+        ([("http", 503)], "http 503"),
+        ([("garbage", "not json")], "malformed reply"),
+        ([("garbage", '{"choices": []}')], "malformed reply"),
+        ([("ok", "I cannot judge this.")], "unparseable score"),
+        ([("ok", "score: 7")], "unparseable score"),
+    ],
+)
+def test_failures_are_reported_not_zero(server, script, error):
+    server.script = script
+    judge = judge_for(server, max_retries=2)
+    result = judge.score("q", "a", "b")
+    assert result.score is None and not result.ok
+    assert result.error == error and result.attempts == 3
+    assert sum(judge.attempt_failures.values()) == 3
+
+
+def test_timeout(server):
+    server.script = [("sleep", 1.0)]
+    result = judge_for(server, timeout=0.2, max_retries=0).score("q", "a", "b")
+    assert result.score is None and result.error == "timeout"
+
+
+def test_connection_refused():
+    judge = OpenAIJudge(base_url="http://127.0.0.1:9/v1", model="m", max_retries=0, backoff=0.0, timeout=2)
+    result = judge.score("q", "a", "b")
+    assert result.score is None and result.error == "connection"
+
+
+def test_cache_hits_skip_the_server(server, tmp_path):
+    server.script = [("ok", "{score: 0.5}")]
+    cache = tmp_path / "judge.sqlite"
+    first = judge_for(server, cache_path=str(cache)).score("q", "a", "b")
+    second = judge_for(server, cache_path=str(cache)).score("q", "a", "b")
+    assert (first.score, first.cached) == (0.5, False)
+    assert (second.score, second.cached) == (0.5, True)
+    assert len(server.requests) == 1
+
+
+def test_answer_reward_with_judge_reports_failures(server):
+    server.script = [("ok", "{score: 0.6}"), ("http", 500)]
+    judge = judge_for(server, max_retries=0, max_workers=1)
+    reward = get_reward("answer_accuracy", RewardSettings(judge=judge))
+    texts = ["<think> </think> <rethink> </rethink> <answer> 2 </answer>"] * 2 + ["no answer at all"]
+    out = reward(texts, question=["q1", "q2", "q3"], answer=["2", "3", "4"])
+    assert out == [0.6, None, 0.0]  # a judge failure is None (left out), a missing answer is a real 0
+    assert reward.failures == 1
+    binarised = get_reward("reference_answer_judge", RewardSettings(judge=judge_for(server)))
+    server.script = [("ok", "{score: 0.2}")]
+    assert binarised(texts[:1], question=["q"], answer=["x"], dataset=["vsr"]) == [1.0]
+    assert binarised(texts[:1], question=["q"], answer=["x"], dataset=["ovd_position"]) == [0.0]
+
+
+def test_judge_needs_configuration(monkeypatch):
+    monkeypatch.delenv("GRIT_JUDGE_BASE_URL", raising=False)
+    monkeypatch.delenv("GRIT_JUDGE_MODEL", raising=False)
+    with pytest.raises(JudgeError, match="--judge rules"):
+        OpenAIJudge()
+
+
+def test_judge_pickles(server):
+    import pickle
+
+    judge = judge_for(server, cache_path=None)
+    clone = pickle.loads(pickle.dumps(judge))
+    assert clone.score("q", "a", "b").score == 1.0
+
+
+@pytest.mark.parametrize(
+    "reply, score",
+    [("{score: 1}", 1.0), ('{"score": 0.75}', 0.75), ("Score: 0.5 because", 0.5), ("score 0", 0.0),
+     ("the score is high", None), ("", None), ("{score: 1.5}", None), ("score: 0.3, final score: 0.9", 0.9)],
+)
+def test_parse_judge_score(reply, score):
+    assert parse_judge_score(reply) == score
