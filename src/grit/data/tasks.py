@@ -1,0 +1,52 @@
+"""Base-model tasks on the shapes world (for pretraining the tiny model before GRPO-GR): grounding and direct
+answers. Never a grounded reasoning chain: GRPO-GR must find that on its own.
+
+- grounding: "Output the bounding boxes of all red circles in JSON with key 'bbox_2d'." ->
+  ``[{"bbox_2d": [x1, y1, x2, y2], "label": "red circle"}, ...]`` in the model's frame, or ``none``;
+- direct answers: the direct prompt (``"\\nQuestion: ..."``) -> the short answer.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from grit.boxes import Frame
+from grit.chain import render_box
+from grit.data.questions import Question
+from grit.data.shapes import Scene, plural
+from grit.prompts import question_text
+
+GROUNDING_TEMPLATE = "Output the bounding boxes of all {what} in JSON with key 'bbox_2d'."
+
+
+@dataclass(frozen=True)
+class TaskExample:
+    task: str  # grounding | direct
+    prompt: str  # the user text (the image comes first in the turn)
+    target: str
+
+
+def grounding_target(objects, frame: Frame) -> str:
+    """The JSON list of the objects' boxes in the model's frame (rounded to whole numbers), top to bottom."""
+    if not objects:
+        return "none"
+    ordered = sorted(objects, key=lambda o: (o.box[1], o.box[0]))
+    boxes = [render_box([round(v) for v in frame.from_original(o.box)], o.label, "json") for o in ordered]
+    return "[" + ", ".join(boxes) + "]"
+
+
+def grounding_example(scene: Scene, rng: random.Random, frame: Frame, colours, shapes) -> TaskExample:
+    """Ask for all objects of a colour, a shape, both, or all shapes (the query may match nothing)."""
+    colour, shape = rng.choice(colours), rng.choice(shapes)
+    kind = rng.choice(("both", "both", "colour", "shape", "all"))
+    colour = colour if kind in ("both", "colour") else None
+    shape = shape if kind in ("both", "shape") else None
+    what = f"{colour} {plural(shape)}" if colour and shape else plural(shape) if shape else (
+        f"{colour} shapes" if colour else "shapes")
+    target = grounding_target(scene.matching(colour, shape), frame)
+    return TaskExample("grounding", GROUNDING_TEMPLATE.format(what=what), target)
+
+
+def direct_example(question: Question) -> TaskExample:
+    return TaskExample("direct", question_text(question.question, "direct"), question.answer)

@@ -1,0 +1,98 @@
+"""Write the shapes world to disk in the GRIT_data layout: ``DIR/images/*.png`` and ``DIR/{train,val,test}.jsonl``.
+
+Each split draws from its own random stream (seeded by the seed and the split's name), and every sample has a
+scene of its own, so splits share no scene. Family proportions are exact (largest remainder) and answers are
+balanced within each family.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Sequence
+
+from grit.data.questions import Question, make_question
+from grit.data.shapes import FAMILIES, WorldConfig
+
+DEFAULT_MIX = {"counting": 0.4, "spatial": 0.3, "existence": 0.15, "attribute": 0.15}
+DEFAULT_SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
+
+
+def apportion(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """Split ``total`` into integer parts proportional to ``weights`` (largest remainder).
+
+    >>> apportion(10, {"a": 0.5, "b": 0.3, "c": 0.2})
+    {'a': 5, 'b': 3, 'c': 2}
+    """
+    norm = sum(weights.values())
+    if norm <= 0 or any(w < 0 for w in weights.values()):
+        raise ValueError(f"weights must be non-negative and not all zero, got {weights}")
+    exact = {k: total * w / norm for k, w in weights.items()}
+    parts = {k: int(v) for k, v in exact.items()}
+    for k in sorted(exact, key=lambda k: exact[k] - parts[k], reverse=True)[: total - sum(parts.values())]:
+        parts[k] += 1
+    return parts
+
+
+def sample_record(q: Question, sample_id: str, image: str, split: str) -> dict:
+    size = q.scene.size
+    return {
+        "id": sample_id,
+        "question": q.question,
+        "answer": q.answer,
+        "answer_type": q.answer_type,
+        "image": image,
+        "width": size,
+        "height": size,
+        "bboxs": [list(o.box) for o in q.evidence],
+        "dataset": "shapes",
+        "split": split,
+        "family": q.family,
+        "objects": [o.to_record() for o in q.scene.objects],
+    }
+
+
+def generate_split(cfg: WorldConfig, n: int, seed: int, split: str, mix: dict[str, float]) -> list[Question]:
+    """``n`` questions for one split, deterministic in (seed, split)."""
+    rng = random.Random(f"grit-shapes-{seed}-{split}")
+    counts = apportion(n, mix)
+    plan = [(family, i) for family, k in counts.items() for i in range(k)]
+    rng.shuffle(plan)
+    return [make_question(rng, cfg, family, i) for family, i in plan]
+
+
+def write_shapes(
+    out: str | Path,
+    n: int = 1000,
+    seed: int = 0,
+    cfg: WorldConfig | None = None,
+    families: Sequence[str] = FAMILIES,
+    mix: dict[str, float] | None = None,
+    splits: dict[str, float] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """Generate and write the shapes world; returns the JSONL path of each split. Refuses to write over existing
+    split files unless ``overwrite`` (it never deletes anything)."""
+    cfg = cfg or WorldConfig()
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown question families {unknown}; use some of {', '.join(FAMILIES)}")
+    mix = {f: (mix or DEFAULT_MIX).get(f, 0.0) for f in families}
+    if sum(mix.values()) <= 0:
+        mix = {f: 1.0 for f in families}
+    out = Path(out)
+    splits = splits or DEFAULT_SPLITS
+    paths = {split: out / f"{split}.jsonl" for split in splits}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} already exist; pass --overwrite or choose another --out")
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    for split, k in apportion(n, splits).items():
+        questions = generate_split(cfg, k, seed, split, mix)
+        with paths[split].open("w", encoding="utf-8") as f:
+            for i, q in enumerate(questions):
+                name = f"images/{split}-{i:06d}.png"
+                q.scene.render().save(out / name, format="PNG", optimize=False)
+                f.write(json.dumps(sample_record(q, f"{split}-{i:06d}", name, split)) + "\n")
+    return paths
