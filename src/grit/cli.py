@@ -94,6 +94,97 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_shapes(args: argparse.Namespace) -> int:
+    import json
+
+    from grit.data import load_samples
+    from grit.data.selection import select_grit20
+    from grit.data.shapes import WorldConfig
+    from grit.data.world import write_shapes
+
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    mix = None
+    if args.mix:
+        values = [float(v) for v in args.mix.split(",")]
+        if len(values) != len(families):
+            raise UsageError(f"--mix has {len(values)} weights for {len(families)} families ({args.families})")
+        mix = dict(zip(families, values))
+    try:
+        cfg = WorldConfig(image_size=args.image_size, min_objects=args.min_objects, max_objects=args.max_objects)
+        paths = write_shapes(args.out, args.n, args.seed, cfg, families, mix, overwrite=args.overwrite)
+    except (ValueError, FileExistsError) as e:
+        raise UsageError(str(e)) from e
+    for split, path in paths.items():
+        print(f"wrote {path} ({sum(1 for _ in path.open())} samples)")
+    try:
+        grit20 = select_grit20(load_samples(paths["train"]), seed=args.seed)
+    except ValueError as e:
+        print(f"no grit20.jsonl: {e}")
+        return 0
+    out = Path(args.out) / "grit20.jsonl"
+    with out.open("w", encoding="utf-8") as f:
+        for sample in grit20:
+            f.write(json.dumps(sample.to_record()) + "\n")
+    print(f"wrote {out} (GRIT-20: 10 counting with counts 0-4, 10 spatial, from the train split)")
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from grit.data import read_samples
+    from grit.data.inspect import check_report
+
+    result = read_samples(args.file, args.images, skip_invalid=True)
+    print(f"{args.file}:")
+    print(check_report(result))
+    return 1 if result.problems else 0
+
+
+def cmd_data_show(args: argparse.Namespace) -> int:
+    from grit.data import load_samples
+    from grit.data.inspect import show_sheet
+
+    out = Path(args.out)
+    _check_output_file(out, args.overwrite)
+    samples = load_samples(args.file, args.images, skip_invalid=args.skip_invalid)
+    try:
+        sheet = show_sheet(samples, args.n, args.seed, args.columns)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    print(f"wrote {out} ({min(args.n, len(samples))} samples)")
+    return 0
+
+
+def add_data_parsers(sub) -> None:
+    data = sub.add_parser("data", help="make, check and look at data").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("shapes", help="generate the shapes world in the GRIT_data layout")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n", type=int, default=1000, help="samples over all splits (80/10/10 train/val/test)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=112)
+    p.add_argument("--min-objects", type=int, default=1)
+    p.add_argument("--max-objects", type=int, default=6)
+    p.add_argument("--families", default="counting,spatial,existence,attribute")
+    p.add_argument("--mix", default=None, help="weights per family, e.g. 0.4,0.3,0.15,0.15")
+    p.add_argument("--overwrite", action="store_true", help="replace existing split files")
+    p.set_defaults(func=cmd_data_shapes)
+    p = data.add_parser("check", help="validate a data file and print what it holds")
+    p.add_argument("file")
+    p.add_argument("--images", default=None, help="image folder (default: the file's folder)")
+    p.set_defaults(func=cmd_data_check)
+    p = data.add_parser("show", help="draw samples with their evidence boxes on a contact sheet")
+    p.add_argument("file")
+    p.add_argument("--images", default=None)
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--columns", type=int, default=4)
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--skip-invalid", action="store_true", help="skip (and report) invalid lines instead of stopping")
+    p.set_defaults(func=cmd_data_show)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grit", description="Teach vision-language models to think with images.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_frame_options(p)
     add_judge_options(p)
     p.set_defaults(func=cmd_score)
+    add_data_parsers(sub)
     return parser
 
 
