@@ -1,0 +1,78 @@
+"""Batched generation for inference and evaluation: chat template, processor, ``generate``, decoding.
+
+Prompts are grouped by their token length, so a batch never holds padding: a row's result then does not depend
+on which other rows share its batch, which keeps evaluation identical at any batch size (the reference's
+numbers changed with the batch size, GRIT issue #10).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from PIL import Image
+
+from grit.models.loading import Policy
+from grit.prompts import user_message
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 256
+    do_sample: bool = False
+    temperature: float = 1.0
+    batch_size: int = 16
+    stop_at_answer: bool = True
+
+
+def prompt_texts(policy: Policy, questions: Sequence[str], kind: str) -> list[str]:
+    syntax = policy.family.box_syntax
+    return [
+        policy.processor.apply_chat_template(user_message(q, kind, syntax), add_generation_prompt=True, tokenize=False)
+        for q in questions
+    ]
+
+
+def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    cuts = [text.index(s) + len(s) for s in stops if s in text]
+    return text[: min(cuts)] if cuts else text
+
+
+def generate(
+    policy: Policy,
+    images: Sequence[Image.Image],
+    questions: Sequence[str],
+    kind: str = "grounded",
+    settings: GenerationSettings = GenerationSettings(),
+) -> list[str]:
+    """One completion per (image, question), in input order."""
+    import torch
+
+    texts = prompt_texts(policy, questions, kind)
+    processor, model = policy.processor, policy.model
+    encoded = [processor(text=[t], images=[im], return_tensors="pt") for t, im in zip(texts, images)]
+    groups: dict[tuple, list[int]] = {}
+    for i, enc in enumerate(encoded):
+        key = (enc["input_ids"].shape[1], tuple(enc["image_grid_thw"].flatten().tolist()) if "image_grid_thw" in enc else ())
+        groups.setdefault(key, []).append(i)
+    stops = list(policy.stop_strings) if settings.stop_at_answer and kind in ("grounded", "icl", "cot") else []
+    outputs: list[str | None] = [None] * len(texts)
+    device = next(model.parameters()).device
+    for indices in groups.values():
+        for lo in range(0, len(indices), settings.batch_size):
+            chunk = indices[lo : lo + settings.batch_size]
+            batch = {k: torch.cat([encoded[i][k] for i in chunk]).to(device) for k in encoded[chunk[0]]}
+            kwargs = dict(max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample)
+            if settings.do_sample:
+                kwargs["temperature"] = settings.temperature
+            else:
+                kwargs.update(temperature=None, top_p=None, top_k=None)
+            if stops:
+                kwargs.update(stop_strings=stops, tokenizer=policy.tokenizer)
+            with torch.no_grad():
+                out = model.generate(**batch, **kwargs)
+            new = out[:, batch["input_ids"].shape[1] :]
+            decoded = policy.tokenizer.batch_decode(new, skip_special_tokens=True)
+            for i, text in zip(chunk, decoded):
+                outputs[i] = _cut_at_stop(text, stops) if stops else text
+    return outputs  # type: ignore[return-value]

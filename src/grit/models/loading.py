@@ -1,0 +1,148 @@
+"""Load a policy (model + processor + what grit must know about its family) from a local folder.
+
+One code path serves the tiny model and real checkpoints. Offline (``HF_HUB_OFFLINE=1``, grit's default), a Hub
+id fails at once with a message saying how to point at a local folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grit.boxes import QWEN_FACTOR, FrameSpec
+from grit.families import Family, family_of_model_type
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+@dataclass
+class LoraSpec:
+    """LoRA through PEFT; ``target_modules="all-linear"`` adapts every linear layer of the language model."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: Any = "all-linear"
+
+    def peft_config(self):
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=self.target_modules, task_type="CAUSAL_LM")
+
+
+@dataclass
+class Policy:
+    model: Any
+    processor: Any
+    family: Family
+    frame: FrameSpec
+    path: str
+    info: dict = field(default_factory=dict)
+
+    @property
+    def tokenizer(self):
+        return getattr(self.processor, "tokenizer", self.processor)
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        return self.family.stop_strings
+
+
+def _resolve(path: str | os.PathLike) -> str:
+    p = Path(path).expanduser()
+    if p.is_dir():
+        if not (p / "config.json").exists():
+            raise ModelLoadError(f"{p} has no config.json: it is not a saved model folder (make one with `grit model tiny --out {p}`"
+                                 " or `save_pretrained`)")
+        return str(p)
+    if p.exists():
+        raise ModelLoadError(f"{p} is a file; pass the model's folder")
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        raise ModelLoadError(
+            f"{path!r} is not a local folder and the Hub is offline (HF_HUB_OFFLINE=1). Download it on a machine with "
+            f"network access (`hf download {path} --local-dir DIR`) and pass --model DIR, or build the tiny model "
+            "with `grit model tiny --out DIR`."
+        )
+    return str(path)
+
+
+def load_processor(path: str, trust_remote_code: bool = False):
+    """``AutoProcessor`` where it works; where it fails for want of a video processor (no torchvision), the
+    image-only version of the folder's processor class (:mod:`grit.models.processor`)."""
+    import transformers
+    from transformers import AutoProcessor
+
+    from grit.models.processor import image_only, saved_processor_class
+
+    try:
+        return AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, ImportError) as e:
+        name = saved_processor_class(path)
+        base = getattr(transformers, name, None) if name else None
+        if base is None:
+            raise ModelLoadError(f"cannot load the processor of {path}: {e}") from e
+        return image_only(base).from_pretrained(path)
+
+
+def frame_of(processor, family: Family) -> FrameSpec:
+    """The family's frame with the processor's resize settings (min/max pixels, patch x merge factor)."""
+    if family.frame_kind != "resized":
+        return family.frame_spec()
+    ip = processor.image_processor
+    size = dict(getattr(ip, "size", None) or {})
+    min_pixels = size.get("shortest_edge") or getattr(ip, "min_pixels", None)
+    max_pixels = size.get("longest_edge") or getattr(ip, "max_pixels", None)
+    factor = getattr(ip, "patch_size", 14) * getattr(ip, "merge_size", 2) or QWEN_FACTOR
+    return FrameSpec("resized", int(min_pixels), int(max_pixels), int(factor))
+
+
+def load_policy(
+    path: str | os.PathLike,
+    dtype: str | None = None,
+    attn_implementation: str | None = None,
+    device_map: Any = None,
+    lora: LoraSpec | str | None = None,
+    trust_remote_code: bool = False,
+) -> Policy:
+    """Load model and processor. ``dtype``: "float32", "bfloat16", "float16" or "auto" (default float32 on CPU);
+    ``lora``: a :class:`LoraSpec` to add fresh adapters, or a folder holding saved adapters."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    resolved = _resolve(path)
+    try:
+        config = AutoConfig.from_pretrained(resolved, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"cannot read the model config of {path}: {e}") from e
+    try:
+        family = family_of_model_type(config.model_type)
+    except KeyError as e:
+        raise ModelLoadError(e.args[0]) from e
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if dtype:
+        kwargs["dtype"] = dtype if dtype == "auto" else getattr(torch, dtype)
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    model = AutoModelForImageTextToText.from_pretrained(resolved, **kwargs)
+    processor = load_processor(resolved, trust_remote_code)
+    if hasattr(processor, "tokenizer"):
+        processor.tokenizer.padding_side = "left"  # batched generation of a decoder-only model
+    if isinstance(lora, LoraSpec):
+        from peft import get_peft_model
+
+        model = get_peft_model(model, lora.peft_config())
+    elif lora:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(lora))
+    info_path = Path(resolved) / "grit_model.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    return Policy(model, processor, family, frame_of(processor, family), resolved, info)
