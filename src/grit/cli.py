@@ -156,6 +156,72 @@ def cmd_data_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def cmd_model_tiny(args: argparse.Namespace) -> int:
+    _quiet_transformers()
+    from grit.models.tiny import TinySpec, save_tiny
+
+    try:
+        out = save_tiny(args.out, TinySpec(args.size, args.image_size, args.seed), overwrite=args.overwrite)
+    except (ValueError, FileExistsError) as e:
+        raise UsageError(str(e)) from e
+    info = json.loads((out / "grit_model.json").read_text())
+    print(f"wrote {out}: tiny Qwen2.5-VL ({args.size}, {info['parameters']:,} parameters, {args.image_size} px images)")
+    return 0
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    _quiet_transformers()
+    from grit.data.images import ImageProblem, load_image
+    from grit.infer import annotate, describe, infer
+    from grit.models.generation import GenerationSettings
+    from grit.models.loading import ModelLoadError, load_policy
+
+    out = Path(args.out) if args.out else None
+    if out:
+        _check_output_file(out, args.overwrite)
+    try:
+        image = load_image(args.image)
+        policy = load_policy(args.model, dtype=args.dtype)
+    except (ImageProblem, ModelLoadError) as e:
+        raise UsageError(str(e)) from e
+    settings = GenerationSettings(max_new_tokens=args.max_new_tokens, batch_size=1)
+    result = infer(policy, image, args.question, args.prompt, settings)
+    print(describe(result))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        annotate(image, result).save(out)
+        print(f"wrote {out}")
+    return 0
+
+
+def add_model_parsers(sub) -> None:
+    model = sub.add_parser("model", help="build models").add_subparsers(dest="model_command", required=True)
+    p = model.add_parser("tiny", help="build the tiny Qwen2.5-VL with a locally trained tokenizer")
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", choices=("micro", "tiny", "small"), default="tiny")
+    p.add_argument("--image-size", type=int, default=112, help="images are resized to at most this square's area")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_model_tiny)
+    p = sub.add_parser("infer", help="ask one question about one image and draw the chain's boxes")
+    p.add_argument("--model", required=True, help="local model folder")
+    p.add_argument("--image", required=True)
+    p.add_argument("--question", required=True)
+    p.add_argument("--prompt", choices=("grounded", "direct", "cot", "icl"), default="grounded")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--dtype", default=None, help="float32 (CPU default), bfloat16, float16 or auto")
+    p.add_argument("--out", default=None, help="save the image with the boxes drawn here")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_infer)
+
+
 def add_data_parsers(sub) -> None:
     data = sub.add_parser("data", help="make, check and look at data").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("shapes", help="generate the shapes world in the GRIT_data layout")
@@ -202,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_judge_options(p)
     p.set_defaults(func=cmd_score)
     add_data_parsers(sub)
+    add_model_parsers(sub)
     return parser
 
 

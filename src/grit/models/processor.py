@@ -11,6 +11,7 @@ plain ``AutoProcessor``.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 from pathlib import Path
 
@@ -36,8 +37,26 @@ def image_only(base: type) -> type:
         _record_processor_class(save_directory, base.__name__)
         return result
 
+    # The real signature minus the video processor: ProcessorMixin reads it to know the parts and which
+    # settings (InternVL's image_seq_length, ...) to save.
+    signature = inspect.signature(base.__init__)
+    __init__.__signature__ = signature.replace(
+        parameters=[p for name, p in signature.parameters.items() if name != "video_processor"])
+    settings = {name for name, p in signature.parameters.items()
+                if p.kind is p.POSITIONAL_OR_KEYWORD and name not in ("self", "image_processor", "tokenizer", "video_processor")}
+
+    @classmethod
+    def from_args_and_dict(cls, args, processor_dict, **kwargs):
+        # ProcessorMixin would read the accepted settings from __init__'s code object, which has only **kwargs.
+        return_unused = kwargs.pop("return_unused_kwargs", False)
+        merged = {**processor_dict, **kwargs}
+        processor = cls(*args, **{k: v for k, v in merged.items() if k in settings})
+        unused = {k: v for k, v in merged.items() if k not in settings}
+        return (processor, unused) if return_unused else processor
+
     return type(f"{base.__name__}ImageOnly", (base,), {
         "__init__": __init__, "to_dict": to_dict, "save_pretrained": save_pretrained,
+        "from_args_and_dict": from_args_and_dict,
         "__doc__": f"``{base.__name__}`` with images only (no video processor, no torchvision needed).",
     })
 

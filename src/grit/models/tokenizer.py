@@ -66,8 +66,12 @@ def tokenizer_corpus(lines: int = 20000, seed: int = 0) -> Iterator[str]:
         ])
 
 
-def train_tokenizer(vocab_size: int = 768, max_number: int = 255, seed: int = 0):
-    """Train the BPE on :func:`tokenizer_corpus` and wrap it as a transformers ``Qwen2Tokenizer``."""
+def train_tokenizer(vocab_size: int = 768, max_number: int = 255, seed: int = 0,
+                    extra_special: tuple[str, ...] = (), named_special: dict[str, str] | None = None):
+    """Train the BPE on :func:`tokenizer_corpus` and wrap it as a transformers ``Qwen2Tokenizer``.
+
+    ``extra_special`` adds special tokens; ``named_special`` adds special tokens that processors look up by
+    attribute (InternVL's ``start_image_token`` and the like), saved in the tokenizer config."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
@@ -84,9 +88,10 @@ def train_tokenizer(vocab_size: int = 768, max_number: int = 255, seed: int = 0)
     model = bpe.model
     vocab = bpe.get_vocab()
     merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in _merges(model)]
+    kwargs = {"model_specific_special_tokens": dict(named_special)} if named_special else {}
     tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token="<|endoftext|>", eos_token="<|im_end|>",
-                               pad_token="<|endoftext|>")
-    tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIAL_TOKENS)})
+                               pad_token="<|endoftext|>", **kwargs)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIAL_TOKENS) + list(extra_special)})
     extra = list(BOX_SCAFFOLD_TOKENS) + [str(n) for n in range(10, max_number + 1)]
     tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in extra])
     return tokenizer
