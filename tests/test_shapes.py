@@ -145,7 +145,10 @@ def test_apportion():
 def test_data_cli(tmp_path, capsys):
     out = tmp_path / "w"
     assert main(["data", "shapes", "--out", str(out), "--n", "200", "--families", "counting,spatial",
-                 "--mix", "1,1"]) == 0
+                 "--mix", "1,1", "--base-tasks", "8"]) == 0
+    tasks = [json.loads(line) for line in (out / "base_tasks.jsonl").read_text().splitlines()]
+    assert [t["task"] for t in tasks] == ["direct", "grounding"] * 4
+    assert all((out / t["image"]).exists() and not parse(t["target"]).think.present for t in tasks)
     assert (out / "grit20.jsonl").exists()
     grit20 = [json.loads(line) for line in (out / "grit20.jsonl").read_text().splitlines()]
     assert len(grit20) == 20

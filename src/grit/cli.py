@@ -95,8 +95,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_data_shapes(args: argparse.Namespace) -> int:
-    import json
-
     from grit.data import load_samples
     from grit.data.selection import select_grit20
     from grit.data.shapes import WorldConfig
@@ -116,6 +114,11 @@ def cmd_data_shapes(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from e
     for split, path in paths.items():
         print(f"wrote {path} ({sum(1 for _ in path.open())} samples)")
+    if args.base_tasks:
+        from grit.data.tasks import write_base_tasks
+
+        n = write_base_tasks(args.out, args.base_tasks, args.seed, cfg, FrameSpec("resized", max_pixels=args.image_size**2))
+        print(f"wrote {Path(args.out) / 'base_tasks.jsonl'} ({n} grounding and direct-answer examples, never chains)")
     try:
         grit20 = select_grit20(load_samples(paths["train"]), seed=args.seed)
     except ValueError as e:
@@ -234,6 +237,8 @@ def add_data_parsers(sub) -> None:
     p.add_argument("--families", default="counting,spatial,existence,attribute")
     p.add_argument("--mix", default=None, help="weights per family, e.g. 0.4,0.3,0.15,0.15")
     p.add_argument("--overwrite", action="store_true", help="replace existing split files")
+    p.add_argument("--base-tasks", type=int, default=0, metavar="N",
+                   help="also write N base-model tasks (grounding, direct answers) to base_tasks.jsonl")
     p.set_defaults(func=cmd_data_shapes)
     p = data.add_parser("check", help="validate a data file and print what it holds")
     p.add_argument("file")

@@ -50,3 +50,28 @@ def grounding_example(scene: Scene, rng: random.Random, frame: Frame, colours, s
 
 def direct_example(question: Question) -> TaskExample:
     return TaskExample("direct", question_text(question.question, "direct"), question.answer)
+
+
+def write_base_tasks(out, n: int, seed: int, cfg, frame_spec) -> int:
+    """Write ``n`` base-task examples (half grounding, half direct answers, each on a fresh scene) as JSONL with
+    their images under ``out/images``; returns the number written. For inspection and for external trainers:
+    ``grit pretrain`` draws fresh scenes on the fly instead."""
+    import json
+    from pathlib import Path
+
+    from grit.data.questions import make_question
+    from grit.data.shapes import FAMILIES
+
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(f"grit-base-tasks-{seed}")
+    frame = frame_spec.frame(cfg.image_size, cfg.image_size)
+    with (out / "base_tasks.jsonl").open("w", encoding="utf-8") as f:
+        for i in range(n):
+            q = make_question(rng, cfg, FAMILIES[i % len(FAMILIES)], i // len(FAMILIES))
+            example = grounding_example(q.scene, rng, frame, cfg.colours, cfg.shapes) if i % 2 else direct_example(q)
+            name = f"images/task-{i:06d}.png"
+            q.scene.render().save(out / name, format="PNG")
+            f.write(json.dumps({"image": name, "task": example.task, "prompt": example.prompt,
+                                "target": example.target}) + "\n")
+    return n
