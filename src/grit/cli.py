@@ -204,6 +204,64 @@ def cmd_infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_output_dir(path: Path, overwrite: bool) -> None:
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise UsageError(f"{path} exists and is not empty; pass --overwrite to write into it, or choose another --out")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.compare:
+        from grit.evaluate import compare
+
+        a, b = (json.loads(Path(p).read_text()) for p in args.compare)
+        print(compare(a, b, (Path(args.compare[0]).parent.name or "A", Path(args.compare[1]).parent.name or "B")))
+        return 0
+    if not (args.model and args.data and args.out):
+        raise UsageError("grit eval needs --model, --data and --out (or --compare A/metrics.json B/metrics.json)")
+    _quiet_transformers()
+    from grit.data import load_samples
+    from grit.evaluate import EvalSettings, console_table, evaluate, settings_info, write_outputs
+    from grit.models.loading import ModelLoadError, load_policy
+
+    out = Path(args.out)
+    _check_output_dir(out, args.overwrite)
+    data = {}
+    for path in args.data:
+        samples = load_samples(path, args.images, skip_invalid=args.skip_invalid)
+        data[Path(path).stem if Path(path).stem not in data else path] = samples[: args.limit] if args.limit else samples
+    try:
+        policy = load_policy(args.model, dtype=args.dtype)
+    except ModelLoadError as e:
+        raise UsageError(str(e)) from e
+    judge = make_judge(args)
+    settings = EvalSettings(args.prompt, args.batch_size, args.max_new_tokens, judge, args.cross_modal and judge is not None)
+    result = evaluate(policy, data, settings)
+    info = {"model": str(args.model), "data": ", ".join(args.data), **settings_info(settings)}
+    write_outputs(result, out, info)
+    print(console_table(result.metrics))
+    print(f"wrote {out / 'predictions.jsonl'}, {out / 'metrics.json'}, {out / 'report.html'}")
+    return 0
+
+
+def add_eval_parser(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a model: accuracy, grounding IoU, format, box-text consistency")
+    p.add_argument("--model", help="local model folder")
+    p.add_argument("--data", nargs="+", help="one or more GRIT_data-layout JSONL files, each reported on its own")
+    p.add_argument("--images", default=None, help="image folder (default: each data file's folder)")
+    p.add_argument("--prompt", choices=("grounded", "direct", "cot", "icl"), default="grounded")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N samples of each file")
+    p.add_argument("--dtype", default=None)
+    p.add_argument("--cross-modal", action="store_true", help="the paper's judge test of box/text consistency")
+    p.add_argument("--skip-invalid", action="store_true", help="skip (and report) invalid data lines")
+    p.add_argument("--out", help="output folder: predictions.jsonl, metrics.json, report.html")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="put two metrics.json side by side with deltas")
+    add_judge_options(p)
+    p.set_defaults(func=cmd_eval)
+
+
 def add_model_parsers(sub) -> None:
     model = sub.add_parser("model", help="build models").add_subparsers(dest="model_command", required=True)
     p = model.add_parser("tiny", help="build the tiny Qwen2.5-VL with a locally trained tokenizer")
@@ -274,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
     add_data_parsers(sub)
     add_model_parsers(sub)
+    add_eval_parser(sub)
     return parser
 
 
