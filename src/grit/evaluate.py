@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from grit.chain import parse
 from grit.data.images import load_image
+from grit.grounding import chain_record, frame_for
 from grit.data.schema import Sample
 from grit.metrics import aggregate, grouped, sample_metrics
 from grit.models.generation import GenerationSettings, generate
@@ -63,10 +65,11 @@ def _rows(policy: Policy, samples: Sequence[Sample], texts: Sequence[str], setti
     rows = []
     for i, (s, text) in enumerate(zip(samples, texts)):
         m = sample_metrics(text, s, policy.frame, settings.prompt, scores[i], judged)
+        chain = chain_record(parse(text), frame_for(policy.frame, s.width, s.height))
         rows.append({"id": s.id, "dataset": s.dataset, "question": s.question, "answer": s.answer,
                      "answer_type": s.answer_type, "question_family": s.extra.get("family"),
                      "image": str(s.image_path), "evidence_boxes": [list(b) for b in s.evidence_boxes],
-                     "output": text, **m})
+                     "output": text, "chain": {k: chain[k] for k in ("blocks", "boxes")}, **m})
     return rows
 
 
@@ -90,7 +93,6 @@ def evaluate(policy: Policy, data: dict[str, Sequence[Sample]], settings: EvalSe
 
 
 def _cross_modal(rows: Sequence[dict], settings: EvalSettings) -> dict[str, Any]:
-    from grit.chain import parse
     from grit.consistency import judge_consistency
 
     items = [(load_image(r["image"]), parse(r["output"]).without_boxes(), r["boxes_original"]) for r in rows]

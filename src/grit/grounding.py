@@ -64,6 +64,32 @@ def place_boxes(
     return tuple(placed)
 
 
+def chain_record(chain: Chain, frame: Frame, whole_image_threshold: float = WHOLE_IMAGE_THRESHOLD) -> dict:
+    """A JSON-ready account of a parsed chain: its blocks, answer, format flags and every box with its
+    coordinates as written, in original pixels (None when malformed), label, segment and problem."""
+    boxes = [{
+        "coords": list(p.box.coords),
+        "original": None if p.original is None else [round(v, 2) for v in p.original],
+        "label": p.box.label,
+        "segment": p.box.segment,
+        "syntax": p.box.syntax,
+        "problem": p.problem,
+    } for p in place_boxes(chain, frame, "any", whole_image_threshold)]
+    blocks = {s: chain.segment(s) for s in ("think", "rethink", "answer")}
+    return {
+        "answer": chain.answer_text,
+        "blocks": {name: seg.content.strip() if seg.present else None for name, seg in blocks.items()},
+        "boxes": boxes,
+        "format": {
+            "strict": chain.strict,
+            "problems": list(chain.problems),
+            "in_order": chain.in_order,
+            **{f"{name}_present": seg.present for name, seg in blocks.items()},
+            **{f"{name}_closed": seg.closed for name, seg in blocks.items()},
+        },
+    }
+
+
 @dataclass(frozen=True)
 class GroundingScores:
     union_iou: float

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from grit.chain import parse
 from grit.data.schema import DataError, DataProblem, Sample
-from grit.grounding import frame_for, place_boxes
+from grit.grounding import chain_record, frame_for
 from grit.rewards import RewardSettings, build_rewards
 
 
@@ -71,32 +71,6 @@ def read_completions(path: str | Path, known_ids: set[str]) -> list[Completion]:
     return out
 
 
-def _chain_record(text: str, sample: Sample, settings: RewardSettings) -> dict[str, Any]:
-    chain = parse(text)
-    frame = frame_for(settings.frame, sample.width, sample.height)
-    boxes = []
-    for p in place_boxes(chain, frame, "any", settings.whole_image_threshold):
-        boxes.append({
-            "coords": list(p.box.coords),
-            "original": None if p.original is None else [round(v, 2) for v in p.original],
-            "label": p.box.label,
-            "segment": p.box.segment,
-            "syntax": p.box.syntax,
-            "problem": p.problem,
-        })
-    return {
-        "answer": chain.answer_text,
-        "boxes": boxes,
-        "format": {
-            "strict": chain.strict,
-            "problems": list(chain.problems),
-            "in_order": chain.in_order,
-            **{f"{s}_present": chain.segment(s).present for s in ("think", "rethink", "answer")},
-            **{f"{s}_closed": chain.segment(s).closed for s in ("think", "rethink", "answer")},
-        },
-    }
-
-
 def weighted_total(values: Sequence[float | None], weights: Sequence[float]) -> float | None:
     """TRL's sum: terms that do not apply (None) are left out; None when no term applies."""
     terms = [v * w for v, w in zip(values, weights) if v is not None]
@@ -132,7 +106,8 @@ def score_completions(
             "completion": c.text,
             "rewards": terms,
             "total": weighted_total([terms[n] for n in names], weights),
-            **_chain_record(c.text, samples[c.id], settings),
+            **chain_record(parse(c.text), frame_for(settings.frame, samples[c.id].width, samples[c.id].height),
+                           settings.whole_image_threshold),
         })
     return records, names, weights
 
