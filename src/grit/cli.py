@@ -243,6 +243,51 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overrides(pairs: list[str], fields: dict) -> dict:
+    """``--field value`` pairs after the known options, typed like the config's defaults."""
+    import yaml
+
+    out, i = {}, 0
+    while i < len(pairs):
+        key = pairs[i]
+        if not key.startswith("--") or i + 1 >= len(pairs):
+            raise UsageError(f"expected --field value pairs after the options, got {' '.join(pairs[i:])!r}")
+        name = key[2:].replace("-", "_")
+        if name not in fields:
+            raise UsageError(f"unknown field {key}; fields: {', '.join(sorted(fields))}")
+        out[name] = yaml.safe_load(pairs[i + 1])
+        i += 2
+    return out
+
+
+def cmd_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
+    _quiet_transformers()
+    from dataclasses import fields
+
+    from grit.pretrain.train import PretrainConfig, Pretrainer
+
+    overrides = _overrides(extra, {f.name: f for f in fields(PretrainConfig)})
+    if args.out:
+        overrides["out"] = args.out
+    try:
+        cfg = PretrainConfig.from_yaml(args.config, overrides) if args.config else PretrainConfig(**overrides)
+        trainer = Pretrainer(cfg, resume=args.resume)
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        raise UsageError(str(e)) from e
+    final = trainer.run()
+    print("held-out: " + ", ".join(f"{k} {v:.3f}" for k, v in final.items() if isinstance(v, float)))
+    print(f"wrote {Path(cfg.out) / 'model'}")
+    return 0
+
+
+def add_pretrain_parser(sub) -> None:
+    p = sub.add_parser("pretrain", help="train the tiny base to ground and answer on the shapes world")
+    p.add_argument("--config", default=None, help="a recipe, e.g. recipes/shapes_base.yaml")
+    p.add_argument("--out", default=None, help="run folder (overrides the recipe's out)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint-last")
+    p.set_defaults(func=cmd_pretrain, takes_extra=True)
+
+
 def add_eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a model: accuracy, grounding IoU, format, box-text consistency")
     p.add_argument("--model", help="local model folder")
@@ -333,15 +378,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_parsers(sub)
     add_model_parsers(sub)
     add_eval_parser(sub)
+    add_pretrain_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     _offline_defaults()
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
     from grit.data.schema import DataError
 
     try:
+        if getattr(args, "takes_extra", False):
+            return args.func(args, extra)
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         return args.func(args)
     except (UsageError, DataError) as e:
         print(f"grit {args.command}: error: {e}", file=sys.stderr)

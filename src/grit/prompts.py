@@ -22,7 +22,7 @@ SFT_SUFFIX = (
     "\nFirst, output a lists of all necessary coordinates (bbox_2d) needed to answer the question, then answer "
     "the question after <answer>.\n"
 )
-PROMPT_KINDS = ("grounded", "direct", "cot", "icl", "sft")
+PROMPT_KINDS = ("grounded", "direct", "cot", "icl", "sft", "plain")
 
 _ICL_BOXES = [((12, 40, 60, 98), "chair"), ((70, 38, 118, 101), "chair"), ((130, 45, 171, 99), "chair")]
 
@@ -55,6 +55,8 @@ def question_text(question: str, kind: str = "grounded", box_syntax: str = "json
         return text + SFT_SUFFIX
     if kind == "icl":
         return text + GROUNDED_SUFFIX + icl_example(box_syntax)
+    if kind == "plain":  # the text as given: base-model tasks that are instructions, not questions
+        return question
     return text
 
 

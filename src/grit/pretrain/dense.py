@@ -1,0 +1,73 @@
+"""Dense supervision of the vision tower: heads on the merged image tokens, the very vectors the language model
+receives, so the tower and its merger learn to see before the language model learns to read them.
+
+Per merged cell (28 x 28 px for Qwen2.5-VL), for the object whose box centre falls in the cell: objectness,
+colour, shape, the box (normalised), and the box's four coordinates as classes scored against the language
+model's own number-token embeddings through four learned maps. The last head makes "which number is this
+coordinate" a linear read-out of the cell in the number embeddings' space, which the language model's attention
+can then copy (shared/TINY-EXPERIMENT.md found the language model's read-out, not the vision, is the bottleneck).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from grit.data.shapes import Scene
+
+
+class DenseHeads(nn.Module):
+    def __init__(self, hidden: int, n_colours: int, n_shapes: int):
+        super().__init__()
+        self.objectness = nn.Linear(hidden, 1)
+        self.colour = nn.Linear(hidden, n_colours)
+        self.shape = nn.Linear(hidden, n_shapes)
+        self.box = nn.Linear(hidden, 4)
+        self.coordinate_maps = nn.Linear(hidden, 4 * hidden)  # (x1, y1, x2, y2) read-outs into the token space
+
+
+def cell_targets(scenes: list[Scene], grid: int, cell: int, colours, shapes, frame_scale: float):
+    """Per-cell targets for a batch of scenes: (B*grid*grid,) tensors; cells without an object centre get -1
+    classes. ``frame_scale`` maps original pixels to the model's coordinate frame (integers)."""
+    n = len(scenes) * grid * grid
+    obj = torch.zeros(n)
+    colour = torch.full((n,), -1, dtype=torch.long)
+    shape = torch.full((n,), -1, dtype=torch.long)
+    box = torch.zeros(n, 4)
+    coords = torch.full((n, 4), -1, dtype=torch.long)
+    size = scenes[0].size
+    for b, scene in enumerate(scenes):
+        for o in scene.objects:
+            cx, cy = o.centre
+            i = b * grid * grid + min(int(cy // cell), grid - 1) * grid + min(int(cx // cell), grid - 1)
+            obj[i] = 1.0
+            colour[i], shape[i] = colours.index(o.colour), shapes.index(o.shape)
+            box[i] = torch.tensor(o.box, dtype=torch.float32) / size
+            coords[i] = torch.tensor([round(v * frame_scale) for v in o.box])
+    return obj, colour, shape, box, coords
+
+
+def dense_loss(heads: DenseHeads, features: torch.Tensor, targets, number_embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Losses of the heads on merged features (N, H); ``number_embeddings`` (V, H) are rows of the language
+    model's embedding for the numbers 0..V-1."""
+    obj, colour, shape, box, coords = targets
+    losses = {"objectness": F.binary_cross_entropy_with_logits(heads.objectness(features).squeeze(-1), obj)}
+    has = obj > 0
+    if has.any():
+        f = features[has]
+        losses["colour"] = F.cross_entropy(heads.colour(f), colour[has])
+        losses["shape"] = F.cross_entropy(heads.shape(f), shape[has])
+        losses["box"] = 5.0 * F.l1_loss(torch.sigmoid(heads.box(f)), box[has])
+        mapped = heads.coordinate_maps(f).view(f.shape[0], 4, -1)  # (n, 4, H)
+        logits = mapped @ number_embeddings.T  # (n, 4, V)
+        losses["coordinates"] = 0.5 * F.cross_entropy(logits.reshape(-1, logits.shape[-1]), coords[has].reshape(-1))
+    return losses
+
+
+@torch.no_grad()
+def decode_boxes(heads: DenseHeads, features: torch.Tensor, size: int, threshold: float = 0.5) -> list:
+    """Boxes (original pixels) of cells the objectness head fires on, for one image's (cells, H) features."""
+    fire = torch.sigmoid(heads.objectness(features).squeeze(-1)) > threshold
+    boxes = torch.sigmoid(heads.box(features[fire])) * size
+    return [tuple(b.tolist()) for b in boxes]

@@ -1,0 +1,111 @@
+"""The base model's training stream: fresh shapes-world scenes turned into (image, prompt, target) examples and
+then into token batches with per-token loss weights.
+
+Tasks (never a grounded reasoning chain):
+- grounding: "Output the bounding boxes of all red circles in JSON with key 'bbox_2d'." -> JSON list or ``none``;
+- direct answers to counting, spatial, existence and attribute questions (the direct prompt);
+- tag following with tag names other than think/rethink/answer ("... between <view> and </view> ...").
+Image-dependent target tokens (coordinates, counts, colours, shapes, yes/no) can weigh more in the loss: the JSON
+scaffold and labels copied from the prompt carry no image signal and otherwise dominate it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from PIL import Image
+
+from grit.boxes import Frame
+from grit.data.questions import make_question
+from grit.data.shapes import FAMILIES, WorldConfig, make_scene, plural
+from grit.data.tasks import direct_example, grounding_example, grounding_target
+from grit.prompts import question_text
+
+TAGS = ("view", "look", "plan", "note", "out", "res", "count", "colour", "shape", "where", "final", "obs", "sum",
+        "info", "result", "boxes", "scene", "list", "check", "memo")
+
+
+@dataclass
+class Example:
+    image: Image.Image
+    prompt: str  # the user text after the image
+    target: str
+    task: str
+
+
+def tag_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Example:
+    """One or two tagged clauses about a fresh scene, e.g. ``<view> 3 </view> <res> red``."""
+    scene = make_scene(rng, cfg)
+    while scene is None:
+        scene = make_scene(rng, cfg)
+    clauses, parts = [], []
+    for i, tag in enumerate(rng.sample(TAGS, rng.randint(1, 2))):
+        colour, shape = rng.choice(cfg.colours), rng.choice(cfg.shapes)
+        kind = rng.choice(("count", "count_colour", "exists", "boxes"))
+        if kind == "count":
+            what, value = "the number of shapes", str(len(scene.objects))
+        elif kind == "count_colour":
+            what, value = f"the number of {colour} shapes", str(len(scene.matching(colour=colour)))
+        elif kind == "exists":
+            what, value = f"whether there is a {colour} {shape} (yes or no)", "yes" if scene.matching(colour, shape) else "no"
+        else:
+            what, value = f"the boxes of all {plural(shape)}", grounding_target(scene.matching(shape=shape), frame)
+        closed = i == 0 or rng.random() < 0.5
+        clauses.append(f"write {what} between <{tag}> and </{tag}>" if closed else f"write {what} after <{tag}>")
+        parts.append(f"<{tag}> {value} </{tag}>" if closed else f"<{tag}> {value}")
+    prompt = "First, " + clauses[0] + "." + (f" Then, {clauses[1]}." if len(clauses) > 1 else "")
+    return Example(scene.render(), prompt, " ".join(parts), "tags")
+
+
+def sample_example(rng: random.Random, cfg: WorldConfig, frame: Frame, mix: dict[str, float]) -> Example:
+    task = rng.choices(list(mix), weights=list(mix.values()))[0]
+    if task == "tags":
+        return tag_example(rng, cfg, frame)
+    family = rng.choice(FAMILIES)
+    q = make_question(rng, cfg, family, rng.randrange(1000))
+    if task == "grounding":
+        ex = grounding_example(q.scene, rng, frame, cfg.colours, cfg.shapes)
+        return Example(q.scene.render(), ex.prompt, ex.target, "grounding")
+    return Example(q.scene.render(), question_text(q.question, "direct"), q.answer, f"direct/{family}")
+
+
+def image_dependent_ids(tokenizer, max_number: int) -> set[int]:
+    """Token ids whose value depends on the image: numbers, colours, shapes, yes/no, none."""
+    words = [str(n) for n in range(max_number + 1)] + ["yes", "no", "none", "red", "green", "blue", "yellow",
+                                                        "circle", "square", "triangle"]
+    ids = set()
+    for w in words:
+        for text in (w, " " + w):
+            ids.update(tokenizer(text, add_special_tokens=False)["input_ids"])
+    ids -= set(tokenizer(" ", add_special_tokens=False)["input_ids"])
+    return ids
+
+
+def collate(processor, examples: list[Example], weighted_ids: set[int], weight: float):
+    """Token batch: ``input_ids``, ``attention_mask``, vision inputs, ``labels`` (-100 outside targets) and
+    ``weights`` (``weight`` on image-dependent target tokens, 1 elsewhere)."""
+    import torch
+
+    tok = processor.tokenizer
+    texts = []
+    for ex in examples:
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": ex.prompt}]}]
+        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        texts.append(prompt + ex.target + "<|im_end|>")
+    tok.padding_side = "right"
+    batch = processor(text=texts, images=[ex.image for ex in examples], padding=True, return_tensors="pt")
+    ids = batch["input_ids"]
+    start_id = tok.convert_tokens_to_ids("<|im_start|>")
+    head = len(tok("assistant\n", add_special_tokens=False)["input_ids"])
+    labels = torch.full_like(ids, -100)
+    weights = torch.zeros(ids.shape, dtype=torch.float32)
+    for row in range(ids.shape[0]):
+        starts = (ids[row] == start_id).nonzero().flatten()
+        begin = int(starts[-1]) + 1 + head
+        end = int(batch["attention_mask"][row].sum())
+        labels[row, begin:end] = ids[row, begin:end]
+        for col in range(begin, end):
+            weights[row, col] = weight if int(ids[row, col]) in weighted_ids else 1.0
+    batch["labels"], batch["weights"] = labels, weights
+    return batch
