@@ -280,7 +280,36 @@ def cmd_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
+    _quiet_transformers()
+    import yaml
+    from trl import GRPOConfig, TrlParser
+
+    from grit.train import GritTrainArguments, TrainConfigError, check_recipe_keys, train
+
+    if "--config" in extra:
+        path = extra[extra.index("--config") + 1]
+        try:
+            check_recipe_keys(yaml.safe_load(Path(path).read_text()) or {}, path)
+        except (OSError, TrainConfigError) as e:
+            raise UsageError(str(e)) from e
+    parser = TrlParser((GritTrainArguments, GRPOConfig))
+    try:
+        grit_args, grpo_args = parser.parse_args_and_config(extra)
+    except SystemExit as e:
+        raise UsageError("bad arguments (see above); every field of the recipe can be overridden as --field value") from e
+    try:
+        result = train(grit_args, grpo_args)
+    except TrainConfigError as e:
+        raise UsageError(str(e)) from e
+    print(f"trained {result['global_step']} steps; model in {result['model']}")
+    return 0
+
+
 def add_pretrain_parser(sub) -> None:
+    p = sub.add_parser("train", help="GRPO-GR on TRL's GRPOTrainer: --config RECIPE.yaml [--field value ...]",
+                       add_help=False)
+    p.set_defaults(func=cmd_train, takes_extra=True)
     p = sub.add_parser("pretrain", help="train the tiny base to ground and answer on the shapes world")
     p.add_argument("--config", default=None, help="a recipe, e.g. recipes/shapes_base.yaml")
     p.add_argument("--out", default=None, help="run folder (overrides the recipe's out)")
