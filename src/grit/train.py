@@ -113,7 +113,7 @@ def validate(args: GritTrainArguments, grpo) -> None:
         raise TrainConfigError("bad training config:\n  " + "\n  ".join(problems))
 
 
-def build_trainer(args: GritTrainArguments, grpo):
+def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()):
     """Data, model, rewards and callbacks, assembled into a ``GRPOTrainer`` (nothing is trained here)."""
     from trl import GRPOTrainer
 
@@ -144,18 +144,20 @@ def build_trainer(args: GritTrainArguments, grpo):
     viewer = RolloutViewer({s.id: s for s in samples}, policy.frame, grpo.num_generations, args.viewer_every,
                            args.viewer_prompts) if args.viewer_every else None
     callbacks = [ZeroStdAlarm(args.zero_std_alert, args.zero_std_patience)] + ([viewer] if viewer else [])
+    callbacks += list(extra_callbacks)
     peft_config = LoraSpec(args.lora_r, args.lora_alpha).peft_config() if args.lora else None
     trainer = GRPOTrainer(model=policy.model, args=grpo, reward_funcs=funcs, train_dataset=dataset,
                           processing_class=policy.processor, callbacks=callbacks, peft_config=peft_config)
-    if viewer:
-        viewer.trainer = trainer
+    for callback in callbacks:  # callbacks that read the completions TRL keeps get the trainer
+        if hasattr(callback, "trainer") and callback.trainer is None:
+            callback.trainer = trainer
     return trainer, policy, samples
 
 
-def train(args: GritTrainArguments, grpo) -> dict[str, Any]:
+def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()) -> dict[str, Any]:
     """Validate, build, train, save the model (safetensors), the config, metrics.json and plots."""
     validate(args, grpo)
-    trainer, policy, samples = build_trainer(args, grpo)
+    trainer, policy, samples = build_trainer(args, grpo, extra_callbacks)
     out = Path(grpo.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "grit_train_config.json").write_text(json.dumps(
