@@ -66,6 +66,21 @@ def check_recipe_keys(config: dict[str, Any], path: str) -> None:
                                "(grit/train.py GritTrainArguments) and TRL's GRPOConfig.")
 
 
+def load_recipe(path: str | Path | None, overrides: list[str] = ()):
+    """(GritTrainArguments, GRPOConfig) from a YAML recipe plus ``--field value`` overrides, TRL-style."""
+    import yaml
+    from trl import GRPOConfig, TrlParser
+
+    argv = list(overrides)
+    if path is not None:
+        check_recipe_keys(yaml.safe_load(Path(path).read_text()) or {}, str(path))
+        argv = ["--config", str(path), *argv]
+    try:
+        return TrlParser((GritTrainArguments, GRPOConfig)).parse_args_and_config(argv)
+    except SystemExit as e:  # argparse already printed what was wrong
+        raise TrainConfigError("bad training arguments (see above); any recipe field can be given as --field value") from e
+
+
 def weight_overrides(items: list[str]) -> dict[str, float]:
     out = {}
     for item in items:
