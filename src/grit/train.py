@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 class GritTrainArguments:
     model: str = field(default="", metadata={"help": "local model folder (the policy to train)"})
     train_data: list[str] = field(default_factory=list, metadata={"help": "GRIT_data-layout JSONL files"})
-    images: str | None = field(default=None, metadata={"help": "image folder (default: each file's folder)"})
+    images: list[str] = field(default_factory=list, metadata={
+        "help": "image folders: none (each file's folder), one for all files, or one per file"})
     grit20: bool = field(default=True, metadata={"help": "train on GRIT-20 chosen from train_data (else on all)"})
     grit20_seed: int = 0
     prompt: str = field(default="grounded", metadata={"help": "prompt kind: " + ", ".join(PROMPT_KINDS)})
@@ -38,6 +39,8 @@ class GritTrainArguments:
     judge_cache: str | None = None
     whole_image_threshold: float = 0.95
     dtype: str | None = field(default=None, metadata={"help": "float32, bfloat16, float16 or auto"})
+    max_pixels: int | None = field(default=None, metadata={"help": "processor max_pixels (Qwen2/2.5-VL resize)"})
+    min_pixels: int | None = field(default=None, metadata={"help": "processor min_pixels (Qwen2/2.5-VL resize)"})
     lora: bool = False
     lora_r: int = 16
     lora_alpha: int = 32
@@ -110,6 +113,8 @@ def validate(args: GritTrainArguments, grpo) -> None:
         problems.append(f"reward_preset: {args.reward_preset!r} is not one of {', '.join(PRESETS)}")
     problems += [f"extra_rewards: unknown reward {r!r} (known: {', '.join(REWARDS)})" for r in args.extra_rewards
                  if r not in REWARDS]
+    if len(args.images) not in (0, 1, len(args.train_data)):
+        problems.append(f"images: give no folder, one, or one per train_data file ({len(args.train_data)})")
     if args.judge not in ("rules", "openai"):
         problems.append(f"judge: {args.judge!r} is not rules or openai")
     if grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps % grpo.num_generations:
@@ -128,6 +133,16 @@ def validate(args: GritTrainArguments, grpo) -> None:
         raise TrainConfigError("bad training config:\n  " + "\n  ".join(problems))
 
 
+def set_resize(policy, min_pixels: int | None, max_pixels: int | None) -> None:
+    """Set a Qwen-VL processor's resize bounds, and the frame its boxes are read in, together."""
+    from grit.models.loading import frame_of
+
+    size = dict(policy.processor.image_processor.size)
+    size.update({k: v for k, v in (("shortest_edge", min_pixels), ("longest_edge", max_pixels)) if v})
+    policy.processor.image_processor.size = size
+    policy.frame = frame_of(policy.processor, policy.family)
+
+
 def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()):
     """Data, model, rewards and callbacks, assembled into a ``GRPOTrainer`` (nothing is trained here)."""
     from trl import GRPOTrainer
@@ -139,10 +154,13 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()):
     from grit.rewards import RewardSettings, build_rewards
     from grit.train_callbacks import ChainDiagnostics, RolloutViewer, ZeroStdAlarm
 
-    samples = [s for path in args.train_data for s in load_samples(path, args.images)]
+    roots = args.images * len(args.train_data) if len(args.images) == 1 else args.images or [None] * len(args.train_data)
+    samples = [s for path, root in zip(args.train_data, roots) for s in load_samples(path, root)]
     if args.grit20:
         samples = select_grit20(samples, seed=args.grit20_seed)
     policy = load_policy(args.model, dtype=args.dtype)
+    if args.max_pixels or args.min_pixels:
+        set_resize(policy, args.min_pixels, args.max_pixels)
     dataset = to_trl_dataset(samples, policy.family.name, args.prompt)
     judge = None
     if args.judge == "openai":
