@@ -19,11 +19,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
 
-# Until the training pipeline lands, the quickstart rescoring of shipped chains with the three presets.
+# The offline GRIT pipeline on the shipped tiny base: shapes world, base evaluation, warm start, GRPO-GR on
+# GRIT-20, evaluation, report (runs/quickstart/report.html). Re-running writes into the same folder.
 quickstart: $(STAMP)
-	for preset in grit paper reference; do \
-	  $(BIN)/grit score --data examples/score/data.jsonl --completions examples/score/completions.jsonl \
-	    --preset $$preset || exit 1; done
+	$(BIN)/grit quickstart --out runs/quickstart --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
