@@ -23,8 +23,12 @@ from grit.warmstart import SelfChain, warm_start
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    """A micro model taught the chain layout with random answers, so sampled rewards differ within groups."""
-    root = tmp_path_factory.mktemp("train")
+    return make_warm_micro(tmp_path_factory.mktemp("train"))
+
+
+def make_warm_micro(root):
+    """A micro model taught the chain layout with random answers, so sampled rewards differ within groups;
+    ``root/warm`` (model) and ``root/data`` (shapes world)."""
     write_shapes(root / "data", n=200, seed=0)
     save_tiny(root / "micro", TinySpec(size="micro"))
     policy = load_policy(root / "micro")

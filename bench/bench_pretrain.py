@@ -1,0 +1,57 @@
+"""Pretraining speed and learning over wall time on 2 cores: steps per second of each stage and held-out grounding
+IoU as training goes, for a short run of the shipped recipe's model size; then the shipped base's own curve.
+Run: .venv/bin/python bench/bench_pretrain.py [--vision-steps 100] [--lm-steps 600] [--eval-every 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from importlib.resources import files
+from pathlib import Path
+
+from transformers.utils import logging as hf_logging
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="small")
+    parser.add_argument("--vision-steps", type=int, default=100)
+    parser.add_argument("--lm-steps", type=int, default=600)
+    parser.add_argument("--eval-every", type=int, default=200)
+    a = parser.parse_args()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    from grit.pretrain.train import PretrainConfig, Pretrainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = PretrainConfig(out=str(Path(tmp) / "run"), size=a.size, vision_steps=a.vision_steps, lm_steps=a.lm_steps,
+                             eval_every=a.eval_every, save_every=10**9, heldout_grounding=40, heldout_direct=10)
+        trainer = Pretrainer(cfg, log=lambda *_: None)
+        start = time.perf_counter()
+        trainer.vision_stage()
+        vision_s = time.perf_counter() - start
+        start = time.perf_counter()
+        trainer.language_stage()
+        language_s = time.perf_counter() - start
+        history = trainer.state["history"]
+    evals = sum(1 for _ in history)
+    print(f"model {a.size}: vision stage {a.vision_steps / vision_s:.2f} steps/s (batch {cfg.vision_batch}); "
+          f"language stage {a.lm_steps / language_s:.2f} steps/s incl. {evals} held-out evals (batch {cfg.lm_batch})")
+    print(f"{'language step':>14}{'grounding mIoU':>16}{'recall@.5':>11}{'image-use gap':>15}")
+    for h in history:
+        print(f"{h['step']:>14}{h['grounding_matched_iou']:>16.3f}{h['grounding_recall50']:>11.3f}{h['image_use_gap']:>15.3f}")
+    shipped = Path(str(files("grit") / "assets" / "shapes-base" / "pretrain_eval.jsonl"))
+    if shipped.exists():
+        rows = [json.loads(line) for line in shipped.read_text().splitlines()]
+        minutes_per_step = json.loads((shipped.parent / "grit_model.json").read_text())["heldout"]["minutes"] / rows[-1]["step"]
+        print("shipped base (recipes/shapes_base.yaml), held-out over its run:")
+        for h in rows:
+            print(f"{h['step']:>14}{h['grounding_matched_iou']:>16.3f}{h['grounding_recall50']:>11.3f}"
+                  f"{h['image_use_gap']:>15.3f}   ~{h['step'] * minutes_per_step:.0f} min")
+
+
+if __name__ == "__main__":
+    main()
