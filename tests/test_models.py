@@ -13,7 +13,7 @@ from grit.cli import main
 from grit.grounding import frame_for, place_boxes
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import ModelLoadError, load_policy
-from grit.models.micro import BUILDERS, save_micro
+from grit.models.micro import BUILDERS
 
 FAMILIES = list(BUILDERS)
 

@@ -51,7 +51,7 @@ def make_heldout(cfg: WorldConfig, frame: Frame, seed: int, n_grounding: int = 1
     return HeldOut(grounding, direct, probe)
 
 
-def grounding_scores(outputs: list[str], examples: list[Example], frame: Frame) -> dict[str, float]:
+def grounding_readout(outputs: list[str], examples: list[Example], frame: Frame) -> dict[str, float]:
     ious, hits, targets, empty_right, empty = [], 0, 0, 0, 0
     for text, ex in zip(outputs, examples):
         truth = [frame.to_original(b.coords) for b in parse(ex.target).boxes]
@@ -96,7 +96,7 @@ def evaluate_base(policy: Policy, heldout: HeldOut, frame: Frame, batch_size: in
     settings = GenerationSettings(max_new_tokens=120, batch_size=batch_size, stop_at_answer=False)
     g = heldout.grounding
     outputs = generate(policy, [e.image for e in g], [e.prompt for e in g], "plain", settings)
-    result = grounding_scores(outputs, g, frame)
+    result = grounding_readout(outputs, g, frame)
     short = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
     d = heldout.direct
     answers = generate(policy, [e.image for e, _, _ in d], [e.prompt for e, _, _ in d], "direct", short)

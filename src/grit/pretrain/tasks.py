@@ -19,7 +19,7 @@ from PIL import Image
 from grit.boxes import Frame
 from grit.data.questions import make_question
 from grit.data.shapes import FAMILIES, WorldConfig, make_scene, plural
-from grit.data.tasks import direct_example, grounding_example, grounding_target
+from grit.data.tasks import grounding_example, grounding_target
 from grit.prompts import question_text
 
 TAGS = ("view", "look", "plan", "note", "out", "res", "count", "colour", "shape", "where", "final", "obs", "sum",
