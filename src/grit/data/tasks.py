@@ -36,9 +36,14 @@ def grounding_target(objects, frame: Frame) -> str:
     return "[" + ", ".join(boxes) + "]"
 
 
-def grounding_example(scene: Scene, rng: random.Random, frame: Frame, colours, shapes) -> TaskExample:
-    """Ask for all objects of a colour, a shape, both, or all shapes (the query may match nothing)."""
+def grounding_example(scene: Scene, rng: random.Random, frame: Frame, colours, shapes,
+                      present_share: float = 0.0) -> TaskExample:
+    """Ask for all objects of a colour, a shape, both, or all shapes. With probability ``present_share`` the
+    colour and shape are those of an object in the scene; otherwise they are random and may match nothing."""
     colour, shape = rng.choice(colours), rng.choice(shapes)
+    if scene.objects and rng.random() < present_share:
+        anchor = rng.choice(scene.objects)
+        colour, shape = anchor.colour, anchor.shape
     kind = rng.choice(("both", "both", "colour", "shape", "all"))
     colour = colour if kind in ("both", "colour") else None
     shape = shape if kind in ("both", "shape") else None

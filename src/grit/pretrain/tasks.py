@@ -58,14 +58,15 @@ def tag_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Example:
     return Example(scene.render(), prompt, " ".join(parts), "tags")
 
 
-def sample_example(rng: random.Random, cfg: WorldConfig, frame: Frame, mix: dict[str, float]) -> Example:
+def sample_example(rng: random.Random, cfg: WorldConfig, frame: Frame, mix: dict[str, float],
+                   present_share: float = 0.0) -> Example:
     task = rng.choices(list(mix), weights=list(mix.values()))[0]
     if task == "tags":
         return tag_example(rng, cfg, frame)
     family = rng.choice(FAMILIES)
     q = make_question(rng, cfg, family, rng.randrange(1000))
     if task == "grounding":
-        ex = grounding_example(q.scene, rng, frame, cfg.colours, cfg.shapes)
+        ex = grounding_example(q.scene, rng, frame, cfg.colours, cfg.shapes, present_share)
         return Example(q.scene.render(), ex.prompt, ex.target, "grounding")
     return Example(q.scene.render(), question_text(q.question, "direct"), q.answer, f"direct/{family}")
 

@@ -51,6 +51,7 @@ class PretrainConfig:
     warmup_steps: int = 100
     image_token_weight: float = 3.0
     task_mix: dict = field(default_factory=lambda: {"grounding": 0.5, "direct": 0.35, "tags": 0.15})
+    grounding_present_share: float = 0.0  # share of grounding queries about an object that is in the scene
     curriculum_steps: int = 1000
     curriculum_max_objects: int = 2
     eval_every: int = 1000
@@ -213,7 +214,8 @@ class Pretrainer:
             max_objects = cfg.curriculum_max_objects if step < cfg.curriculum_steps else None
             world = self.world if max_objects is None else WorldConfig(
                 cfg.image_size, 1, max_objects, colours=self.world.colours, shapes=self.world.shapes, max_count=min(4, max_objects))
-            examples = [sample_example(self.rng, world, self.frame, cfg.task_mix) for _ in range(cfg.lm_batch)]
+            examples = [sample_example(self.rng, world, self.frame, cfg.task_mix, cfg.grounding_present_share)
+                        for _ in range(cfg.lm_batch)]
             batch = collate(self.policy.processor, examples, self.weighted, cfg.image_token_weight)
             labels, weights = batch.pop("labels"), batch.pop("weights")
             logits = model(**batch).logits[:, :-1]
