@@ -53,7 +53,7 @@ def _eval(policy, samples, prompt: str, out: Path, max_new_tokens: int) -> dict[
 
 
 def run_quickstart(out: str | Path = "runs/quickstart", base: str | Path | None = None, seed: int = 0,
-                   n_eval: int = 200, warm_examples: int = 160, warm_steps: int = 40,
+                   n_eval: int = 200, warm_examples: int = 160, warm_steps: int = 150, warm_lr: float = 1e-3,
                    recipe: str | Path | None = None, overrides: list[str] = (), log=print) -> dict[str, Any]:
     from grit.train import load_recipe, train
     from grit.warmstart import self_chains, warm_start
@@ -76,7 +76,7 @@ def run_quickstart(out: str | Path = "runs/quickstart", base: str | Path | None 
     pool = load_samples(out / "data" / "train.jsonl")
     unlabeled = random.Random(seed).sample(pool, min(warm_examples, len(pool)))  # images and questions only
     chains = self_chains(policy, [load_image(s.image_path) for s in unlabeled], [s.question for s in unlabeled])
-    warm_start(policy, chains, steps=warm_steps, seed=seed, log=log)
+    warm_start(policy, chains, steps=warm_steps, lr=warm_lr, seed=seed, log=log)
     policy.model.save_pretrained(out / "warm")
     policy.processor.save_pretrained(out / "warm")
     times["warm start"] = time.monotonic() - tick

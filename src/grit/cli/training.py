@@ -70,7 +70,8 @@ def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
     out = Path(args.out)
     _check_output_dir(out, args.overwrite)
     try:
-        summary = run_quickstart(out, args.base, args.seed, args.n_eval, recipe=args.recipe, overrides=extra)
+        summary = run_quickstart(out, args.base, args.seed, args.n_eval, warm_steps=args.warm_steps, warm_lr=args.warm_lr,
+                                 recipe=args.recipe, overrides=extra)
     except (FileNotFoundError, TrainConfigError) as e:
         raise UsageError(str(e)) from e
     print(f"{'family':<12}{'base direct':>13}{'base grounded':>15}{'GRIT grounded':>15}{'format':>8}{'IoU':>7}")
@@ -91,6 +92,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-eval", type=int, default=200, help="held-out test samples evaluated before and after")
     p.add_argument("--recipe", default=None, help="GRPO recipe (default: recipes/shapes_tiny_cpu.yaml)")
+    p.add_argument("--warm-steps", type=int, default=150, help="label-free format warm-start SFT steps")
+    p.add_argument("--warm-lr", type=float, default=1e-3)
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     p.set_defaults(func=cmd_quickstart, takes_extra=True)
     p = sub.add_parser("train", help="GRPO-GR on TRL's GRPOTrainer: --config RECIPE.yaml [--field value ...]",
