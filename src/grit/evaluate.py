@@ -16,7 +16,7 @@ from grit.chain import parse
 from grit.data.images import load_image
 from grit.grounding import chain_record, frame_for
 from grit.data.schema import Sample
-from grit.metrics import aggregate, grouped, sample_metrics
+from grit.metrics import aggregate, grouped, prediction_of, sample_metrics
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
 
@@ -50,8 +50,6 @@ def _generate_all(policy: Policy, samples: Sequence[Sample], settings: EvalSetti
 
 
 def _rows(policy: Policy, samples: Sequence[Sample], texts: Sequence[str], settings: EvalSettings) -> list[dict]:
-    from grit.metrics import prediction_of
-
     judged = settings.judge is not None
     scores: list[float | None] = [None] * len(samples)
     if judged:

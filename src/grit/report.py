@@ -7,7 +7,6 @@ import html
 import random
 from typing import Any, Sequence
 
-from grit.chain import parse
 from grit.data.images import load_image
 from grit.render import draw_boxes, to_data_uri
 
@@ -45,8 +44,8 @@ def chain_card(row: dict[str, Any], scale: float = 2.0) -> str:
     """One output drawn on its image: evidence boxes dashed white, the chain's boxes numbered in colour."""
     image = load_image(row["image"])
     drawn = draw_boxes(image, row["evidence_boxes"], None, scale, colour=(255, 255, 255), numbered=False, dashed=True)
-    labels = [b.label for b in parse(row["output"]).boxes if b.well_formed][: len(row["boxes_original"])]
-    drawn = draw_boxes(drawn, [[v * scale for v in b] for b in row["boxes_original"]], labels or None, 1.0)
+    placed = [b for b in row["chain"]["boxes"] if b["original"] is not None]
+    drawn = draw_boxes(drawn, [[v * scale for v in b["original"]] for b in placed], [b["label"] for b in placed], 1.0)
     verdict = "ok" if row.get("accuracy") else "bad"
     iou = "" if row.get("union_iou") is None else f" · IoU {row['union_iou']:.2f}"
     return (f"<div class='card'><img src='{to_data_uri(drawn)}'><div class='meta'>{html.escape(row['id'])} · "

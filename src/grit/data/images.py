@@ -34,38 +34,45 @@ def resolve_image(image: str, root: Path) -> Path:
     return resolved
 
 
-def check_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
-    """(width, height) of a readable image of an allowed format and size; ImageProblem otherwise."""
+def _read(path: Path, max_pixels: int, action):
+    """Open ``path`` with every guard (exists, allowed format, size cap, decompression bombs), apply ``action`` to
+    the open image, and turn any failure into an :class:`ImageProblem`."""
     if not path.is_file():
         raise ImageProblem(f"image file {path} does not exist", "check the image folder (--images) and the path")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                fmt, size = img.format, img.size
-                if fmt not in ALLOWED_FORMATS:
+                if img.format not in ALLOWED_FORMATS:
                     raise ImageProblem(
-                        f"image {path} is {fmt}, not one of {', '.join(sorted(ALLOWED_FORMATS))}",
+                        f"image {path} is {img.format}, not one of {', '.join(sorted(ALLOWED_FORMATS))}",
                         "convert it to PNG or JPEG",
                     )
-                if size[0] * size[1] > max_pixels:
+                if img.size[0] * img.size[1] > max_pixels:
                     raise ImageProblem(
-                        f"image {path} is {size[0]}x{size[1]}, over the cap of {max_pixels} pixels",
+                        f"image {path} is {img.size[0]}x{img.size[1]}, over the cap of {max_pixels} pixels",
                         "downscale it (or raise the cap if you trust the file)",
                     )
-                img.verify()
+                return action(img)
     except ImageProblem:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageProblem(f"image {path} is too large to decode safely ({e})", "downscale it") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageProblem(f"image {path} cannot be read ({type(e).__name__}: {e})", "replace the corrupt file") from e
-    return size
+
+
+def check_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
+    """(width, height) of a readable image of an allowed format and size; ImageProblem otherwise."""
+
+    def verify(img):
+        size = img.size
+        img.verify()
+        return size
+
+    return _read(Path(path), max_pixels, verify)
 
 
 def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Open an image as RGB with the same guards as :func:`check_image`."""
-    path = Path(path)
-    check_image(path, max_pixels)
-    with Image.open(path) as img:
-        return img.convert("RGB")
+    """Open an image as RGB with the same guards as :func:`check_image`, reading the file once."""
+    return _read(Path(path), max_pixels, lambda img: img.convert("RGB"))

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from grit.boxes import Frame
 from grit.data.shapes import Scene
 
 
@@ -27,9 +28,9 @@ class DenseHeads(nn.Module):
         self.coordinate_maps = nn.Linear(hidden, 4 * hidden)  # (x1, y1, x2, y2) read-outs into the token space
 
 
-def cell_targets(scenes: list[Scene], grid: int, cell: int, colours, shapes, frame_scale: float):
+def cell_targets(scenes: list[Scene], grid: int, cell: int, colours, shapes, frame: Frame):
     """Per-cell targets for a batch of scenes: (B*grid*grid,) tensors; cells without an object centre get -1
-    classes. ``frame_scale`` maps original pixels to the model's coordinate frame (integers)."""
+    classes. Coordinate classes are the box in the model's ``frame``, rounded to whole numbers."""
     n = len(scenes) * grid * grid
     obj = torch.zeros(n)
     colour = torch.full((n,), -1, dtype=torch.long)
@@ -44,7 +45,7 @@ def cell_targets(scenes: list[Scene], grid: int, cell: int, colours, shapes, fra
             obj[i] = 1.0
             colour[i], shape[i] = colours.index(o.colour), shapes.index(o.shape)
             box[i] = torch.tensor(o.box, dtype=torch.float32) / size
-            coords[i] = torch.tensor([round(v * frame_scale) for v in o.box])
+            coords[i] = torch.tensor([round(v) for v in frame.from_original(o.box)])
     return obj, colour, shape, box, coords
 
 

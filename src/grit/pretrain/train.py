@@ -182,8 +182,7 @@ class Pretrainer:
             scenes = self._scenes(cfg.vision_batch)
             pixels = self.policy.processor.image_processor([s.render() for s in scenes], return_tensors="pt")
             feats = model.model.visual(pixels["pixel_values"], grid_thw=pixels["image_grid_thw"]).pooler_output
-            targets = cell_targets(scenes, grid, cell, list(self.world.colours), list(self.world.shapes),
-                                   self.frame.frame_width / cfg.image_size)
+            targets = cell_targets(scenes, grid, cell, list(self.world.colours), list(self.world.shapes), self.frame)
             losses = dense_loss(self.heads, feats, targets, embed(self.number_ids))
             loss = sum(losses.values())
             optimizer.zero_grad()
