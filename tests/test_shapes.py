@@ -102,6 +102,22 @@ def test_grit20(world):
         select_grit20([s for s in samples if s.answer != "4"])
 
 
+def test_grit20_families_mix(world):
+    samples = load_samples(world / "train.jsonl")
+    chosen = select_grit20(samples, seed=0, mix="families")
+    assert len(chosen) == 20 and len({s.id for s in chosen}) == 20
+    by_family = Counter(s.extra["family"] for s in chosen)
+    assert by_family == {"counting": 5, "spatial": 5, "existence": 5, "attribute": 5}
+    assert Counter(s.answer for s in chosen if s.extra["family"] == "counting") == {str(c): 1 for c in range(5)}
+    yes_no = Counter(s.answer for s in chosen if s.extra["family"] == "existence")
+    assert sorted(yes_no.values()) == [2, 3]
+    assert len({s.answer for s in chosen if s.extra["family"] == "attribute"}) == 5  # answers spread, not one colour
+    few_spatial = [s for s in samples if s.extra["family"] != "spatial"] + [s for s in samples if s.extra["family"] == "spatial"][:3]
+    with pytest.raises(ValueError, match="needs 5 spatial samples, the data has 3"):
+        select_grit20(few_spatial, mix="families")
+    with pytest.raises(ValueError, match="'paper' .* or 'families'"):
+        select_grit20(samples, mix="half")
+
 def test_trl_dataset(world):
     samples = load_samples(world / "val.jsonl")
     ds = to_trl_dataset(samples, prompt="grounded")

@@ -79,6 +79,7 @@ def run_quickstart(out: str | Path = "runs/quickstart", base: str | Path | None 
     warm_start(policy, chains, steps=warm_steps, lr=warm_lr, seed=seed, log=log)
     policy.model.save_pretrained(out / "warm")
     policy.processor.save_pretrained(out / "warm")
+    warm = {"grounded": _eval(policy, test, "grounded", out / "eval" / "warm-grounded", 128)}
     times["warm start"] = time.monotonic() - tick
 
     tick = time.monotonic()
@@ -94,7 +95,7 @@ def run_quickstart(out: str | Path = "runs/quickstart", base: str | Path | None 
     after = {p: _eval(trained, test, p, out / "eval" / f"grit-{p}", 8 if p == "direct" else 128) for p in ("grounded", "direct")}
     times["evaluate trained"] = time.monotonic() - tick
     times["total"] = time.monotonic() - started
-    summary = summarize(before, after, times, result["global_step"])
+    summary = summarize(before, after, times, result["global_step"], warm)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "report.html").write_text(report(summary, after["grounded"]["rows"], out / "grpo" / "plots"), encoding="utf-8")
     return summary
@@ -104,8 +105,8 @@ def _families(m: dict) -> dict[str, dict]:
     return {k: v for k, v in m["by_question_family"].items() if k != "-"}
 
 
-def summarize(before: dict, after: dict, times: dict, steps: int) -> dict[str, Any]:
-    """Before/after per question family, and each quickstart target met or not."""
+def summarize(before: dict, after: dict, times: dict, steps: int, warm: dict | None = None) -> dict[str, Any]:
+    """Before/after per question family (and after the warm start, when given), and each target met or not."""
     families = sorted(set(_families(before["direct"]["metrics"])) | set(_families(after["grounded"]["metrics"])))
     table = {}
     for fam in families + ["all"]:
@@ -114,6 +115,9 @@ def summarize(before: dict, after: dict, times: dict, steps: int) -> dict[str, A
             "base_direct_accuracy": pick(before["direct"]["metrics"]).get("accuracy"),
             "base_grounded_accuracy": pick(before["grounded"]["metrics"]).get("accuracy"),
             "base_grounded_format": pick(before["grounded"]["metrics"]).get("format_compliance"),
+            **({"warm_grounded_accuracy": pick(warm["grounded"]["metrics"]).get("accuracy"),
+                "warm_grounded_format": pick(warm["grounded"]["metrics"]).get("format_compliance"),
+                "warm_grounded_union_iou": pick(warm["grounded"]["metrics"]).get("union_iou")} if warm else {}),
             "grit_grounded_accuracy": pick(after["grounded"]["metrics"]).get("accuracy"),
             "grit_grounded_format": pick(after["grounded"]["metrics"]).get("format_compliance"),
             "grit_grounded_union_iou": pick(after["grounded"]["metrics"]).get("union_iou"),

@@ -29,6 +29,8 @@ class GritTrainArguments:
         "help": "image folders: none (each file's folder), one for all files, or one per file"})
     grit20: bool = field(default=True, metadata={"help": "train on GRIT-20 chosen from train_data (else on all)"})
     grit20_seed: int = 0
+    grit20_mix: str = field(default="paper", metadata={
+        "help": "paper (10 counting + 10 spatial) or families (20 spread over the data's question families)"})
     prompt: str = field(default="grounded", metadata={"help": "prompt kind: " + ", ".join(PROMPT_KINDS)})
     reward_preset: str = field(default="grit", metadata={"help": "grit, paper or reference"})
     extra_rewards: list[str] = field(default_factory=list, metadata={"help": "rewards added by name, e.g. grounding"})
@@ -109,6 +111,8 @@ def validate(args: GritTrainArguments, grpo) -> None:
     problems += [f"train_data: {p} does not exist" for p in args.train_data if not Path(p).is_file()]
     if args.prompt not in PROMPT_KINDS:
         problems.append(f"prompt: {args.prompt!r} is not one of {', '.join(PROMPT_KINDS)}")
+    if args.grit20_mix not in ("paper", "families"):
+        problems.append(f"grit20_mix: {args.grit20_mix!r} is not one of paper, families")
     if args.reward_preset not in PRESETS:
         problems.append(f"reward_preset: {args.reward_preset!r} is not one of {', '.join(PRESETS)}")
     problems += [f"extra_rewards: unknown reward {r!r} (known: {', '.join(REWARDS)})" for r in args.extra_rewards
@@ -157,7 +161,7 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()):
     roots = args.images * len(args.train_data) if len(args.images) == 1 else args.images or [None] * len(args.train_data)
     samples = [s for path, root in zip(args.train_data, roots) for s in load_samples(path, root)]
     if args.grit20:
-        samples = select_grit20(samples, seed=args.grit20_seed)
+        samples = select_grit20(samples, seed=args.grit20_seed, mix=args.grit20_mix)
     policy = load_policy(args.model, dtype=args.dtype)
     if args.max_pixels or args.min_pixels:
         set_resize(policy, args.min_pixels, args.max_pixels)

@@ -74,11 +74,12 @@ def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
                                  recipe=args.recipe, overrides=extra)
     except (FileNotFoundError, TrainConfigError) as e:
         raise UsageError(str(e)) from e
-    print(f"{'family':<12}{'base direct':>13}{'base grounded':>15}{'GRIT grounded':>15}{'format':>8}{'IoU':>7}")
+    columns = (("base direct", "base_direct_accuracy"), ("base grounded", "base_grounded_accuracy"),
+               ("warm grounded", "warm_grounded_accuracy"), ("GRIT grounded", "grit_grounded_accuracy"),
+               ("format", "grit_grounded_format"), ("IoU", "grit_grounded_union_iou"))
+    print(f"{'family':<12}" + "".join(f"{name:>15}" for name, _ in columns))
     for fam, r in summary["table"].items():
-        cells = [r["base_direct_accuracy"], r["base_grounded_accuracy"], r["grit_grounded_accuracy"],
-                 r["grit_grounded_format"], r["grit_grounded_union_iou"]]
-        print(f"{fam:<12}" + "".join(f"{'-' if v is None else f'{v:.3f}':>{w}}" for v, w in zip(cells, (13, 15, 15, 8, 7))))
+        print(f"{fam:<12}" + "".join(f"{'-' if r.get(key) is None else f'{r[key]:.3f}':>15}" for _, key in columns))
     for target, ok in summary["targets"].items():
         print(f"{'met' if ok else 'NOT MET'}: {target}")
     print(f"{summary['seconds']['total'] / 60:.1f} min; report: {out / 'report.html'}")

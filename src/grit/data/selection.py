@@ -1,6 +1,11 @@
 """GRIT-20: the paper's 20 training triplets, chosen from any loaded set (paper App. B, shared/METHOD.md
 section 4): 10 counting items covering counts 0-4 uniformly (TallyQA in the paper) and 10 spatial items
-(VSR in the paper), here half yes and half no."""
+(VSR in the paper), here half yes and half no.
+
+``mix="families"`` is this project's variant for data with more question families (the shapes world): 20 items
+spread over every family the data has (counting over counts 0-4, answers balanced within each family), so that
+GRPO-GR on 20 items does not train the chain's answer on counts and yes/no alone.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +30,17 @@ def select_grit20(
     n_counting: int = 10,
     n_spatial: int = 10,
     counts: Sequence[int] = (0, 1, 2, 3, 4),
+    mix: str = "paper",
+    total: int = 20,
 ) -> list[Sample]:
     """Pick ``n_counting`` counting samples spread evenly over ``counts`` and ``n_spatial`` spatial samples with
     yes/no answers balanced (when they are yes/no). Deterministic in ``seed``; raises ValueError naming what
-    is missing when the set cannot supply them."""
+    is missing when the set cannot supply them. ``mix="families"``: ``total`` items spread over the question
+    families instead (see the module doc)."""
+    if mix == "families":
+        return select_by_family(samples, seed, total, counts)
+    if mix != "paper":
+        raise ValueError(f"GRIT-20 mix {mix!r}: use 'paper' (10 counting + 10 spatial) or 'families'")
     rng = random.Random(seed)
     by_count: dict[int, list[Sample]] = {c: [] for c in counts}
     for s in samples:
@@ -56,4 +68,44 @@ def select_grit20(
             raise ValueError(f"GRIT-20 needs {n_spatial} spatial samples (family 'spatial' or dataset 'vsr'), "
                              f"the data has {len(spatial)}")
         chosen += rng.sample(spatial, n_spatial)
+    return chosen
+
+
+def family_of(s: Sample) -> str:
+    if is_counting(s):
+        return "counting"
+    if is_spatial(s):
+        return "spatial"
+    return str(s.extra.get("family") or s.answer_type)
+
+
+def select_by_family(samples: Sequence[Sample], seed: int = 0, total: int = 20,
+                     counts: Sequence[int] = (0, 1, 2, 3, 4)) -> list[Sample]:
+    """``total`` items, as even as possible over the question families present; within a family, taken round-robin
+    over its distinct answers (counts restricted to ``counts``), so answers are balanced too."""
+    rng = random.Random(seed)
+    families: dict[str, dict[str, list[Sample]]] = {}
+    for s in samples:
+        family = family_of(s)
+        if family == "counting":
+            value = parse_number(s.answer)
+            if value is None or not value.is_integer() or int(value) not in counts:
+                continue
+        families.setdefault(family, {}).setdefault(s.answer.strip().lower(), []).append(s)
+    if not families:
+        raise ValueError("GRIT-20 (families): the data has no samples")
+    names = sorted(families)
+    quota = {f: total // len(names) + (1 if i < total % len(names) else 0) for i, f in enumerate(names)}
+    chosen: list[Sample] = []
+    for family in names:
+        pools = {a: rng.sample(group, len(group)) for a, group in sorted(families[family].items())}
+        available = sum(len(g) for g in pools.values())
+        if available < quota[family]:
+            raise ValueError(f"GRIT-20 (families) needs {quota[family]} {family} samples, the data has {available}")
+        taken = 0
+        while taken < quota[family]:
+            for answer in sorted(pools):
+                if pools[answer] and taken < quota[family]:
+                    chosen.append(pools[answer].pop())
+                    taken += 1
     return chosen

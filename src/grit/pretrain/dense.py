@@ -6,6 +6,10 @@ colour, shape, the box (normalised), and the box's four coordinates as classes s
 model's own number-token embeddings through four learned maps. The last head makes "which number is this
 coordinate" a linear read-out of the cell in the number embeddings' space, which the language model's attention
 can then copy (shared/TINY-EXPERIMENT.md found the language model's read-out, not the vision, is the bottleneck).
+
+Optionally (``word_embeddings``), colour and shape are also scored against the embeddings of the words the prompts
+use (" red", " circle", " circles"): the shipped base boxed objects precisely but often the wrong ones (it could
+not match "yellow" in the query to the yellow cell), so the attributes get the same treatment as the coordinates.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class DenseHeads(nn.Module):
         self.shape = nn.Linear(hidden, n_shapes)
         self.box = nn.Linear(hidden, 4)
         self.coordinate_maps = nn.Linear(hidden, 4 * hidden)  # (x1, y1, x2, y2) read-outs into the token space
+        self.word_maps = nn.Linear(hidden, 2 * hidden)  # (colour, shape) read-outs into the token space
 
 
 def cell_targets(scenes: list[Scene], grid: int, cell: int, colours, shapes, frame: Frame):
@@ -49,9 +54,11 @@ def cell_targets(scenes: list[Scene], grid: int, cell: int, colours, shapes, fra
     return obj, colour, shape, box, coords
 
 
-def dense_loss(heads: DenseHeads, features: torch.Tensor, targets, number_embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+def dense_loss(heads: DenseHeads, features: torch.Tensor, targets, number_embeddings: torch.Tensor,
+               word_embeddings: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Losses of the heads on merged features (N, H); ``number_embeddings`` (V, H) are rows of the language
-    model's embedding for the numbers 0..V-1."""
+    model's embedding for the numbers 0..V-1; ``word_embeddings`` maps ``colour`` to (C, H) rows of the colour
+    words and ``shape`` / ``shapes`` to (S, H) rows of the singular and plural shape words, in the world's order."""
     obj, colour, shape, box, coords = targets
     losses = {"objectness": F.binary_cross_entropy_with_logits(heads.objectness(features).squeeze(-1), obj)}
     has = obj > 0
@@ -63,6 +70,11 @@ def dense_loss(heads: DenseHeads, features: torch.Tensor, targets, number_embedd
         mapped = heads.coordinate_maps(f).view(f.shape[0], 4, -1)  # (n, 4, H)
         logits = mapped @ number_embeddings.T  # (n, 4, V)
         losses["coordinates"] = 0.5 * F.cross_entropy(logits.reshape(-1, logits.shape[-1]), coords[has].reshape(-1))
+        if word_embeddings is not None:
+            colour_map, shape_map = heads.word_maps(f).view(f.shape[0], 2, -1).unbind(1)
+            losses["words"] = (F.cross_entropy(colour_map @ word_embeddings["colour"].T, colour[has])
+                               + 0.5 * F.cross_entropy(shape_map @ word_embeddings["shape"].T, shape[has])
+                               + 0.5 * F.cross_entropy(shape_map @ word_embeddings["shapes"].T, shape[has]))
     return losses
 
 

@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from grit.boxes import Frame
-from grit.data.shapes import WorldConfig, make_scene
+from grit.data.shapes import WorldConfig, make_scene, plural
 from grit.families import get_family
 from grit.models.loading import Policy, frame_of, load_policy
 from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
@@ -52,6 +52,7 @@ class PretrainConfig:
     image_token_weight: float = 3.0
     task_mix: dict = field(default_factory=lambda: {"grounding": 0.5, "direct": 0.35, "tags": 0.15})
     grounding_present_share: float = 0.0  # share of grounding queries about an object that is in the scene
+    word_readout: bool = False  # vision stage: also score each cell's colour/shape against the LM's word embeddings
     curriculum_steps: int = 1000
     curriculum_max_objects: int = 2
     eval_every: int = 1000
@@ -90,6 +91,17 @@ class PretrainConfig:
         return cls(**raw)
 
 
+def _word_ids(tokenizer, words) -> torch.Tensor:
+    """The single token of " word" for each word (as the prompts spell it, after a space)."""
+    ids = []
+    for word in words:
+        pieces = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
+        if len(pieces) != 1:
+            raise ValueError(f"word_readout needs ' {word}' to be one token of the tokenizer; it is {len(pieces)}")
+        ids.append(pieces[0])
+    return torch.tensor(ids)
+
+
 def _lr(step: int, cfg: PretrainConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lm_lr * (step + 1) / cfg.warmup_steps
@@ -116,6 +128,8 @@ class Pretrainer:
         tok = self.policy.tokenizer
         self.number_ids = torch.tensor([tok.convert_tokens_to_ids(str(n)) for n in range(cfg.image_size + 1)])
         self.weighted = image_dependent_ids(tok, cfg.image_size)
+        self.word_ids = {"colour": _word_ids(tok, self.world.colours), "shape": _word_ids(tok, self.world.shapes),
+                         "shapes": _word_ids(tok, [plural(s) for s in self.world.shapes])}
         hidden = self.policy.model.config.text_config.hidden_size
         self.heads = DenseHeads(hidden, len(self.world.colours), len(self.world.shapes))
         self.rng = random.Random(f"grit-pretrain-{cfg.seed}")
@@ -183,7 +197,8 @@ class Pretrainer:
             pixels = self.policy.processor.image_processor([s.render() for s in scenes], return_tensors="pt")
             feats = model.model.visual(pixels["pixel_values"], grid_thw=pixels["image_grid_thw"]).pooler_output
             targets = cell_targets(scenes, grid, cell, list(self.world.colours), list(self.world.shapes), self.frame)
-            losses = dense_loss(self.heads, feats, targets, embed(self.number_ids))
+            words = {k: embed(v) for k, v in self.word_ids.items()} if cfg.word_readout else None
+            losses = dense_loss(self.heads, feats, targets, embed(self.number_ids), words)
             loss = sum(losses.values())
             optimizer.zero_grad()
             loss.backward()

@@ -1,0 +1,88 @@
+"""``grit pretrain`` on a micro model: the word read-out reaches the language model's embeddings, bad configs fail
+with the field named, and a run interrupted mid-way and resumed ends with the weights of an uninterrupted run."""
+
+import random
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from grit.boxes import Frame
+from grit.data.shapes import WorldConfig, make_scene
+from grit.models.tiny import TinySpec, build_tiny
+from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
+from grit.pretrain.train import PretrainConfig, Pretrainer, _word_ids
+
+
+def micro_config(out, **kw):
+    base = dict(out=str(out), size="micro", vision_steps=3, vision_batch=4, lm_steps=6, lm_batch=4, warmup_steps=2,
+                eval_every=3, save_every=3, curriculum_steps=2, heldout_grounding=4, heldout_direct=1,
+                word_readout=True, grounding_present_share=0.5)
+    base.update(kw)
+    return PretrainConfig(**base)
+
+
+def test_word_readout_scores_cells_against_the_word_embeddings():
+    world = WorldConfig(image_size=112)
+    rng = random.Random(0)
+    scenes = [s for s in (make_scene(rng, world) for _ in range(8)) if s is not None]
+    frame = Frame.qwen(112, 112, 56 * 56, 112 * 112)
+    targets = cell_targets(scenes, 4, 28, list(world.colours), list(world.shapes), frame)
+    heads = DenseHeads(16, len(world.colours), len(world.shapes))
+    features = torch.randn(len(scenes) * 16, 16)
+    numbers = torch.randn(113, 16)
+    words = {"colour": torch.randn(4, 16, requires_grad=True), "shape": torch.randn(3, 16, requires_grad=True),
+             "shapes": torch.randn(3, 16, requires_grad=True)}
+    assert "words" not in dense_loss(heads, features, targets, numbers)
+    losses = dense_loss(heads, features, targets, numbers, words)
+    losses["words"].backward()
+    assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in words.values())
+
+
+def test_word_ids_need_single_tokens():
+    _, processor = build_tiny(TinySpec(size="micro"))
+    assert len(_word_ids(processor.tokenizer, ["red", "circle"])) == 2
+    with pytest.raises(ValueError, match="' magenta' to be one token"):
+        _word_ids(processor.tokenizer, ["magenta"])
+
+
+def test_bad_config_names_the_field(tmp_path):
+    with pytest.raises(ValueError, match="size 'huge'"):
+        PretrainConfig(size="huge")
+    with pytest.raises(ValueError, match="task_mix"):
+        PretrainConfig(task_mix={"chains": 1.0})
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("lm_step: 10\n")
+    with pytest.raises(ValueError, match="unknown field.* lm_step"):
+        PretrainConfig.from_yaml(recipe)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
+    torch.manual_seed(0)
+    full = Pretrainer(micro_config(tmp_path / "full"), log=lambda *_: None)
+    full.run()
+    torch.manual_seed(0)
+    cut = Pretrainer(micro_config(tmp_path / "cut"), log=lambda *_: None)
+
+    def stop(*_):  # the first held-out evaluation (language step 3, just after a checkpoint) kills the run
+        raise Interrupted
+
+    cut.evaluate = stop
+    with pytest.raises(Interrupted):
+        cut.run()
+    with pytest.raises(FileExistsError, match="--resume"):
+        Pretrainer(micro_config(tmp_path / "cut"))
+    resumed = Pretrainer(micro_config(tmp_path / "cut"), resume=True, log=lambda *_: None)
+    assert resumed.state == {"stage": "language", "step": 3, "history": []}
+    resumed.run()
+    a = load_file(tmp_path / "full" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "cut" / "model" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)
+    start = load_file(tmp_path / "full" / "checkpoint-last" / "model.safetensors")
+    assert start.keys() == a.keys()
