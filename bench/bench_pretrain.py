@@ -1,6 +1,8 @@
 """Pretraining speed and learning over wall time on 2 cores: steps per second of each stage and held-out grounding
 IoU as training goes, for a short run of the shipped recipe's model size; then the shipped base's own curve.
 Run: .venv/bin/python bench/bench_pretrain.py [--vision-steps 100] [--lm-steps 600] [--eval-every 200]
+     .venv/bin/python bench/bench_pretrain.py --heldout [MODEL_DIR]   # a base (default: the shipped one) on a larger
+     held-out stream than the run's own (seed 1: 400 grounding queries, 100 direct questions per family)
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ def main() -> None:
     parser.add_argument("--vision-steps", type=int, default=100)
     parser.add_argument("--lm-steps", type=int, default=600)
     parser.add_argument("--eval-every", type=int, default=200)
+    parser.add_argument("--heldout", nargs="?", const="shipped", default=None, metavar="MODEL_DIR")
     a = parser.parse_args()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    if a.heldout:
+        return larger_heldout(a.heldout)
     from grit.pretrain.train import PretrainConfig, Pretrainer
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,6 +56,27 @@ def main() -> None:
         for h in rows:
             print(f"{h['step']:>14}{h['grounding_matched_iou']:>16.3f}{h['grounding_recall50']:>11.3f}"
                   f"{h['image_use_gap']:>15.3f}   ~{h['step'] * minutes_per_step:.0f} min")
+
+
+def larger_heldout(model: str) -> None:
+    import torch
+
+    from grit.boxes import Frame
+    from grit.data.shapes import WorldConfig
+    from grit.models.loading import load_policy
+    from grit.pretrain.probe import evaluate_base, make_heldout
+
+    torch.set_num_threads(2)
+    path = Path(str(files("grit") / "assets" / "shapes-base")) if model == "shipped" else Path(model)
+    policy = load_policy(path)
+    policy.processor.image_processor.size = {"shortest_edge": 56 * 56, "longest_edge": 112 * 112}
+    frame = Frame.qwen(112, 112, 56 * 56, 112 * 112)
+    heldout = make_heldout(WorldConfig(image_size=112), frame, seed=1, n_grounding=400, n_direct=100)
+    start = time.perf_counter()
+    result = evaluate_base(policy, heldout, frame)
+    print(f"{path}: held-out seed 1 (400 grounding queries, 100 questions per family), {time.perf_counter() - start:.0f} s")
+    for k, v in result.items():
+        print(f"  {k:<28}{v:.3f}")
 
 
 if __name__ == "__main__":

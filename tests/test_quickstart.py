@@ -10,7 +10,7 @@ from grit.models.tiny import TinySpec, save_tiny
 def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
     save_tiny(tmp_path / "micro", TinySpec(size="micro"))
     out = tmp_path / "qs"
-    args = ["quickstart", "--out", str(out), "--base", str(tmp_path / "micro"), "--n-eval", "12", "--warm-steps", "2",
+    args = ["quickstart", "--out", str(out), "--base", str(tmp_path / "micro"), "--n-eval", "12", "--warm-steps", "2", "--warm-examples", "16",
             "--max_steps", "2", "--num_generations", "4", "--per_device_train_batch_size", "4",
             "--max_completion_length", "24", "--save_steps", "1", "--viewer_every", "1"]
     assert main(args) == 0

@@ -70,7 +70,8 @@ def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
     out = Path(args.out)
     _check_output_dir(out, args.overwrite)
     try:
-        summary = run_quickstart(out, args.base, args.seed, args.n_eval, warm_steps=args.warm_steps, warm_lr=args.warm_lr,
+        summary = run_quickstart(out, args.base, args.seed, args.n_eval, warm_examples=args.warm_examples,
+                                 warm_steps=args.warm_steps, warm_lr=args.warm_lr,
                                  recipe=args.recipe, overrides=extra)
     except (FileNotFoundError, TrainConfigError) as e:
         raise UsageError(str(e)) from e
@@ -94,7 +95,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--n-eval", type=int, default=200, help="held-out test samples evaluated before and after")
     p.add_argument("--recipe", default=None, help="GRPO recipe (default: recipes/shapes_tiny_cpu.yaml)")
     p.add_argument("--warm-steps", type=int, default=150, help="label-free format warm-start SFT steps")
-    p.add_argument("--warm-lr", type=float, default=1e-3)
+    p.add_argument("--warm-examples", type=int, default=640, help="unlabeled train questions the warm start builds chains for")
+    p.add_argument("--warm-lr", type=float, default=3e-4)
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     p.set_defaults(func=cmd_quickstart, takes_extra=True)
     p = sub.add_parser("train", help="GRPO-GR on TRL's GRPOTrainer: --config RECIPE.yaml [--field value ...]",
