@@ -8,8 +8,9 @@ coordinate" a linear read-out of the cell in the number embeddings' space, which
 can then copy (shared/TINY-EXPERIMENT.md found the language model's read-out, not the vision, is the bottleneck).
 
 Optionally (``word_embeddings``), colour and shape are also scored against the embeddings of the words the prompts
-use (" red", " circle", " circles"): the shipped base boxed objects precisely but often the wrong ones (it could
-not match "yellow" in the query to the yellow cell), so the attributes get the same treatment as the coordinates.
+use (" red", " circle", " circles"): a base trained without it boxed objects precisely but often the wrong ones (it
+could not match "yellow" in the query to the yellow cell), so the attributes get the same treatment as the
+coordinates (recipes/shapes_base.yaml turns it on).
 """
 
 from __future__ import annotations
