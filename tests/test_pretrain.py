@@ -86,3 +86,34 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
         torch.testing.assert_close(a[k], b[k], msg=k)
     start = load_file(tmp_path / "full" / "checkpoint-last" / "model.safetensors")
     assert start.keys() == a.keys()
+
+
+def test_instructed_questions_put_an_instruction_after_the_question_and_never_grit_tags():
+    from grit.chain import parse
+    from grit.data.questions import referents
+    from grit.pretrain.tasks import instructed_example
+
+    world, rng = WorldConfig(image_size=112), random.Random(1)
+    frame = Frame.qwen(112, 112, 56 * 56, 112 * 112)
+    kinds = set()
+    for _ in range(60):
+        ex = instructed_example(rng, world, frame)
+        kinds.add(ex.task)
+        question = ex.prompt.split("Question: ")[1]
+        asked, instruction = question.split("?", 1)
+        assert instruction.strip(), ex.prompt  # something follows the question
+        assert not any(f"<{t}>" in ex.prompt + ex.target for t in ("think", "rethink", "answer")), ex
+        if ex.task.startswith("instructed/boxes"):
+            groups = referents(asked + "?")
+            names = [f"{c or ''} {s or ''}" for c, s in groups]
+            for box in parse(ex.target).boxes:  # each box is of an object the question names, inside the image
+                colour, shape = box.label.split()
+                assert any((c in (None, colour)) and (s in (None, shape)) for c, s in groups), (box.label, names)
+                assert all(0 <= v <= 112 for v in frame.to_original(box.coords))
+    assert kinds == {"instructed/answer", "instructed/tagged", "instructed/boxes", "instructed/boxes_unnamed"}
+
+
+def test_instructed_task_is_a_known_task_mix_entry():
+    assert micro_config("x", task_mix={"instructed": 1.0}).task_mix == {"instructed": 1.0}
+    with pytest.raises(ValueError, match="instructed"):
+        micro_config("x", task_mix={"instruct": 1.0})

@@ -54,10 +54,13 @@ def _eval(policy, samples, prompt: str, out: Path, max_new_tokens: int) -> dict[
 
 def run_quickstart(out: str | Path = "runs/quickstart", base: str | Path | None = None, seed: int = 0,
                    n_eval: int = 200, warm_examples: int = 640, warm_steps: int = 150, warm_lr: float = 3e-4,
+                   warm_layout: str = "boxes_then_answer",
                    recipe: str | Path | None = None, overrides: list[str] = (), log=print) -> dict[str, Any]:
     from grit.train import load_recipe, train
-    from grit.warmstart import self_chains, warm_start
+    from grit.warmstart import LAYOUTS, self_chains, warm_start
 
+    if warm_layout not in LAYOUTS:
+        raise ValueError(f"unknown warm-start layout {warm_layout!r}; use one of {', '.join(LAYOUTS)}")
     out, times, started = Path(out), {}, time.monotonic()
     base = Path(base) if base else shipped_base()
     tick = time.monotonic()
@@ -75,7 +78,8 @@ def run_quickstart(out: str | Path = "runs/quickstart", base: str | Path | None 
     tick = time.monotonic()
     pool = load_samples(out / "data" / "train.jsonl")
     unlabeled = random.Random(seed).sample(pool, min(warm_examples, len(pool)))  # images and questions only
-    chains = self_chains(policy, [load_image(s.image_path) for s in unlabeled], [s.question for s in unlabeled])
+    chains = self_chains(policy, [load_image(s.image_path) for s in unlabeled], [s.question for s in unlabeled],
+                         layout=warm_layout)
     warm_start(policy, chains, steps=warm_steps, lr=warm_lr, seed=seed, log=log)
     policy.model.save_pretrained(out / "warm")
     policy.processor.save_pretrained(out / "warm")

@@ -11,7 +11,6 @@ No gold answer and no gold box is read. Referents are read from the question tex
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -19,28 +18,12 @@ import torch
 from PIL import Image
 
 from grit.chain import parse, render
-from grit.data.shapes import COLOURS, SHAPES, plural
+from grit.data.questions import phrase, referents
 from grit.data.tasks import GROUNDING_TEMPLATE
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
 from grit.pretrain.tasks import Example, collate
 from grit.prompts import question_text
-
-_PHRASE = re.compile(rf"\b(?:({'|'.join(COLOURS)})\s+)?({'|'.join(SHAPES)})s?\b|\b({'|'.join(COLOURS)})\s+(?:shapes|object)\b")
-
-
-def referents(question: str) -> list[str]:
-    """What to ground for a question, as grounding-prompt phrases ("red circles", "shapes").
-
-    >>> referents("Is the red circle left of the blue square?"), referents("What colour is the leftmost shape?")
-    (['red circles', 'blue squares'], ['shapes'])
-    """
-    found = []
-    for m in _PHRASE.finditer(question.lower()):
-        colour, shape, colour_only = m.groups()
-        found.append(f"{colour} {plural(shape)}" if colour and shape else plural(shape) if shape else f"{colour_only} shapes")
-    return found or ["shapes"]
-
 
 @dataclass(frozen=True)
 class SelfChain:
@@ -49,24 +32,54 @@ class SelfChain:
     chain: str
 
 
-def self_chains(policy: Policy, images: Sequence[Image.Image], questions: Sequence[str], batch_size: int = 32) -> list[SelfChain]:
-    """Chains built from the policy's own grounding and direct answers (no labels)."""
-    asks = [(i, phrase) for i, q in enumerate(questions) for phrase in referents(q)]
-    grounding = generate(policy, [images[i] for i, _ in asks], [GROUNDING_TEMPLATE.format(what=p) for _, p in asks],
+LAYOUTS = ("boxes_then_answer", "named", "guess_first")
+
+
+def self_chains(policy: Policy, images: Sequence[Image.Image], questions: Sequence[str], batch_size: int = 32,
+                layout: str = "guess_first") -> list[SelfChain]:
+    """Chains built from the policy's own grounding and direct answers (no labels).
+
+    ``layout``: ``boxes_then_answer`` lists every box, then answers in the rethink; ``named`` names each referent
+    before its boxes ("Let me find the red circles: ..."); ``guess_first`` also states the direct answer first
+    and checks it against the boxes in the rethink."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown warm-start layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    asks = [(i, phrase(*r)) for i, q in enumerate(questions) for r in referents(q)]
+    grounding = generate(policy, [images[i] for i, _ in asks], [GROUNDING_TEMPLATE.format(what=what) for _, what in asks],
                          "plain", GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False))
     answers = generate(policy, list(images), list(questions), "direct",
                        GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False))
-    boxes: dict[int, list] = {}
-    for (i, _), text in zip(asks, grounding):
-        boxes.setdefault(i, []).extend(b for b in parse(text).boxes if b.well_formed)
+    found: dict[int, list[tuple[str, list]]] = {}
+    for (i, what), text in zip(asks, grounding):
+        found.setdefault(i, []).append((what, [b for b in parse(text).boxes if b.well_formed]))
     chains = []
     for i, (image, question) in enumerate(zip(images, questions)):
         answer = answers[i].strip().split("\n")[0].strip() or "none"
-        found = boxes.get(i, [])
-        think = ["Let me find the objects.", *found] if found else ["I look for the objects and find none."]
-        rethink = f"Based on the {len(found)} boxes, the answer is {answer}."
-        chains.append(SelfChain(image, question, render(think, rethink, answer)))
+        chains.append(SelfChain(image, question, chain_text(answer, found.get(i, []), layout)))
     return chains
+
+
+def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str = "guess_first") -> str:
+    """A warm-start chain from an answer and the boxes found for each referent phrase (see :func:`self_chains`).
+
+    >>> chain_text("2", [("red circles", [((1, 2, 9, 9), "red circle"), ((20, 2, 29, 9), "red circle")])])
+    '<think> My first answer is 2. Let me find the red circles: {"bbox_2d": [1, 2, 9, 9], "label": "red circle"} \
+{"bbox_2d": [20, 2, 29, 9], "label": "red circle"} </think> <rethink> Checking these boxes, the answer is 2. </rethink> \
+<answer> 2 </answer>'
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown warm-start layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    n = sum(len(boxes) for _, boxes in groups)
+    if layout == "boxes_then_answer":
+        boxes = [b for _, bs in groups for b in bs]
+        think = ["Let me find the objects.", *boxes] if boxes else ["I look for the objects and find none."]
+    else:
+        think = [f"My first answer is {answer}."] if layout == "guess_first" else []
+        for what, boxes in groups:
+            think += [f"Let me find the {what}:", *boxes] if boxes else [f"I find no {what}."]
+    rethink = f"Based on the {n} boxes, the answer is {answer}." if layout == "boxes_then_answer" else (
+        f"Checking these boxes, the answer is {answer}.")
+    return render(think, rethink, answer)
 
 
 def warm_start(policy: Policy, chains: Sequence[SelfChain], steps: int = 40, batch_size: int = 16, lr: float = 5e-4,

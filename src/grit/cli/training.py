@@ -71,9 +71,9 @@ def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
     _check_output_dir(out, args.overwrite)
     try:
         summary = run_quickstart(out, args.base, args.seed, args.n_eval, warm_examples=args.warm_examples,
-                                 warm_steps=args.warm_steps, warm_lr=args.warm_lr,
+                                 warm_steps=args.warm_steps, warm_lr=args.warm_lr, warm_layout=args.warm_layout,
                                  recipe=args.recipe, overrides=extra)
-    except (FileNotFoundError, TrainConfigError) as e:
+    except (FileNotFoundError, ValueError, TrainConfigError) as e:
         raise UsageError(str(e)) from e
     columns = (("base direct", "base_direct_accuracy"), ("base grounded", "base_grounded_accuracy"),
                ("warm grounded", "warm_grounded_accuracy"), ("GRIT grounded", "grit_grounded_accuracy"),
@@ -97,6 +97,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--warm-steps", type=int, default=150, help="label-free format warm-start SFT steps")
     p.add_argument("--warm-examples", type=int, default=640, help="unlabeled train questions the warm start builds chains for")
     p.add_argument("--warm-lr", type=float, default=3e-4)
+    p.add_argument("--warm-layout", default="boxes_then_answer",
+                   help="how the warm start lays out the base's own answer and boxes (grit.warmstart.chain_text)")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     p.set_defaults(func=cmd_quickstart, takes_extra=True)
     p = sub.add_parser("train", help="GRPO-GR on TRL's GRPOTrainer: --config RECIPE.yaml [--field value ...]",

@@ -7,9 +7,10 @@ builds a scene for it.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
-from grit.data.shapes import RELATIONS, Scene, ShapeObject, WorldConfig, make_scene, plural
+from grit.data.shapes import COLOURS, RELATIONS, SHAPES, Scene, ShapeObject, WorldConfig, make_scene, plural
 
 EXTREMES = {"leftmost": (0, min), "rightmost": (0, max), "topmost": (1, min), "bottommost": (1, max)}
 
@@ -118,3 +119,26 @@ def make_question(rng: random.Random, cfg: WorldConfig, family: str, index: int)
         if q is not None:
             return q
     raise RuntimeError(f"could not build a {family} question with {cfg}; allow more room (image size, objects)")
+
+
+_PHRASE = re.compile(rf"\b(?:({'|'.join(COLOURS)})\s+)?({'|'.join(SHAPES)})s?\b|\b({'|'.join(COLOURS)})\s+(?:shapes|object)\b")
+
+
+def referents(question: str) -> list[tuple[str | None, str | None]]:
+    """The (colour, shape) of each object group a shapes-world question names, in order; ``[(None, None)]`` (all
+    shapes) when it names none. Read from the text alone, so it needs no labels.
+
+    >>> referents("Is the red circle left of the blue square?"), referents("What colour is the leftmost shape?")
+    ([('red', 'circle'), ('blue', 'square')], [(None, None)])
+    """
+    found = []
+    for m in _PHRASE.finditer(question.lower()):
+        colour, shape, colour_only = m.groups()
+        found.append((colour or colour_only, shape))
+    return found or [(None, None)]
+
+
+def phrase(colour: str | None, shape: str | None) -> str:
+    """The grounding prompt's words for a group: "red circles", "circles", "red shapes", "shapes"."""
+    return f"{colour} {plural(shape)}" if colour and shape else plural(shape) if shape else f"{colour} shapes" if colour else "shapes"
+

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from grit.boxes import Frame
 from grit.chain import render_box
-from grit.data.questions import Question
-from grit.data.shapes import Scene, plural
+from grit.data.questions import Question, phrase
+from grit.data.shapes import Scene
 from grit.prompts import question_text
 
 GROUNDING_TEMPLATE = "Output the bounding boxes of all {what} in JSON with key 'bbox_2d'."
@@ -47,8 +47,7 @@ def grounding_example(scene: Scene, rng: random.Random, frame: Frame, colours, s
     kind = rng.choice(("both", "both", "colour", "shape", "all"))
     colour = colour if kind in ("both", "colour") else None
     shape = shape if kind in ("both", "shape") else None
-    what = f"{colour} {plural(shape)}" if colour and shape else plural(shape) if shape else (
-        f"{colour} shapes" if colour else "shapes")
+    what = phrase(colour, shape)
     target = grounding_target(scene.matching(colour, shape), frame)
     return TaskExample("grounding", GROUNDING_TEMPLATE.format(what=what), target)
 

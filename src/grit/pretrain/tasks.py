@@ -4,7 +4,11 @@ then into token batches with per-token loss weights.
 Tasks (never a grounded reasoning chain):
 - grounding: "Output the bounding boxes of all red circles in JSON with key 'bbox_2d'." -> JSON list or ``none``;
 - direct answers to counting, spatial, existence and attribute questions (the direct prompt);
-- tag following with tag names other than think/rethink/answer ("... between <view> and </view> ...").
+- tag following with tag names other than think/rethink/answer ("... between <view> and </view> ...");
+- instructed questions: a question followed by an instruction, as real prompts put one after the question: answer
+  only, answer between tags, or first the boxes of the objects the question names (named again by the instruction,
+  or left to be read from the question) and then the answer (never GRIT's instruction or tags). Without them the base read a question only when it ended the prompt: under GRIT's
+  prompt its chains answered colour questions with "red" whatever the image (measured, see the recipe).
 Image-dependent target tokens (coordinates, counts, colours, shapes, yes/no) can weigh more in the loss: the JSON
 scaffold and labels copied from the prompt carry no image signal and otherwise dominate it.
 """
@@ -17,11 +21,12 @@ from dataclasses import dataclass
 from PIL import Image
 
 from grit.boxes import Frame
-from grit.data.questions import make_question
+from grit.data.questions import make_question, phrase, referents
 from grit.data.shapes import FAMILIES, WorldConfig, make_scene, plural
 from grit.data.tasks import grounding_example, grounding_target
 from grit.prompts import question_text
 
+TASKS = ("grounding", "direct", "tags", "instructed")
 TAGS = ("view", "look", "plan", "note", "out", "res", "count", "colour", "shape", "where", "final", "obs", "sum",
         "info", "result", "boxes", "scene", "list", "check", "memo")
 
@@ -58,11 +63,49 @@ def tag_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Example:
     return Example(scene.render(), prompt, " ".join(parts), "tags")
 
 
+ANSWER_ONLY = (
+    " Answer with one word or number.",
+    " Look at the image, then give only the answer.",
+    " Reply with the answer and nothing else: a number for a count, yes or no for a yes/no question, one word for a "
+    "colour or a shape.",
+    " Read the question carefully and look at every shape in the image before you answer. Write only the final "
+    "answer, in one word or one number, without any explanation, tags or coordinates.",
+)
+
+
+UNNAMED = ("the objects the question is about", "the shapes the question names", "every object you need to answer")
+
+
+def instructed_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Example:
+    """A question followed by an instruction, e.g. "Question: How many red circles are there? First, write the
+    boxes of all red circles in JSON with key 'bbox_2d' between <look> and </look>. Then, write the answer after
+    <res>." -> ``<look> [..] </look> <res> 2``."""
+    family = rng.choice(FAMILIES)
+    q = make_question(rng, cfg, family, rng.randrange(1000))
+    kind = rng.choices(("answer", "tagged", "boxes", "boxes_unnamed"), weights=(0.3, 0.15, 0.25, 0.3))[0]
+    if kind == "answer":
+        suffix, target = rng.choice(ANSWER_ONLY), q.answer
+    elif kind == "tagged":
+        tag = rng.choice(TAGS)
+        suffix, target = f" Write the answer between <{tag}> and </{tag}>.", f"<{tag}> {q.answer} </{tag}>"
+    else:  # the objects named by the instruction, or left for the model to read from the question
+        groups = referents(q.question)
+        seen, t2 = rng.sample(TAGS, 2)
+        what = "all " + " and ".join(phrase(*g) for g in groups) if kind == "boxes" else rng.choice(UNNAMED)
+        boxes = " ".join(grounding_target(q.scene.matching(*g), frame) for g in groups)
+        suffix = (f" First, write the boxes of {what} in JSON with key 'bbox_2d' between <{seen}> and </{seen}>. "
+                  f"Then, write the answer after <{t2}>.")
+        target = f"<{seen}> {boxes} </{seen}> <{t2}> {q.answer}"
+    return Example(q.scene.render(), question_text(q.question, "direct") + suffix, target, f"instructed/{kind}")
+
+
 def sample_example(rng: random.Random, cfg: WorldConfig, frame: Frame, mix: dict[str, float],
                    present_share: float = 0.0) -> Example:
     task = rng.choices(list(mix), weights=list(mix.values()))[0]
     if task == "tags":
         return tag_example(rng, cfg, frame)
+    if task == "instructed":
+        return instructed_example(rng, cfg, frame)
     family = rng.choice(FAMILIES)
     q = make_question(rng, cfg, family, rng.randrange(1000))
     if task == "grounding":

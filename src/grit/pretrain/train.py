@@ -29,7 +29,7 @@ from grit.families import get_family
 from grit.models.loading import Policy, frame_of, load_policy
 from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
 from grit.pretrain.probe import HeldOut, evaluate_base, make_heldout
-from grit.pretrain.tasks import collate, image_dependent_ids, sample_example
+from grit.pretrain.tasks import TASKS, collate, image_dependent_ids, sample_example
 
 
 @dataclass
@@ -72,9 +72,9 @@ class PretrainConfig:
         for name in ("vision_batch", "lm_batch", "eval_every", "save_every", "threads"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
-        unknown = set(self.task_mix) - {"grounding", "direct", "tags"}
+        unknown = set(self.task_mix) - set(TASKS)
         if unknown or not self.task_mix or min(self.task_mix.values()) < 0:
-            problems.append(f"task_mix {self.task_mix}: weights >= 0 for grounding, direct, tags")
+            problems.append(f"task_mix {self.task_mix}: weights >= 0 for {', '.join(TASKS)}")
         if problems:
             raise ValueError("bad pretrain config: " + "; ".join(problems))
 
