@@ -48,14 +48,14 @@ def main() -> None:
     print(f"{'language step':>14}{'grounding mIoU':>16}{'recall@.5':>11}{'image-use gap':>15}")
     for h in history:
         print(f"{h['step']:>14}{h['grounding_matched_iou']:>16.3f}{h['grounding_recall50']:>11.3f}{h['image_use_gap']:>15.3f}")
-    shipped = Path(str(files("grit") / "assets" / "shapes-base" / "pretrain_eval.jsonl"))
-    if shipped.exists():
-        rows = [json.loads(line) for line in shipped.read_text().splitlines()]
-        minutes_per_step = json.loads((shipped.parent / "grit_model.json").read_text())["heldout"]["minutes"] / rows[-1]["step"]
-        print("shipped base (recipes/shapes_base.yaml), held-out over its run:")
-        for h in rows:
-            print(f"{h['step']:>14}{h['grounding_matched_iou']:>16.3f}{h['grounding_recall50']:>11.3f}"
-                  f"{h['image_use_gap']:>15.3f}   ~{h['step'] * minutes_per_step:.0f} min")
+    shipped = Path(str(files("grit") / "assets" / "shapes-base"))
+    for name, recipe in (("pretrain_eval.jsonl", "recipes/shapes_base.yaml"),
+                         ("pretrain_eval_stage2.jsonl", "recipes/shapes_base_instruct.yaml")):
+        if (shipped / name).exists():
+            print(f"shipped base, held-out over its {recipe} run:")
+            for h in (json.loads(line) for line in (shipped / name).read_text().splitlines()):
+                print(f"{h['step']:>14}{h['grounding_matched_iou']:>16.3f}{h['grounding_recall50']:>11.3f}"
+                      f"{h['image_use_gap']:>15.3f}")
 
 
 def larger_heldout(model: str) -> None:

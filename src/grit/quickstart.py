@@ -54,7 +54,7 @@ def _eval(policy, samples, prompt: str, out: Path, max_new_tokens: int) -> dict[
 
 def run_quickstart(out: str | Path = "runs/quickstart", base: str | Path | None = None, seed: int = 0,
                    n_eval: int = 200, warm_examples: int = 640, warm_steps: int = 150, warm_lr: float = 3e-4,
-                   warm_layout: str = "boxes_then_answer",
+                   warm_layout: str = "guess_first",
                    recipe: str | Path | None = None, overrides: list[str] = (), log=print) -> dict[str, Any]:
     from grit.train import load_recipe, train
     from grit.warmstart import LAYOUTS, self_chains, warm_start

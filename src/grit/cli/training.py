@@ -97,7 +97,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--warm-steps", type=int, default=150, help="label-free format warm-start SFT steps")
     p.add_argument("--warm-examples", type=int, default=640, help="unlabeled train questions the warm start builds chains for")
     p.add_argument("--warm-lr", type=float, default=3e-4)
-    p.add_argument("--warm-layout", default="boxes_then_answer",
+    p.add_argument("--warm-layout", default="guess_first",
                    help="how the warm start lays out the base's own answer and boxes (grit.warmstart.chain_text)")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     p.set_defaults(func=cmd_quickstart, takes_extra=True)
