@@ -3,8 +3,9 @@
 A weak base never samples the think/rethink/answer structure under the grounded prompt, so GRPO-GR sees no
 positive advantage for it (shared/TINY-EXPERIMENT.md). The warm start shows it the layout with nothing but its
 *own* outputs: for each unlabeled (image, question), the base grounds the objects the question names with its
-grounding prompt and answers with its direct prompt, and a few SFT steps teach
-``<think> {its boxes} </think> <rethink> {a sentence} </rethink> <answer> {its answer} </answer>``.
+grounding prompt and answers with its direct prompt, and a few SFT steps teach a chain of them, by default
+``<think> My first answer is {its answer}. Let me find the {group}: {its boxes} ... </think> <rethink> Checking
+these boxes, the answer is {its answer}. </rethink> <answer> {its answer} </answer>`` (see :func:`chain_text`).
 No gold answer and no gold box is read. Referents are read from the question text (shapes-world phrasing).
 """
 
