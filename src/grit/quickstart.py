@@ -57,10 +57,9 @@ def run_quickstart(out: str | Path = "runs/quickstart", base: str | Path | None 
                    warm_layout: str = "guess_first",
                    recipe: str | Path | None = None, overrides: list[str] = (), log=print) -> dict[str, Any]:
     from grit.train import load_recipe, train
-    from grit.warmstart import LAYOUTS, self_chains, warm_start
+    from grit.warmstart import check_layout, self_chains, warm_start
 
-    if warm_layout not in LAYOUTS:
-        raise ValueError(f"unknown warm-start layout {warm_layout!r}; use one of {', '.join(LAYOUTS)}")
+    check_layout(warm_layout)  # before minutes of work
     out, times, started = Path(out), {}, time.monotonic()
     base = Path(base) if base else shipped_base()
     tick = time.monotonic()

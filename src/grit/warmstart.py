@@ -36,6 +36,11 @@ class SelfChain:
 LAYOUTS = ("boxes_then_answer", "named", "guess_first")
 
 
+def check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown warm-start layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+
+
 def self_chains(policy: Policy, images: Sequence[Image.Image], questions: Sequence[str], batch_size: int = 32,
                 layout: str = "guess_first") -> list[SelfChain]:
     """Chains built from the policy's own grounding and direct answers (no labels).
@@ -43,8 +48,7 @@ def self_chains(policy: Policy, images: Sequence[Image.Image], questions: Sequen
     ``layout``: ``boxes_then_answer`` lists every box, then answers in the rethink; ``named`` names each referent
     before its boxes ("Let me find the red circles: ..."); ``guess_first`` also states the direct answer first
     and checks it against the boxes in the rethink."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown warm-start layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    check_layout(layout)
     asks = [(i, phrase(*r)) for i, q in enumerate(questions) for r in referents(q)]
     grounding = generate(policy, [images[i] for i, _ in asks], [GROUNDING_TEMPLATE.format(what=what) for _, what in asks],
                          "plain", GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False))
@@ -68,19 +72,15 @@ def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str 
 {"bbox_2d": [20, 2, 29, 9], "label": "red circle"} </think> <rethink> Checking these boxes, the answer is 2. </rethink> \
 <answer> 2 </answer>'
     """
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown warm-start layout {layout!r}; use one of {', '.join(LAYOUTS)}")
-    n = sum(len(boxes) for _, boxes in groups)
+    check_layout(layout)
     if layout == "boxes_then_answer":
         boxes = [b for _, bs in groups for b in bs]
         think = ["Let me find the objects.", *boxes] if boxes else ["I look for the objects and find none."]
-    else:
-        think = [f"My first answer is {answer}."] if layout == "guess_first" else []
-        for what, boxes in groups:
-            think += [f"Let me find the {what}:", *boxes] if boxes else [f"I find no {what}."]
-    rethink = f"Based on the {n} boxes, the answer is {answer}." if layout == "boxes_then_answer" else (
-        f"Checking these boxes, the answer is {answer}.")
-    return render(think, rethink, answer)
+        return render(think, f"Based on the {len(boxes)} boxes, the answer is {answer}.", answer)
+    think = [f"My first answer is {answer}."] if layout == "guess_first" else []
+    for what, boxes in groups:
+        think += [f"Let me find the {what}:", *boxes] if boxes else [f"I find no {what}."]
+    return render(think, f"Checking these boxes, the answer is {answer}.", answer)
 
 
 def warm_start(policy: Policy, chains: Sequence[SelfChain], steps: int = 40, batch_size: int = 16, lr: float = 5e-4,

@@ -140,5 +140,6 @@ def referents(question: str) -> list[tuple[str | None, str | None]]:
 
 def phrase(colour: str | None, shape: str | None) -> str:
     """The grounding prompt's words for a group: "red circles", "circles", "red shapes", "shapes"."""
-    return f"{colour} {plural(shape)}" if colour and shape else plural(shape) if shape else f"{colour} shapes" if colour else "shapes"
-
+    if shape:
+        return f"{colour} {plural(shape)}" if colour else plural(shape)
+    return f"{colour} shapes" if colour else "shapes"
