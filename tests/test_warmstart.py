@@ -26,3 +26,41 @@ def test_named_layouts_say_which_group_they_found_nothing_for():
 def test_unknown_layout_is_refused_by_name():
     with pytest.raises(ValueError, match="guess_first"):
         chain_text("1", GROUPS, "answer_last")
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    import random
+
+    from grit.data.questions import make_question
+    from grit.data.shapes import FAMILIES, WorldConfig
+
+    rng = random.Random(3)
+    return [make_question(rng, WorldConfig(image_size=112), f, i) for i, f in enumerate(FAMILIES)]
+
+
+def test_self_chains_are_the_base_models_own_boxes_and_answers(shapes):
+    """Built from images and questions only: the boxes are those the base's grounding prompt gives for each object
+    group the question names, the first and the final answer its direct answer."""
+    from grit.data.questions import phrase, referents
+    from grit.data.tasks import GROUNDING_TEMPLATE
+    from grit.models.generation import GenerationSettings, generate
+    from grit.models.loading import load_policy
+    from grit.quickstart import shipped_base
+    from grit.warmstart import self_chains
+
+    policy = load_policy(shipped_base())
+    images, questions = [q.scene.render() for q in shapes], [q.question for q in shapes]
+    chains = self_chains(policy, images, questions)
+    settings = GenerationSettings(max_new_tokens=100, stop_at_answer=False)
+    direct = generate(policy, images, questions, "direct", GenerationSettings(max_new_tokens=8, stop_at_answer=False))
+    for image, question, chain, answer in zip(images, questions, chains, direct):
+        parsed = parse(chain.chain)
+        assert parsed.strict and chain.question == question
+        assert parsed.think.content.strip().startswith(f"My first answer is {answer.strip()}.")
+        asked = referents(question)
+        texts = generate(policy, [image] * len(asked), [GROUNDING_TEMPLATE.format(what=phrase(*r)) for r in asked],
+                         "plain", settings)
+        own = [b.coords for t in texts for b in parse(t).boxes if b.well_formed]
+        assert [b.coords for b in parsed.boxes] == own
+        assert parsed.answer_text == answer.strip()
