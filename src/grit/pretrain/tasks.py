@@ -7,8 +7,9 @@ Tasks (never a grounded reasoning chain):
 - tag following with tag names other than think/rethink/answer ("... between <view> and </view> ...");
 - instructed questions: a question followed by an instruction, as real prompts put one after the question: answer
   only, answer between tags, or first the boxes of the objects the question names (named again by the instruction,
-  or left to be read from the question) and then the answer (never GRIT's instruction or tags). Without them the base read a question only when it ended the prompt: under GRIT's
-  prompt its chains answered colour questions with "red" whatever the image (measured, see the recipe).
+  or left to be read from the question) and then the answer (never GRIT's instruction or tags). Without them the
+  base read a question only when it ended the prompt: under GRIT's prompt its chains answered colour questions with
+  "red" whatever the image (measured, see the recipe).
 Image-dependent target tokens (coordinates, counts, colours, shapes, yes/no) can weigh more in the loss: the JSON
 scaffold and labels copied from the prompt carry no image signal and otherwise dominate it.
 """
