@@ -16,7 +16,7 @@ from grit.data.schema import Sample
 from grit.data.world import write_shapes
 from grit.evaluate import EvalSettings, compare, evaluate, summarize
 from grit.grounding import frame_for, place_boxes
-from grit.metrics import aggregate, sample_metrics
+from grit.metrics import aggregate, paired_gain, sample_metrics
 from grit.models.loading import load_policy
 from grit.models.tiny import TinySpec, build_tiny
 
@@ -174,3 +174,14 @@ def test_compare_deltas():
     a = {"metrics": {"d": summarize([sample_metrics("<answer> 3 </answer>", sample(), ORIGINAL)])}}
     b = {"metrics": {"d": summarize([sample_metrics("<answer> 2 </answer>", sample(), ORIGINAL)])}}
     assert "+1.000" in compare(a, b)
+
+
+def test_paired_gain_pairs_by_id_and_counts_what_it_cannot_pair():
+    before = [{"id": "a", "accuracy": 1.0}, {"id": "b", "accuracy": 0.0}, {"id": "c", "accuracy": 0.0},
+              {"id": "d", "accuracy": 1.0}]
+    after = [{"id": "b", "accuracy": 1.0}, {"id": "a", "accuracy": 1.0}, {"id": "c", "accuracy": None},
+             {"id": "e", "accuracy": 1.0}]  # c: a failed judgement; d and e are on one side only
+    g = paired_gain(before, after)
+    assert g["n"] == 2 and g["unpaired"] == 3 and g["gain"] == 0.5
+    assert g["ci95"] == round(1.96 * 0.5 ** 0.5 / 2 ** 0.5, 4)
+    assert paired_gain([], after) == {"gain": None, "ci95": None, "n": 0, "unpaired": 4}

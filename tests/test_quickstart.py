@@ -3,6 +3,8 @@ holds every question family before, after the warm start and after GRPO-GR, and 
 
 import json
 
+import pytest
+
 from grit.cli import main
 from grit.models.tiny import TinySpec, save_tiny
 
@@ -21,10 +23,17 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
     for row in summary["table"].values():
         assert row["base_direct_accuracy"] is not None and row["warm_grounded_format"] is not None
     assert summary["grpo_steps"] == 2 and len(summary["targets"]) == 5
+    gains = summary["gain_over_base_direct"]  # paired over the same held-out questions
+    assert gains["all"]["n"] == 12 and sum(g["n"] for f, g in gains.items() if f != "all") == 12
+    for fam, gain in gains.items():
+        row = summary["table"][fam]
+        assert gain["unpaired"] == 0, fam
+        assert gain["gain"] == pytest.approx(row["grit_grounded_accuracy"] - row["base_direct_accuracy"], abs=1e-4), fam
+    assert "minus base direct accuracy" in printed
     for stage in ("base-direct", "base-grounded", "warm-grounded", "grit-grounded", "grit-direct"):
         assert (out / "eval" / stage / "metrics.json").exists(), stage
     page = (out / "report.html").read_text()
-    assert "Before and after" in page and "warm grounded accuracy" in page
+    assert "Before and after" in page and "warm grounded accuracy" in page and "95 % interval" in page
     # a second run into the same folder is refused without --overwrite, and nothing was deleted
     assert main(args) == 2
     assert (out / "summary.json").exists()

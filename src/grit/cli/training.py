@@ -64,7 +64,7 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
     _quiet_transformers()
-    from grit.quickstart import run_quickstart
+    from grit.quickstart import gain_text, run_quickstart
     from grit.train import TrainConfigError
 
     out = Path(args.out)
@@ -81,6 +81,9 @@ def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
     print(f"{'family':<12}" + "".join(f"{name:>15}" for name, _ in columns))
     for fam, r in summary["table"].items():
         print(f"{fam:<12}" + "".join(f"{'-' if r.get(key) is None else f'{r[key]:.3f}':>15}" for _, key in columns))
+    print("grounded accuracy after GRPO-GR minus base direct accuracy, same questions (95 % interval):")
+    for fam, g in summary["gain_over_base_direct"].items():
+        print(f"  {fam:<10} {gain_text(g)}")
     for target, ok in summary["targets"].items():
         print(f"{'met' if ok else 'NOT MET'}: {target}")
     print(f"{summary['seconds']['total'] / 60:.1f} min; report: {out / 'report.html'}")
@@ -92,7 +95,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", default="runs/quickstart")
     p.add_argument("--base", default=None, help="base model folder (default: the shipped tiny base)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-eval", type=int, default=200, help="held-out test samples evaluated before and after")
+    p.add_argument("--n-eval", type=int, default=400, help="held-out test samples evaluated before and after")
     p.add_argument("--recipe", default=None, help="GRPO recipe (default: recipes/shapes_tiny_cpu.yaml)")
     p.add_argument("--warm-steps", type=int, default=150, help="label-free format warm-start SFT steps")
     p.add_argument("--warm-examples", type=int, default=640, help="unlabeled train questions the warm start builds chains for")
