@@ -167,13 +167,18 @@ def test_eval_cli_writes_everything_and_compares(noisy_model, shapes, tmp_path, 
                  "--max-new-tokens", "4"]) == 0
     capsys.readouterr()
     assert main(["eval", "--compare", str(out2 / "metrics.json"), str(out / "metrics.json")]) == 0
-    assert "delta" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    direct, grounded = (json.loads((o / "metrics.json").read_text())["metrics"]["d"]["all"]["accuracy"] for o in (out2, out))
+    assert "delta" in printed and f"{grounded - direct:+.3f} +- " in printed and "(n 10)" in printed
 
 
 def test_compare_deltas():
     a = {"metrics": {"d": summarize([sample_metrics("<answer> 3 </answer>", sample(), ORIGINAL)])}}
     b = {"metrics": {"d": summarize([sample_metrics("<answer> 2 </answer>", sample(), ORIGINAL)])}}
     assert "+1.000" in compare(a, b)
+    ra = [{"id": "x", "data": "d", "accuracy": 0.0}]
+    rb = [{"id": "x", "data": "d", "accuracy": 1.0}, {"id": "y", "data": "other", "accuracy": 1.0}]
+    assert "+1.000 (n 1)" in compare(a, b, rows=(ra, rb))  # one pair: no interval
 
 
 def test_paired_gain_pairs_by_id_and_counts_what_it_cannot_pair():

@@ -16,7 +16,7 @@ from grit.chain import parse
 from grit.data.images import load_image
 from grit.grounding import chain_record, frame_for
 from grit.data.schema import Sample
-from grit.metrics import aggregate, grouped, prediction_of, sample_metrics
+from grit.metrics import aggregate, gain_text, grouped, paired_gain, prediction_of, sample_metrics
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
 
@@ -81,7 +81,7 @@ def evaluate(policy: Policy, data: dict[str, Sequence[Sample]], settings: EvalSe
     result = EvalResult({})
     for name, samples in data.items():
         texts = _generate_all(policy, samples, settings)
-        result.rows[name] = _rows(policy, samples, texts, settings)
+        result.rows[name] = [{"data": name, **r} for r in _rows(policy, samples, texts, settings)]
         result.metrics[name] = summarize(result.rows[name])
         if settings.cross_modal and settings.judge is not None:
             result.metrics[name]["cross_modal"] = _cross_modal(result.rows[name], settings)
@@ -133,8 +133,10 @@ def console_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def compare(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B")) -> str:
-    """Two metrics.json files side by side, with B - A per data set and metric."""
+def compare(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B"),
+            rows: tuple[Sequence[dict], Sequence[dict]] | None = None) -> str:
+    """Two metrics.json files side by side, with B - A per data set and metric; given both runs' prediction rows,
+    also the accuracy change paired over the same samples with its 95 % interval."""
     ma, mb = a["metrics"], b["metrics"]
     lines = [f"{'data / metric':<34}{names[0]:>10}{names[1]:>10}{'delta':>10}"]
     for dataset in [d for d in ma if d in mb]:
@@ -143,6 +145,9 @@ def compare(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A",
             va, vb = ma[dataset]["all"].get(key), mb[dataset]["all"].get(key)
             delta = "-" if va is None or vb is None else f"{vb - va:+.3f}"
             lines.append(f"  {label:<32}{_cell(va, fmt):>10}{_cell(vb, fmt):>10}{delta:>10}")
+        if rows:
+            ra, rb = ([r for r in side if dataset == "overall" or r.get("data") == dataset] for side in rows)
+            lines.append(f"  {'acc change, paired (95 %)':<32}{gain_text(paired_gain(ra, rb)):>30}")
     missing = sorted(set(ma) ^ set(mb))
     if missing:
         lines.append(f"(only in one file: {', '.join(missing)})")

@@ -95,21 +95,31 @@ def grouped(rows: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, Any
 
 
 def paired_gain(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], key: str = "accuracy") -> dict[str, Any]:
-    """Mean per-sample change of ``key`` from ``before`` to ``after`` rows of the same samples (paired by ``id``),
-    with the half-width of its 95 % normal interval and the number of pairs. Samples missing from either side or
-    without a value (a failed judgement) are left out and counted in ``unpaired``.
+    """Mean per-sample change of ``key`` from ``before`` to ``after`` rows of the same samples (paired by ``data``
+    file and ``id``), with the half-width of its 95 % normal interval and the number of pairs. Samples missing from
+    either side or without a value (a failed judgement) are left out and counted in ``unpaired``.
 
     >>> paired_gain([{"id": "a", "accuracy": 0.0}, {"id": "b", "accuracy": 1.0}],
     ...             [{"id": "a", "accuracy": 1.0}, {"id": "b", "accuracy": 1.0}])
     {'gain': 0.5, 'ci95': 0.98, 'n': 2, 'unpaired': 0}
     """
-    then = {r["id"]: r[key] for r in before}
-    diffs = [r[key] - then[r["id"]] for r in after if r.get(key) is not None and then.get(r["id"]) is not None]
+    def ident(r: dict[str, Any]) -> tuple:  # ids are unique within one data file
+        return r.get("data"), r["id"]
+
+    then = {ident(r): r[key] for r in before}
+    diffs = [r[key] - then[ident(r)] for r in after if r.get(key) is not None and then.get(ident(r)) is not None]
     n = len(diffs)
-    unpaired = len(set(then) | {r["id"] for r in after}) - n
+    unpaired = len(set(then) | {ident(r) for r in after}) - n
     if not n:
         return {"gain": None, "ci95": None, "n": 0, "unpaired": unpaired}
     mean = sum(diffs) / n
     var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else None
     ci = round(1.96 * (var / n) ** 0.5, 4) if var is not None else None
     return {"gain": round(mean, 4), "ci95": ci, "n": n, "unpaired": unpaired}
+
+
+def gain_text(g: dict[str, Any]) -> str:
+    """A :func:`paired_gain` as ``+0.500 +- 0.980 (n 2)``, or ``-`` when nothing was paired."""
+    if g["gain"] is None:
+        return "-"
+    return f"{g['gain']:+.3f}" + (f" +- {g['ci95']:.3f}" if g["ci95"] is not None else "") + f" (n {g['n']})"

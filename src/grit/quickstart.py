@@ -22,7 +22,7 @@ from grit.data import load_samples
 from grit.data.images import load_image
 from grit.data.world import write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
-from grit.metrics import paired_gain
+from grit.metrics import gain_text, paired_gain
 from grit.models.loading import load_policy
 
 SHIPPED_BASE = "assets/shapes-base"
@@ -111,13 +111,6 @@ def _families(m: dict) -> dict[str, dict]:
 
 def _family_rows(rows: list[dict], family: str) -> list[dict]:
     return rows if family == "all" else [r for r in rows if r.get("question_family") == family]
-
-
-def gain_text(g: dict[str, Any]) -> str:
-    """``-0.050 +- 0.121 (n 60)``, or ``-`` when nothing was paired."""
-    if g["gain"] is None:
-        return "-"
-    return f"{g['gain']:+.3f}" + (f" +- {g['ci95']:.3f}" if g["ci95"] is not None else "") + f" (n {g['n']})"
 
 
 def summarize(before: dict, after: dict, times: dict, steps: int, warm: dict | None = None) -> dict[str, Any]:

@@ -50,8 +50,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.compare:
         from grit.evaluate import compare
 
-        a, b = (json.loads(Path(p).read_text()) for p in args.compare)
-        print(compare(a, b, (Path(args.compare[0]).parent.name or "A", Path(args.compare[1]).parent.name or "B")))
+        paths = [Path(p) for p in args.compare]
+        a, b = (json.loads(p.read_text()) for p in paths)
+        predictions = [p.parent / "predictions.jsonl" for p in paths]
+        rows = None
+        if all(p.is_file() for p in predictions):  # written beside metrics.json by grit eval
+            rows = tuple([json.loads(line) for line in p.read_text().splitlines() if line.strip()] for p in predictions)
+        print(compare(a, b, (paths[0].parent.name or "A", paths[1].parent.name or "B"), rows))
+        if rows is None:
+            print("(no predictions.jsonl beside both files: no paired interval)")
         return 0
     if not (args.model and args.data and args.out):
         raise UsageError("grit eval needs --model, --data and --out (or --compare A/metrics.json B/metrics.json)")

@@ -64,7 +64,8 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
     _quiet_transformers()
-    from grit.quickstart import gain_text, run_quickstart
+    from grit.metrics import gain_text
+    from grit.quickstart import run_quickstart
     from grit.train import TrainConfigError
 
     out = Path(args.out)
