@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from grit.data.selection import MIXES
 from grit.prompts import PROMPT_KINDS
 from grit.rewards import PRESETS, REWARDS
 
@@ -111,8 +112,8 @@ def validate(args: GritTrainArguments, grpo) -> None:
     problems += [f"train_data: {p} does not exist" for p in args.train_data if not Path(p).is_file()]
     if args.prompt not in PROMPT_KINDS:
         problems.append(f"prompt: {args.prompt!r} is not one of {', '.join(PROMPT_KINDS)}")
-    if args.grit20_mix not in ("paper", "families"):
-        problems.append(f"grit20_mix: {args.grit20_mix!r} is not one of paper, families")
+    if args.grit20_mix not in MIXES:
+        problems.append(f"grit20_mix: {args.grit20_mix!r} is not one of {', '.join(MIXES)}")
     if args.reward_preset not in PRESETS:
         problems.append(f"reward_preset: {args.reward_preset!r} is not one of {', '.join(PRESETS)}")
     problems += [f"extra_rewards: unknown reward {r!r} (known: {', '.join(REWARDS)})" for r in args.extra_rewards

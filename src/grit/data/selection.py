@@ -15,6 +15,8 @@ from typing import Sequence
 from grit.answers import parse_number, parse_yes_no
 from grit.data.schema import Sample
 
+MIXES = ("paper", "families")
+
 
 def is_counting(s: Sample) -> bool:
     return s.answer_type == "count" or s.dataset == "tallyqa"
@@ -39,7 +41,7 @@ def select_grit20(
     families instead (see the module doc)."""
     if mix == "families":
         return select_by_family(samples, seed, total, counts)
-    if mix != "paper":
+    if mix not in MIXES:
         raise ValueError(f"GRIT-20 mix {mix!r}: use 'paper' (10 counting + 10 spatial) or 'families'")
     rng = random.Random(seed)
     by_count: dict[int, list[Sample]] = {c: [] for c in counts}
