@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install quickstart test test-slow bench clean-venv
+.PHONY: install quickstart test test-slow bench style quality clean-venv
 
 install: $(STAMP)
 
@@ -32,6 +32,17 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# ruff: format and lint (line length 119, import sorting; pyproject.toml [tool.ruff]).
+STYLE_PATHS := src tests bench
+
+style: $(STAMP)
+	$(BIN)/ruff format $(STYLE_PATHS)
+	$(BIN)/ruff check --fix $(STYLE_PATHS)
+
+quality: $(STAMP)
+	$(BIN)/ruff format --check $(STYLE_PATHS)
+	$(BIN)/ruff check $(STYLE_PATHS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -38,8 +38,10 @@ def main() -> None:
     print(f"{'load + validate (images checked)':<34}{load:>9.2f}{n / load:>12,.0f}")
     print(f"{'to_trl_dataset':<34}{build:>9.2f}{n / build:>12,.0f}")
     total = generate + load + build
-    print(f"total {total:.2f} s; goal {GOAL_SECONDS:.0f} s for generation: generation uses "
-          f"{generate / GOAL_SECONDS:.2f} of it ({GOAL_SECONDS / generate:.1f}x headroom)")
+    print(
+        f"total {total:.2f} s; goal {GOAL_SECONDS:.0f} s for generation: generation uses "
+        f"{generate / GOAL_SECONDS:.2f} of it ({GOAL_SECONDS / generate:.1f}x headroom)"
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,10 @@ def main() -> None:
         write_shapes(Path(tmp) / "w", n=args.n * 10, seed=0)
         samples = load_samples(Path(tmp) / "w" / "train.jsonl")[: args.n]
         policy = load_policy(model_dir)
-        print(f"evaluate {len(samples)} shapes samples, grounded prompt, {args.max_new_tokens} new tokens max, "
-              f"model {args.model or args.size}")
+        print(
+            f"evaluate {len(samples)} shapes samples, grounded prompt, {args.max_new_tokens} new tokens max, "
+            f"model {args.model or args.size}"
+        )
         rates = {}
         for batch in (1, 32):
             start = time.perf_counter()

@@ -32,8 +32,16 @@ def main() -> None:
     from grit.pretrain.train import PretrainConfig, Pretrainer
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = PretrainConfig(out=str(Path(tmp) / "run"), size=a.size, vision_steps=a.vision_steps, lm_steps=a.lm_steps,
-                             eval_every=a.eval_every, save_every=10**9, heldout_grounding=40, heldout_direct=10)
+        cfg = PretrainConfig(
+            out=str(Path(tmp) / "run"),
+            size=a.size,
+            vision_steps=a.vision_steps,
+            lm_steps=a.lm_steps,
+            eval_every=a.eval_every,
+            save_every=10**9,
+            heldout_grounding=40,
+            heldout_direct=10,
+        )
         trainer = Pretrainer(cfg, log=lambda *_: None)
         start = time.perf_counter()
         trainer.vision_stage()
@@ -43,19 +51,27 @@ def main() -> None:
         language_s = time.perf_counter() - start
         history = trainer.state["history"]
     evals = sum(1 for _ in history)
-    print(f"model {a.size}: vision stage {a.vision_steps / vision_s:.2f} steps/s (batch {cfg.vision_batch}); "
-          f"language stage {a.lm_steps / language_s:.2f} steps/s incl. {evals} held-out evals (batch {cfg.lm_batch})")
+    print(
+        f"model {a.size}: vision stage {a.vision_steps / vision_s:.2f} steps/s (batch {cfg.vision_batch}); "
+        f"language stage {a.lm_steps / language_s:.2f} steps/s incl. {evals} held-out evals (batch {cfg.lm_batch})"
+    )
     print(f"{'language step':>14}{'grounding mIoU':>16}{'recall@.5':>11}{'image-use gap':>15}")
     for h in history:
-        print(f"{h['step']:>14}{h['grounding_matched_iou']:>16.3f}{h['grounding_recall50']:>11.3f}{h['image_use_gap']:>15.3f}")
+        print(
+            f"{h['step']:>14}{h['grounding_matched_iou']:>16.3f}{h['grounding_recall50']:>11.3f}{h['image_use_gap']:>15.3f}"
+        )
     shipped = Path(str(files("grit") / "assets" / "shapes-base"))
-    for name, recipe in (("pretrain_eval.jsonl", "recipes/shapes_base.yaml"),
-                         ("pretrain_eval_stage2.jsonl", "recipes/shapes_base_instruct.yaml")):
+    for name, recipe in (
+        ("pretrain_eval.jsonl", "recipes/shapes_base.yaml"),
+        ("pretrain_eval_stage2.jsonl", "recipes/shapes_base_instruct.yaml"),
+    ):
         if (shipped / name).exists():
             print(f"shipped base, held-out over its {recipe} run:")
             for h in (json.loads(line) for line in (shipped / name).read_text().splitlines()):
-                print(f"{h['step']:>14}{h['grounding_matched_iou']:>16.3f}{h['grounding_recall50']:>11.3f}"
-                      f"{h['image_use_gap']:>15.3f}")
+                print(
+                    f"{h['step']:>14}{h['grounding_matched_iou']:>16.3f}{h['grounding_recall50']:>11.3f}"
+                    f"{h['image_use_gap']:>15.3f}"
+                )
 
 
 def larger_heldout(model: str) -> None:
@@ -74,7 +90,10 @@ def larger_heldout(model: str) -> None:
     heldout = make_heldout(WorldConfig(image_size=112), frame, seed=1, n_grounding=400, n_direct=100)
     start = time.perf_counter()
     result = evaluate_base(policy, heldout, frame)
-    print(f"{path}: held-out seed 1 (400 grounding queries, 100 questions per family), {time.perf_counter() - start:.0f} s")
+    print(
+        f"{path}: held-out seed 1 (400 grounding queries, 100 questions per family), "
+        f"{time.perf_counter() - start:.0f} s"
+    )
     for k, v in result.items():
         print(f"  {k:<28}{v:.3f}")
 

@@ -26,16 +26,28 @@ def make_chains(n: int, seed: int = 0) -> tuple[list[str], dict[str, list]]:
         boxes = []
         for _ in range(k):
             x, y = rng.randint(0, 90), rng.randint(0, 90)
-            boxes.append(((x, y, x + rng.randint(4, 30), y + rng.randint(4, 30)), rng.choice(["red circle", "blue square"])))
+            boxes.append(
+                ((x, y, x + rng.randint(4, 30), y + rng.randint(4, 30)), rng.choice(["red circle", "blue square"]))
+            )
         answer = str(rng.randint(0, 5)) if i % 2 else rng.choice(["yes", "no"])
         think = ["Looking at the shapes", *boxes, f"I found {k} of them."]
-        text = render(think, f"Based on the boxes the answer is {answer}.", answer, rng.choice(["json", "list", "tuple"]))
+        text = render(
+            think, f"Based on the boxes the answer is {answer}.", answer, rng.choice(["json", "list", "tuple"])
+        )
         if i % 7 == 0:
             text = text[: rng.randint(0, len(text))]  # truncated
         texts.append(text + f" ({i})" if i % 11 == 0 else text)
-        rows.append({"answer": str(rng.randint(0, 5)) if i % 2 else "yes", "answer_type": "count" if i % 2 else "yesno",
-                     "question": "How many red circles are there?", "width": 112, "height": 112,
-                     "dataset": "shapes", "evidence_boxes": [[10, 10, 40, 40]]})
+        rows.append(
+            {
+                "answer": str(rng.randint(0, 5)) if i % 2 else "yes",
+                "answer_type": "count" if i % 2 else "yesno",
+                "question": "How many red circles are there?",
+                "width": 112,
+                "height": 112,
+                "dataset": "shapes",
+                "evidence_boxes": [[10, 10, 40, 40]],
+            }
+        )
     columns = {k: [r[k] for r in rows] for k in rows[0]}
     return texts, columns
 

@@ -39,9 +39,22 @@ def run(model: str, data: Path, out: Path, steps: int, grit: bool) -> dict:
     from grit.train import GritTrainArguments, build_trainer
 
     args = GritTrainArguments(model=model, train_data=[str(data)], viewer_every=5 if grit else 0)
-    grpo = GRPOConfig(output_dir=str(out), max_steps=steps, num_generations=8, per_device_train_batch_size=16,
-                      max_completion_length=64, learning_rate=0.0, beta=0.0, bf16=False, gradient_checkpointing=False,
-                      use_cpu=True, report_to="none", logging_steps=1, save_strategy="no", seed=0)
+    grpo = GRPOConfig(
+        output_dir=str(out),
+        max_steps=steps,
+        num_generations=8,
+        per_device_train_batch_size=16,
+        max_completion_length=64,
+        learning_rate=0.0,
+        beta=0.0,
+        bf16=False,
+        gradient_checkpointing=False,
+        use_cpu=True,
+        report_to="none",
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+    )
     trainer, policy, _ = build_trainer(args, grpo)
     clock = {"rewards": 0.0, "generation": 0.0}
     if grit:
@@ -86,8 +99,10 @@ def main() -> None:
     for name, r in (("trivial reward", trivial), ("grit rewards + logging", grit)):
         other = r["step"] - r["generation"] - r["rewards"]
         print(f"{name:<24}{r['step']:>9.3f}{r['generation']:>12.3f}{r['rewards']:>10.4f}{other:>9.3f}")
-    print(f"ratio grit / trivial: {grit['step'] / trivial['step']:.3f} (goal <= 1.05); rewards are "
-          f"{100 * grit['rewards'] / grit['step']:.2f} % of a grit step")
+    print(
+        f"ratio grit / trivial: {grit['step'] / trivial['step']:.3f} (goal <= 1.05); rewards are "
+        f"{100 * grit['rewards'] / grit['step']:.2f} % of a grit step"
+    )
 
 
 if __name__ == "__main__":

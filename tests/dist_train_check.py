@@ -12,9 +12,25 @@ from accelerate import PartialState
 def main(recipe: str, model: str, data: str, out: str) -> None:
     from grit.train import build_trainer, load_recipe
 
-    grit_args, grpo = load_recipe(recipe, ["--model", model, "--train_data", data, "--output_dir", out,
-                                           "--viewer_every", "0", "--max_steps", "2", "--learning_rate", "0.01",
-                                           "--max_completion_length", "40"])
+    grit_args, grpo = load_recipe(
+        recipe,
+        [
+            "--model",
+            model,
+            "--train_data",
+            data,
+            "--output_dir",
+            out,
+            "--viewer_every",
+            "0",
+            "--max_steps",
+            "2",
+            "--learning_rate",
+            "0.01",
+            "--max_completion_length",
+            "40",
+        ],
+    )
     grit_args.overwrite = True
     trainer, _, _ = build_trainer(grit_args, grpo)
     rank = PartialState().process_index

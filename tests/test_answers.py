@@ -34,8 +34,17 @@ QUESTION = "What colour is the shape? Choices: (A) red (B) blue (C) green"
 
 @pytest.mark.parametrize(
     "prediction, answer, ok",
-    [("B", "B", True), ("(B)", "B", True), ("B. blue", "B", True), ("blue", "B", True), ("blue", "blue", True),
-     ("A", "B", False), ("red", "B", False), ("A or B", "B", False), ("B red", "B", False)],
+    [
+        ("B", "B", True),
+        ("(B)", "B", True),
+        ("B. blue", "B", True),
+        ("blue", "B", True),
+        ("blue", "blue", True),
+        ("A", "B", False),
+        ("red", "B", False),
+        ("A or B", "B", False),
+        ("B red", "B", False),
+    ],
 )
 def test_multiple_choice(prediction, answer, ok):
     assert verify(prediction, answer, "choice", QUESTION) is ok

@@ -20,8 +20,15 @@ from grit.boxes import (
 
 @pytest.mark.parametrize(
     "h, w, min_pixels, max_pixels",
-    [(480, 640, 3136, 256 * 28 * 28), (112, 112, 3136, 12544), (375, 500, 3136, 200704), (20, 30, 3136, 200704),
-     (1080, 1920, 128 * 28 * 28, 512 * 28 * 28), (100, 3000, 3136, 200704), (61, 47, 56 * 56, 28 * 28 * 1280)],
+    [
+        (480, 640, 3136, 256 * 28 * 28),
+        (112, 112, 3136, 12544),
+        (375, 500, 3136, 200704),
+        (20, 30, 3136, 200704),
+        (1080, 1920, 128 * 28 * 28, 512 * 28 * 28),
+        (100, 3000, 3136, 200704),
+        (61, 47, 56 * 56, 28 * 28 * 1280),
+    ],
 )
 def test_qwen_resize_matches_transformers(h, w, min_pixels, max_pixels):
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
@@ -57,7 +64,8 @@ def test_frames_to_original():
 @settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(["resized", "norm1000", "relative", "original"]),
-    st.integers(28, 3000), st.integers(28, 3000),
+    st.integers(28, 3000),
+    st.integers(28, 3000),
     st.tuples(*[st.floats(0, 1) for _ in range(4)]),
 )
 def test_frame_round_trip(kind, w, h, rel):
@@ -90,7 +98,8 @@ def test_iou_values():
 
 
 _box = st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(1, 20), st.integers(1, 20)).map(
-    lambda t: (t[0], t[1], t[0] + t[2], t[1] + t[3]))
+    lambda t: (t[0], t[1], t[0] + t[2], t[1] + t[3])
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -27,20 +27,40 @@ def test_full_chain_segments_boxes_answer():
 @pytest.mark.parametrize(
     "text, coords, labels, syntax",
     [
-        ('{"bbox_2d": [1, 2, 3, 4], "label": "a", "bbox_2d": [5, 6, 7, 8], "label": "b"}',
-         [(1, 2, 3, 4), (5, 6, 7, 8)], ["a", "b"], "json"),
+        (
+            '{"bbox_2d": [1, 2, 3, 4], "label": "a", "bbox_2d": [5, 6, 7, 8], "label": "b"}',
+            [(1, 2, 3, 4), (5, 6, 7, 8)],
+            ["a", "b"],
+            "json",
+        ),
         ('{"label": "a", "bbox_2d": [1, 2, 3, 4]}', [(1, 2, 3, 4)], ["a"], "json"),
         ("{'bbox_2d': [1.5, 2.25, 3, 4]}", [(1.5, 2.25, 3, 4)], [None], "json"),
-        ("bbox_2d_1: [0, 28, 305, 364] bbox_2d_2: [275, 0, 410, 280]",
-         [(0, 28, 305, 364), (275, 0, 410, 280)], [None, None], "json"),
+        (
+            "bbox_2d_1: [0, 28, 305, 364] bbox_2d_2: [275, 0, 410, 280]",
+            [(0, 28, 305, 364), (275, 0, 410, 280)],
+            [None, None],
+            "json",
+        ),
         ("boxes [10, 20, 30, 40] and [50, 60, 70, 80]", [(10, 20, 30, 40), (50, 60, 70, 80)], [None, None], "list"),
-        ("1. (200, 168, 248, 202) 2. (169, 159, 214, 186)", [(200, 168, 248, 202), (169, 159, 214, 186)],
-         [None, None], "tuple"),
-        ("<ref>chair</ref> <box>[[142, 314, 299, 447], [10, 10, 20, 20]]</box>",
-         [(142, 314, 299, 447), (10, 10, 20, 20)], ["chair", "chair"], "internvl"),
+        (
+            "1. (200, 168, 248, 202) 2. (169, 159, 214, 186)",
+            [(200, 168, 248, 202), (169, 159, 214, 186)],
+            [None, None],
+            "tuple",
+        ),
+        (
+            "<ref>chair</ref> <box>[[142, 314, 299, 447], [10, 10, 20, 20]]</box>",
+            [(142, 314, 299, 447), (10, 10, 20, 20)],
+            ["chair", "chair"],
+            "internvl",
+        ),
         ("<box>[[1, 2, 3, 4]]</box>", [(1, 2, 3, 4)], [None], "internvl"),
-        ("<|object_ref_start|>dog<|object_ref_end|><|box_start|>(10,20),(300,400)<|box_end|>",
-         [(10, 20, 300, 400)], ["dog"], "qwen2"),
+        (
+            "<|object_ref_start|>dog<|object_ref_end|><|box_start|>(10,20),(300,400)<|box_end|>",
+            [(10, 20, 300, 400)],
+            ["dog"],
+            "qwen2",
+        ),
         ("<|box_start|>(1.5,2),(3,4)<|box_end|>", [(1.5, 2, 3, 4)], [None], "qwen2"),
     ],
 )
@@ -58,7 +78,7 @@ def test_integer_flag_and_malformed_boxes():
     assert c.boxes[0].coords == (66, 6, 9, 9, 9, 3)
     assert c.boxes[2].integers is False and c.boxes[0].integers is True
     with pytest.raises(ValueError):
-        c.boxes[0].box
+        _ = c.boxes[0].box
 
 
 def test_lists_of_other_lengths_are_not_boxes():
@@ -70,12 +90,23 @@ def test_lists_of_other_lengths_are_not_boxes():
     [
         ("<think> a </think> <rethink> b </rethink> <answer> 1", "<answer> x1, </answer> x0 (need exactly one each)"),
         ("x <think> a </think> <rethink> b </rethink> <answer> 1 </answer>", "does not start with <think>"),
-        ("<think> a </think> <answer> 1 </answer> <rethink> b </rethink>", "blocks are not in the order think, rethink, answer"),
-        ("<think> a </think> <think> a </think> <rethink> b </rethink> <answer> 1 </answer>",
-         "<think> x2, </think> x2 (need exactly one each)"),
+        (
+            "<think> a </think> <answer> 1 </answer> <rethink> b </rethink>",
+            "blocks are not in the order think, rethink, answer",
+        ),
+        (
+            "<think> a </think> <think> a </think> <rethink> b </rethink> <answer> 1 </answer>",
+            "<think> x2, </think> x2 (need exactly one each)",
+        ),
         ("<think> a </think> <rethink> b </rethink> <answer> </answer>", "empty answer"),
-        ("<think> a </think> junk <rethink> b </rethink> <answer> 1 </answer>", "text outside the think / rethink / answer blocks"),
-        ("<think> a </think> <rethink> b </rethink> <answer> 1 </answer> more", "text outside the think / rethink / answer blocks"),
+        (
+            "<think> a </think> junk <rethink> b </rethink> <answer> 1 </answer>",
+            "text outside the think / rethink / answer blocks",
+        ),
+        (
+            "<think> a </think> <rethink> b </rethink> <answer> 1 </answer> more",
+            "text outside the think / rethink / answer blocks",
+        ),
         ("", "does not start with <think>"),
     ],
 )
@@ -95,7 +126,9 @@ def test_order_and_unclosed_segments():
 
 
 def test_box_segments():
-    c = parse("[1, 1, 2, 2] <think> [3, 3, 4, 4] </think> <rethink> [5, 5, 6, 6] </rethink> <answer> [7, 7, 8, 8] </answer>")
+    c = parse(
+        "[1, 1, 2, 2] <think> [3, 3, 4, 4] </think> <rethink> [5, 5, 6, 6] </rethink> <answer> [7, 7, 8, 8] </answer>"
+    )
     assert [b.segment for b in c.boxes] == [None, "think", "rethink", "answer"]
     assert [b.coords[0] for b in c.boxes_in("think")] == [3]
 
@@ -103,14 +136,18 @@ def test_box_segments():
 def test_without_boxes_keeps_labels_and_text():
     c = parse(FULL)
     assert c.without_boxes() == (
-        "<think> The truck truck and the cat cat </think> <rethink> The cat is on the truck. </rethink> <answer> Yes </answer>"
+        "<think> The truck truck and the cat cat </think> <rethink> The cat is on the truck. </rethink> "
+        "<answer> Yes </answer>"
     )
     assert "[" not in parse("<think> at (1, 2, 3, 4) here </think>").without_boxes()
 
 
 def test_paper_boxes_rule():
     assert paper_boxes("(200, 168, 248, 202) (1.5, 2.5, 3.5, 4.5) 1,2,3,4,5,6,7,8") == [
-        (200, 168, 248, 202), (1, 2, 3, 4), (5, 6, 7, 8)]
+        (200, 168, 248, 202),
+        (1, 2, 3, 4),
+        (5, 6, 7, 8),
+    ]
     assert paper_boxes('{"bbox_2d": [66, 6, 9, 9, 9, 3') == [(66, 6, 9, 9)]
 
 
@@ -139,9 +176,40 @@ def test_parse_non_strings():
 
 
 _pieces = st.sampled_from(
-    ["<think>", "</think>", "<rethink>", "</rethink>", "<answer>", "</answer>", '{"bbox_2d": [', '"label": "',
-     "[", "]", "(", ")", ",", "{", "}", "<ref>", "</ref>", "<box>", "</box>", "<|box_start|>", "<|box_end|>",
-     "<|object_ref_start|>", "<|object_ref_end|>", "1", "23", "4.5", "-7", " ", "\n", "cat", "bbox_2d", ":"]
+    [
+        "<think>",
+        "</think>",
+        "<rethink>",
+        "</rethink>",
+        "<answer>",
+        "</answer>",
+        '{"bbox_2d": [',
+        '"label": "',
+        "[",
+        "]",
+        "(",
+        ")",
+        ",",
+        "{",
+        "}",
+        "<ref>",
+        "</ref>",
+        "<box>",
+        "</box>",
+        "<|box_start|>",
+        "<|box_end|>",
+        "<|object_ref_start|>",
+        "<|object_ref_end|>",
+        "1",
+        "23",
+        "4.5",
+        "-7",
+        " ",
+        "\n",
+        "cat",
+        "bbox_2d",
+        ":",
+    ]
 )
 
 
@@ -160,8 +228,11 @@ def test_parse_never_raises(text):
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 2000), st.integers(0, 2000), st.integers(0, 2000)),
-             min_size=0, max_size=6),
+    st.lists(
+        st.tuples(st.integers(0, 2000), st.integers(0, 2000), st.integers(0, 2000), st.integers(0, 2000)),
+        min_size=0,
+        max_size=6,
+    ),
     st.sampled_from(BOX_SYNTAXES),
 )
 def test_render_round_trip_property(coords, syntax):

@@ -19,8 +19,16 @@ def root(tmp_path):
     return tmp_path
 
 
-GOOD = {"question": "How many circles?", "answer": "2", "image": "a.png", "width": 64, "height": 48,
-        "bboxs": [[1, 2, 10, 12], [20.5, 3, 30, 40]], "dataset": "tallyqa", "split": "train"}
+GOOD = {
+    "question": "How many circles?",
+    "answer": "2",
+    "image": "a.png",
+    "width": 64,
+    "height": 48,
+    "bboxs": [[1, 2, 10, 12], [20.5, 3, 30, 40]],
+    "dataset": "tallyqa",
+    "split": "train",
+}
 
 
 def write(root, *records, name="data.jsonl"):
@@ -32,8 +40,12 @@ def write(root, *records, name="data.jsonl"):
 
 def test_good_file(root):
     second = {k: v for k, v in GOOD.items() if k != "split"}
-    path = write(root, GOOD, dict(second, image="sub/b.jpg", width=32, height=32, bboxs=[], answer="yes",
-                                  key_words="x", id="s2"), "")
+    path = write(
+        root,
+        GOOD,
+        dict(second, image="sub/b.jpg", width=32, height=32, bboxs=[], answer="yes", key_words="x", id="s2"),
+        "",
+    )
     samples = load_samples(path)
     assert [s.id for s in samples] == ["1", "s2"]
     assert samples[0].evidence_boxes == ((1, 2, 10, 12), (20.5, 3, 30, 40))
@@ -44,8 +56,17 @@ def test_good_file(root):
 
 
 def test_sizes_read_from_file_and_plain_variants(root):
-    path = write(root, {"id": 7, "question": "q", "answer": "tv", "image": str((root / "a.png").resolve()),
-                        "boxes": [[0, 0, 64, 48]], "extra_field": 1})
+    path = write(
+        root,
+        {
+            "id": 7,
+            "question": "q",
+            "answer": "tv",
+            "image": str((root / "a.png").resolve()),
+            "boxes": [[0, 0, 64, 48]],
+            "extra_field": 1,
+        },
+    )
     s = load_samples(path)[0]
     assert (s.width, s.height, s.id, s.answer_type) == (64, 48, "7", "open")
     assert s.evidence_boxes == ((0, 0, 64, 48),) and s.extra == {"extra_field": 1}

@@ -19,7 +19,6 @@ from grit.grounding import frame_for, place_boxes
 from grit.metrics import aggregate, paired_gain, sample_metrics
 from grit.models.loading import load_policy
 from grit.models.tiny import TinySpec, build_tiny
-
 from test_judge import FakeChatServer
 
 ORIGINAL = FrameSpec("original")
@@ -27,14 +26,32 @@ OBJECTS = [{"label": "red circle", "box": [10, 10, 30, 30]}, {"label": "blue squ
 
 
 def sample(answer="2", answer_type="count", boxes=((10, 10, 30, 30), (60, 60, 90, 90)), objects=OBJECTS):
-    return Sample("s1", "x.png", None, "How many shapes are there?", answer, answer_type, 112, 112, tuple(boxes),
-                  "shapes", "val", extra={"objects": objects} if objects is not None else {})
+    return Sample(
+        "s1",
+        "x.png",
+        None,
+        "How many shapes are there?",
+        answer,
+        answer_type,
+        112,
+        112,
+        tuple(boxes),
+        "shapes",
+        "val",
+        extra={"objects": objects} if objects is not None else {},
+    )
 
 
 def test_exact_metrics_for_a_perfect_chain():
     text = render(["I see", ((10, 10, 30, 30), "red circle"), "and", ((60, 60, 90, 90), "blue square")], "two", "2")
     m = sample_metrics(text, sample(), ORIGINAL)
-    assert (m["accuracy"], m["union_iou"], m["matched_iou"], m["precision50"], m["recall50"]) == (1.0, 1.0, 1.0, 1.0, 1.0)
+    assert (m["accuracy"], m["union_iou"], m["matched_iou"], m["precision50"], m["recall50"]) == (
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    )
     assert m["strict_format"] and m["boxes"] == 2 and m["invalid_boxes"] == 0
     assert m["consistency"] == {"boxes": 2, "agree": 2, "unnamed": 0}
 
@@ -154,7 +171,10 @@ def test_eval_cli_writes_everything_and_compares(noisy_model, shapes, tmp_path, 
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps({**s.to_record(), "image": str(s.image_path)}) + "\n" for s in shapes[:10]))
     out = tmp_path / "ev"
-    assert main(["eval", "--model", str(noisy_model), "--data", str(data), "--out", str(out), "--max-new-tokens", "8"]) == 0
+    assert (
+        main(["eval", "--model", str(noisy_model), "--data", str(data), "--out", str(out), "--max-new-tokens", "8"])
+        == 0
+    )
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 10 and {"output", "accuracy", "union_iou", "boxes_original", "prediction"} <= set(rows[0])
     metrics = json.loads((out / "metrics.json").read_text())
@@ -163,12 +183,30 @@ def test_eval_cli_writes_everything_and_compares(noisy_model, shapes, tmp_path, 
     assert html.count("<img src='data:image/png;base64,") >= 10 and "best" in html and "worst" in html
     assert main(["eval", "--model", str(noisy_model), "--data", str(data), "--out", str(out)]) == 2  # not empty
     out2 = tmp_path / "ev2"
-    assert main(["eval", "--model", str(noisy_model), "--data", str(data), "--out", str(out2), "--prompt", "direct",
-                 "--max-new-tokens", "4"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(noisy_model),
+                "--data",
+                str(data),
+                "--out",
+                str(out2),
+                "--prompt",
+                "direct",
+                "--max-new-tokens",
+                "4",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["eval", "--compare", str(out2 / "metrics.json"), str(out / "metrics.json")]) == 0
     printed = capsys.readouterr().out
-    direct, grounded = (json.loads((o / "metrics.json").read_text())["metrics"]["d"]["all"]["accuracy"] for o in (out2, out))
+    direct, grounded = (
+        json.loads((o / "metrics.json").read_text())["metrics"]["d"]["all"]["accuracy"] for o in (out2, out)
+    )
     assert "delta" in printed and f"{grounded - direct:+.3f} +- " in printed and "(n 10)" in printed
 
 
@@ -182,11 +220,19 @@ def test_compare_deltas():
 
 
 def test_paired_gain_pairs_by_id_and_counts_what_it_cannot_pair():
-    before = [{"id": "a", "accuracy": 1.0}, {"id": "b", "accuracy": 0.0}, {"id": "c", "accuracy": 0.0},
-              {"id": "d", "accuracy": 1.0}]
-    after = [{"id": "b", "accuracy": 1.0}, {"id": "a", "accuracy": 1.0}, {"id": "c", "accuracy": None},
-             {"id": "e", "accuracy": 1.0}]  # c: a failed judgement; d and e are on one side only
+    before = [
+        {"id": "a", "accuracy": 1.0},
+        {"id": "b", "accuracy": 0.0},
+        {"id": "c", "accuracy": 0.0},
+        {"id": "d", "accuracy": 1.0},
+    ]
+    after = [
+        {"id": "b", "accuracy": 1.0},
+        {"id": "a", "accuracy": 1.0},
+        {"id": "c", "accuracy": None},
+        {"id": "e", "accuracy": 1.0},
+    ]  # c: a failed judgement; d and e are on one side only
     g = paired_gain(before, after)
     assert g["n"] == 2 and g["unpaired"] == 3 and g["gain"] == 0.5
-    assert g["ci95"] == round(1.96 * 0.5 ** 0.5 / 2 ** 0.5, 4)
+    assert g["ci95"] == round(1.96 * 0.5**0.5 / 2**0.5, 4)
     assert paired_gain([], after) == {"gain": None, "ci95": None, "n": 0, "unpaired": 4}

@@ -36,8 +36,11 @@ class FakeChatServer:
                     self.end_headers()
                     self.wfile.write(b'{"error": "boom"}')
                     return
-                payload = value.encode() if kind == "garbage" else json.dumps(
-                    {"choices": [{"message": {"role": "assistant", "content": value}}]}).encode()
+                payload = (
+                    value.encode()
+                    if kind == "garbage"
+                    else json.dumps({"choices": [{"message": {"role": "assistant", "content": value}}]}).encode()
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -72,7 +75,8 @@ def test_success_sends_the_paper_prompt(server):
     assert request["path"] == "/v1/chat/completions" and request["auth"] == "Bearer k"
     assert request["body"]["model"] == "judge-test"
     assert request["body"]["messages"][0]["content"] == JUDGE_PROMPT.format(
-        question="How many?", answer="2", prediction="two")
+        question="How many?", answer="2", prediction="two"
+    )
     assert "Standard answer: 2\nModel's answer: two" in request["body"]["messages"][0]["content"]
 
 
@@ -156,8 +160,16 @@ def test_judge_pickles(server):
 
 @pytest.mark.parametrize(
     "reply, score",
-    [("{score: 1}", 1.0), ('{"score": 0.75}', 0.75), ("Score: 0.5 because", 0.5), ("score 0", 0.0),
-     ("the score is high", None), ("", None), ("{score: 1.5}", None), ("score: 0.3, final score: 0.9", 0.9)],
+    [
+        ("{score: 1}", 1.0),
+        ('{"score": 0.75}', 0.75),
+        ("Score: 0.5 because", 0.5),
+        ("score 0", 0.0),
+        ("the score is high", None),
+        ("", None),
+        ("{score: 1.5}", None),
+        ("score: 0.3, final score: 0.9", 0.9),
+    ],
 )
 def test_parse_judge_score(reply, score):
     assert parse_judge_score(reply) == score

@@ -35,7 +35,9 @@ def saved(tmp_path_factory):
 def _inputs(policy, question="How many red circles are there?", size=(112, 112)):
     text = policy.processor.apply_chat_template(
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}],
-        add_generation_prompt=True, tokenize=False)
+        add_generation_prompt=True,
+        tokenize=False,
+    )
     return policy.processor(text=[text], images=[Image.new("RGB", size, (30, 90, 200))], return_tensors="pt")
 
 
@@ -130,8 +132,21 @@ def test_tiny_cli_and_infer(tmp_path, capsys):
     image = tmp_path / "im.png"
     Image.new("RGB", (150, 90), (20, 20, 20)).save(image)
     out = tmp_path / "annotated.png"
-    rc = main(["infer", "--model", str(model_dir), "--image", str(image), "--question", "How many?",
-               "--max-new-tokens", "8", "--out", str(out)])
+    rc = main(
+        [
+            "infer",
+            "--model",
+            str(model_dir),
+            "--image",
+            str(image),
+            "--question",
+            "How many?",
+            "--max-new-tokens",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0 and out.exists()
     printed = capsys.readouterr().out
     assert "completion:" in printed and "answer:" in printed

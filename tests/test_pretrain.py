@@ -15,9 +15,22 @@ from grit.pretrain.train import PretrainConfig, Pretrainer, _word_ids
 
 
 def micro_config(out, **kw):
-    base = dict(out=str(out), size="micro", vision_steps=3, vision_batch=4, lm_steps=6, lm_batch=4, warmup_steps=2,
-                eval_every=3, save_every=3, curriculum_steps=2, heldout_grounding=4, heldout_direct=1,
-                word_readout=True, grounding_present_share=0.5)
+    base = dict(
+        out=str(out),
+        size="micro",
+        vision_steps=3,
+        vision_batch=4,
+        lm_steps=6,
+        lm_batch=4,
+        warmup_steps=2,
+        eval_every=3,
+        save_every=3,
+        curriculum_steps=2,
+        heldout_grounding=4,
+        heldout_direct=1,
+        word_readout=True,
+        grounding_present_share=0.5,
+    )
     base.update(kw)
     return PretrainConfig(**base)
 
@@ -31,8 +44,11 @@ def test_word_readout_scores_cells_against_the_word_embeddings():
     heads = DenseHeads(16, len(world.colours), len(world.shapes))
     features = torch.randn(len(scenes) * 16, 16)
     numbers = torch.randn(113, 16)
-    words = {"colour": torch.randn(4, 16, requires_grad=True), "shape": torch.randn(3, 16, requires_grad=True),
-             "shapes": torch.randn(3, 16, requires_grad=True)}
+    words = {
+        "colour": torch.randn(4, 16, requires_grad=True),
+        "shape": torch.randn(3, 16, requires_grad=True),
+        "shapes": torch.randn(3, 16, requires_grad=True),
+    }
     assert "words" not in dense_loss(heads, features, targets, numbers)
     losses = dense_loss(heads, features, targets, numbers, words)
     losses["words"].backward()

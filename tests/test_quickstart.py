@@ -12,9 +12,31 @@ from grit.models.tiny import TinySpec, save_tiny
 def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
     save_tiny(tmp_path / "micro", TinySpec(size="micro"))
     out = tmp_path / "qs"
-    args = ["quickstart", "--out", str(out), "--base", str(tmp_path / "micro"), "--n-eval", "12", "--warm-steps", "2", "--warm-examples", "16",
-            "--max_steps", "2", "--num_generations", "4", "--per_device_train_batch_size", "4",
-            "--max_completion_length", "24", "--save_steps", "1", "--viewer_every", "1"]
+    args = [
+        "quickstart",
+        "--out",
+        str(out),
+        "--base",
+        str(tmp_path / "micro"),
+        "--n-eval",
+        "12",
+        "--warm-steps",
+        "2",
+        "--warm-examples",
+        "16",
+        "--max_steps",
+        "2",
+        "--num_generations",
+        "4",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_completion_length",
+        "24",
+        "--save_steps",
+        "1",
+        "--viewer_every",
+        "1",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "warm grounded" in printed and "report:" in printed
@@ -28,7 +50,9 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
     for fam, gain in gains.items():
         row = summary["table"][fam]
         assert gain["unpaired"] == 0, fam
-        assert gain["gain"] == pytest.approx(row["grit_grounded_accuracy"] - row["base_direct_accuracy"], abs=1e-4), fam
+        assert gain["gain"] == pytest.approx(row["grit_grounded_accuracy"] - row["base_direct_accuracy"], abs=1e-4), (
+            fam
+        )
     assert "minus base direct accuracy" in printed
     for stage in ("base-direct", "base-grounded", "warm-grounded", "grit-grounded", "grit-direct"):
         assert (out / "eval" / stage / "metrics.json").exists(), stage

@@ -12,19 +12,28 @@ from grit.rewards import PRESETS, REWARDS, RewardSettings, bleu1, build_rewards,
 from grit.score import weighted_total
 
 SETTINGS = RewardSettings(frame=FrameSpec("original"))
-COUNT2 = {"answer": "2", "answer_type": "count", "question": "How many red circles are there?", "width": 112,
-          "height": 112, "dataset": "tallyqa", "evidence_boxes": [[10, 10, 30, 30], [50, 50, 70, 70]]}
+COUNT2 = {
+    "answer": "2",
+    "answer_type": "count",
+    "question": "How many red circles are there?",
+    "width": 112,
+    "height": 112,
+    "dataset": "tallyqa",
+    "evidence_boxes": [[10, 10, 30, 30], [50, 50, 70, 70]],
+}
 HACK = '{"bbox_2d": [66, 6, 9, 9, 9, 3 </think> <think>{"bbox_2d": [66, 6, 9, 9, 9, 3 </think> <think>'
-REPEATED = "<think> " + "the red circle is at the left here " * 4 + "</think> <rethink> ok </rethink> <answer> 2 </answer>"
+REPEATED = (
+    "<think> " + "the red circle is at the left here " * 4 + "</think> <rethink> ok </rethink> <answer> 2 </answer>"
+)
 
 CASES = {
     "correct": '<think> two {"bbox_2d": [10, 10, 30, 30], "label": "red circle"} {"bbox_2d": [50, 50, 70, 70], '
-               '"label": "red circle"} </think> <rethink> Two boxes. </rethink> <answer> 2 </answer>',
+    '"label": "red circle"} </think> <rethink> Two boxes. </rethink> <answer> 2 </answer>',
     "hack": HACK,
-    "whole_image_wrong": '<think> {"bbox_2d": [0, 0, 112, 112]} </think> <rethink> hmm </rethink> <answer> 3 </answer>',
+    "whole_image_wrong": '<think> {"bbox_2d": [0, 0, 112, 112]} </think> <rethink> r </rethink> <answer> 3 </answer>',
     "bad_boxes": "<think> [50, 10, 20, 30] [100, 100, 140, 130] </think> <rethink> r </rethink> <answer> 2 </answer>",
     "floats_words": "<think> [10.5, 10.5, 30.5, 30.5] [50.5, 50.5, 70.5, 70.5] </think> <rethink> r </rethink> "
-                    "<answer> two </answer>",
+    "<answer> two </answer>",
     "empty": "",
     "empty_think": "<think> </think> <rethink> </rethink> <answer> 2 </answer>",
     "unclosed": "<think> [10, 10, 30, 30] [50, 50, 70, 70] </think> <rethink> r </rethink> <answer> 2",
@@ -148,8 +157,10 @@ def test_grounding_reward_optional():
     assert [f.__name__ for f in funcs][-1] == "grounding" and weights[-1] == 2.0
     g = funcs[-1]
     no_evidence = dict(COUNT2, evidence_boxes=[])
-    out = g([CASES["correct"], CASES["correct"], CASES["empty"]],
-            **{k: [COUNT2[k], no_evidence[k], COUNT2[k]] for k in COUNT2})
+    out = g(
+        [CASES["correct"], CASES["correct"], CASES["empty"]],
+        **{k: [COUNT2[k], no_evidence[k], COUNT2[k]] for k in COUNT2},
+    )
     assert out == [pytest.approx(1.0), None, 0.0]
 
 

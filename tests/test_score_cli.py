@@ -19,8 +19,19 @@ def files(tmp_path):
 @pytest.mark.parametrize("preset", ["grit", "paper", "reference"])
 def test_score_writes_every_term(files, preset, capsys):
     out = files / "scored.jsonl"
-    rc = main(["score", "--data", str(files / "data.jsonl"), "--completions", str(files / "completions.jsonl"),
-               "--preset", preset, "--out", str(out)])
+    rc = main(
+        [
+            "score",
+            "--data",
+            str(files / "data.jsonl"),
+            "--completions",
+            str(files / "completions.jsonl"),
+            "--preset",
+            preset,
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 7
@@ -31,7 +42,8 @@ def test_score_writes_every_term(files, preset, capsys):
         assert len(r["rewards"]) == 6
     first = records[0]
     assert first["answer"] == "yes" and first["format"]["strict"] is True
-    # The truck box [0, 209, 504, 364] in the 504x364 resized frame maps to [0, 275.6, 640, 480] pixels (x 640/504, y 480/364).
+    # The truck box [0, 209, 504, 364] in the 504x364 resized frame maps to [0, 275.6, 640, 480] pixels
+    # (x 640/504, y 480/364).
     assert first["boxes"][0]["original"] == [0.0, 275.6, 640.0, 480.0]
     assert first["boxes"][0]["label"] == "truck" and first["boxes"][0]["problem"] is None
     whole = records[2]["boxes"][0]
@@ -40,8 +52,17 @@ def test_score_writes_every_term(files, preset, capsys):
 
 def test_grit_totals_rank_good_chains_first(files):
     out = files / "scored.jsonl"
-    main(["score", "--data", str(files / "data.jsonl"), "--completions", str(files / "completions.jsonl"),
-          "--out", str(out)])
+    main(
+        [
+            "score",
+            "--data",
+            str(files / "data.jsonl"),
+            "--completions",
+            str(files / "completions.jsonl"),
+            "--out",
+            str(out),
+        ]
+    )
     totals = [json.loads(line)["total"] for line in out.read_text().splitlines()]
     good, wrong, whole, counted, hack, none_found, hedge = totals
     assert good > whole > hack and counted > hack and none_found > hedge
@@ -50,8 +71,21 @@ def test_grit_totals_rank_good_chains_first(files):
 
 def test_grounding_reward_and_norm1000_frame(files):
     out = files / "scored.jsonl"
-    rc = main(["score", "--data", str(files / "data.jsonl"), "--completions", str(files / "completions.jsonl"),
-               "--reward", "grounding", "--frame", "norm1000", "--out", str(out)])
+    rc = main(
+        [
+            "score",
+            "--data",
+            str(files / "data.jsonl"),
+            "--completions",
+            str(files / "completions.jsonl"),
+            "--reward",
+            "grounding",
+            "--frame",
+            "norm1000",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     r = json.loads(out.read_text().splitlines()[0])
     assert "grounding" in r["rewards"] and r["boxes"][0]["original"] == [0.0, 100.32, 322.56, 174.72]
@@ -60,16 +94,26 @@ def test_grounding_reward_and_norm1000_frame(files):
 def test_refuses_to_overwrite(files, capsys):
     out = files / "scored.jsonl"
     out.write_text("keep me")
-    rc = main(["score", "--data", str(files / "data.jsonl"), "--completions", str(files / "completions.jsonl"),
-               "--out", str(out)])
+    rc = main(
+        [
+            "score",
+            "--data",
+            str(files / "data.jsonl"),
+            "--completions",
+            str(files / "completions.jsonl"),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 2 and out.read_text() == "keep me"
     assert "--overwrite" in capsys.readouterr().err
 
 
 def test_unknown_id_and_malformed_lines_are_errors(files, capsys):
     bad = files / "bad.jsonl"
-    bad.write_text('{"id": "vsr-1", "completion": "ok"}\n{"id": "nope", "completion": "x"}\n{broken\n'
-                   '{"id": "vsr-1"}\n')
+    bad.write_text(
+        '{"id": "vsr-1", "completion": "ok"}\n{"id": "nope", "completion": "x"}\n{broken\n{"id": "vsr-1"}\n'
+    )
     rc = main(["score", "--data", str(files / "data.jsonl"), "--completions", str(bad)])
     err = capsys.readouterr().err
     assert rc == 2
@@ -78,13 +122,26 @@ def test_unknown_id_and_malformed_lines_are_errors(files, capsys):
 
 
 def test_unknown_reward_name(files, capsys):
-    rc = main(["score", "--data", str(files / "data.jsonl"), "--completions", str(files / "completions.jsonl"),
-               "--reward", "iou_bonus"])
+    rc = main(
+        [
+            "score",
+            "--data",
+            str(files / "data.jsonl"),
+            "--completions",
+            str(files / "completions.jsonl"),
+            "--reward",
+            "iou_bonus",
+        ]
+    )
     assert rc == 2 and "unknown reward 'iou_bonus'" in capsys.readouterr().err
 
 
 def test_line_numbers_are_ids_when_data_has_none(tmp_path):
-    (tmp_path / "d.jsonl").write_text(json.dumps({"question": "How many?", "answer": "1", "image": "x.png",
-                                                  "width": 100, "height": 100, "bboxs": []}) + "\n")
+    (tmp_path / "d.jsonl").write_text(
+        json.dumps(
+            {"question": "How many?", "answer": "1", "image": "x.png", "width": 100, "height": 100, "bboxs": []}
+        )
+        + "\n"
+    )
     (tmp_path / "c.jsonl").write_text(json.dumps({"id": 1, "completion": "<answer> 1 </answer>"}) + "\n")
     assert main(["score", "--data", str(tmp_path / "d.jsonl"), "--completions", str(tmp_path / "c.jsonl")]) == 0

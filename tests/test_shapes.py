@@ -112,11 +112,14 @@ def test_grit20_families_mix(world):
     yes_no = Counter(s.answer for s in chosen if s.extra["family"] == "existence")
     assert sorted(yes_no.values()) == [2, 3]
     assert len({s.answer for s in chosen if s.extra["family"] == "attribute"}) == 5  # answers spread, not one colour
-    few_spatial = [s for s in samples if s.extra["family"] != "spatial"] + [s for s in samples if s.extra["family"] == "spatial"][:3]
+    few_spatial = [s for s in samples if s.extra["family"] != "spatial"] + [
+        s for s in samples if s.extra["family"] == "spatial"
+    ][:3]
     with pytest.raises(ValueError, match="needs 5 spatial samples, the data has 3"):
         select_grit20(few_spatial, mix="families")
     with pytest.raises(ValueError, match="'paper' .* or 'families'"):
         select_grit20(samples, mix="half")
+
 
 def test_trl_dataset(world):
     samples = load_samples(world / "val.jsonl")
@@ -160,8 +163,25 @@ def test_apportion():
 
 def test_data_cli(tmp_path, capsys):
     out = tmp_path / "w"
-    assert main(["data", "shapes", "--out", str(out), "--n", "200", "--families", "counting,spatial",
-                 "--mix", "1,1", "--base-tasks", "8"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "shapes",
+                "--out",
+                str(out),
+                "--n",
+                "200",
+                "--families",
+                "counting,spatial",
+                "--mix",
+                "1,1",
+                "--base-tasks",
+                "8",
+            ]
+        )
+        == 0
+    )
     tasks = [json.loads(line) for line in (out / "base_tasks.jsonl").read_text().splitlines()]
     assert [t["task"] for t in tasks] == ["direct", "grounding"] * 4
     assert all((out / t["image"]).exists() and not parse(t["target"]).think.present for t in tasks)

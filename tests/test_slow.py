@@ -18,9 +18,17 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path):
     root = make_warm_micro(tmp_path)
     accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
     out = tmp_path / "out"
-    cmd = [accelerate, "launch", "--config_file", str(ROOT / "accelerate" / "cpu_2proc.yaml"),
-           str(ROOT / "tests" / "dist_train_check.py"), str(ROOT / "recipes" / "micro_smoke.yaml"),
-           str(root / "warm"), str(root / "data" / "train.jsonl"), str(out)]
+    cmd = [
+        accelerate,
+        "launch",
+        "--config_file",
+        str(ROOT / "accelerate" / "cpu_2proc.yaml"),
+        str(ROOT / "tests" / "dist_train_check.py"),
+        str(ROOT / "recipes" / "micro_smoke.yaml"),
+        str(root / "warm"),
+        str(root / "data" / "train.jsonl"),
+        str(out),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     digests = {p.name: p.read_text() for p in out.glob("rank*.digest")}
@@ -33,9 +41,18 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path):
 def test_pretraining_learns_to_ground_and_to_use_the_image(tmp_path):
     from grit.pretrain.train import PretrainConfig, Pretrainer
 
-    cfg = PretrainConfig(out=str(tmp_path / "run"), size="tiny", vision_steps=200, vision_batch=32, lm_steps=600,
-                         eval_every=10_000, save_every=300, curriculum_steps=200, heldout_grounding=40,
-                         heldout_direct=10)
+    cfg = PretrainConfig(
+        out=str(tmp_path / "run"),
+        size="tiny",
+        vision_steps=200,
+        vision_batch=32,
+        lm_steps=600,
+        eval_every=10_000,
+        save_every=300,
+        curriculum_steps=200,
+        heldout_grounding=40,
+        heldout_direct=10,
+    )
     trainer = Pretrainer(cfg, log=lambda *_: None)
     start = trainer.evaluate()
     final = trainer.run()

@@ -34,8 +34,14 @@ def make_warm_micro(root):
     policy = load_policy(root / "micro")
     rng = random.Random(0)
     samples = load_samples(root / "data" / "train.jsonl")[:64]
-    chains = [SelfChain(load_image(s.image_path), s.question,
-                        render(["I look."], "So.", rng.choice(["yes", "no", "0", "1", "2", "3", "4"]))) for s in samples]
+    chains = [
+        SelfChain(
+            load_image(s.image_path),
+            s.question,
+            render(["I look."], "So.", rng.choice(["yes", "no", "0", "1", "2", "3", "4"])),
+        )
+        for s in samples
+    ]
     torch.manual_seed(0)
     warm_start(policy, chains, steps=60, lr=3e-3, log=lambda *_: None)
     policy.model.save_pretrained(root / "warm")
@@ -46,16 +52,31 @@ def make_warm_micro(root):
 def grpo_config(out, **kw):
     from trl import GRPOConfig
 
-    base = dict(output_dir=str(out), max_steps=2, num_generations=4, per_device_train_batch_size=4,
-                max_completion_length=32, learning_rate=1e-3, beta=0.0, bf16=False, gradient_checkpointing=False,
-                use_cpu=True, report_to="none", logging_steps=1, save_strategy="steps", save_steps=1, seed=0)
+    base = dict(
+        output_dir=str(out),
+        max_steps=2,
+        num_generations=4,
+        per_device_train_batch_size=4,
+        max_completion_length=32,
+        learning_rate=1e-3,
+        beta=0.0,
+        bf16=False,
+        gradient_checkpointing=False,
+        use_cpu=True,
+        report_to="none",
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=1,
+        seed=0,
+    )
     base.update(kw)
     return GRPOConfig(**base)
 
 
 def grit_args(setup, **kw):
-    return GritTrainArguments(model=str(setup / "warm"), train_data=[str(setup / "data" / "train.jsonl")],
-                              viewer_every=1, **kw)
+    return GritTrainArguments(
+        model=str(setup / "warm"), train_data=[str(setup / "data" / "train.jsonl")], viewer_every=1, **kw
+    )
 
 
 def test_smoke_every_parameter_changes_and_everything_is_logged(setup, tmp_path):
@@ -100,8 +121,9 @@ def test_resume_ends_where_an_uninterrupted_run_ends(setup, tmp_path):
     full = train(grit_args(setup), grpo_config(tmp_path / "full", max_steps=4, save_steps=2), (seen_full,))
     train(grit_args(setup), grpo_config(tmp_path / "cut", max_steps=4, save_steps=2), (StopAt(2), seen_cut))
     assert (tmp_path / "cut" / "checkpoint-2").exists() and max(seen_cut.ids) == 2
-    resumed = train(grit_args(setup, resume=True), grpo_config(tmp_path / "cut", max_steps=4, save_steps=2),
-                    (seen_resumed,))
+    resumed = train(
+        grit_args(setup, resume=True), grpo_config(tmp_path / "cut", max_steps=4, save_steps=2), (seen_resumed,)
+    )
     assert resumed["global_step"] == full["global_step"] == 4
     # the same samples, step for step: the interrupted half plus the resumed half is the uninterrupted run
     assert {**seen_cut.ids, **seen_resumed.ids} == seen_full.ids and sorted(seen_resumed.ids) == [3, 4]

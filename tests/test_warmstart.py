@@ -59,8 +59,13 @@ def test_self_chains_are_the_base_models_own_boxes_and_answers(shapes):
         assert parsed.strict and chain.question == question
         assert parsed.think.content.strip().startswith(f"My first answer is {answer.strip()}.")
         asked = referents(question)
-        texts = generate(policy, [image] * len(asked), [GROUNDING_TEMPLATE.format(what=phrase(*r)) for r in asked],
-                         "plain", settings)
+        texts = generate(
+            policy,
+            [image] * len(asked),
+            [GROUNDING_TEMPLATE.format(what=phrase(*r)) for r in asked],
+            "plain",
+            settings,
+        )
         own = [b.coords for t in texts for b in parse(t).boxes if b.well_formed]
         assert [b.coords for b in parsed.boxes] == own
         assert parsed.answer_text == answer.strip()

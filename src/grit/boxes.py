@@ -14,8 +14,8 @@ A box is a plain ``(x1, y1, x2, y2)`` tuple of floats, top-left origin, x to the
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -83,19 +83,19 @@ class Frame:
             raise ValueError(f"frame sizes must be positive, got {self}")
 
     @classmethod
-    def original(cls, width: float, height: float) -> "Frame":
+    def original(cls, width: float, height: float) -> Frame:
         return cls("original", width, height, width, height)
 
     @classmethod
-    def norm1000(cls, width: float, height: float) -> "Frame":
+    def norm1000(cls, width: float, height: float) -> Frame:
         return cls("norm1000", width, height, 1000.0, 1000.0)
 
     @classmethod
-    def relative(cls, width: float, height: float) -> "Frame":
+    def relative(cls, width: float, height: float) -> Frame:
         return cls("relative", width, height, 1.0, 1.0)
 
     @classmethod
-    def resized(cls, width: float, height: float, resized_width: float, resized_height: float) -> "Frame":
+    def resized(cls, width: float, height: float, resized_width: float, resized_height: float) -> Frame:
         return cls("resized", width, height, resized_width, resized_height)
 
     @classmethod
@@ -106,7 +106,7 @@ class Frame:
         min_pixels: int = QWEN_MIN_PIXELS,
         max_pixels: int = QWEN_MAX_PIXELS,
         factor: int = QWEN_FACTOR,
-    ) -> "Frame":
+    ) -> Frame:
         """The frame of a Qwen2/2.5-VL model whose processor has these resize settings."""
         resized_height, resized_width = qwen_resize(int(height), int(width), factor, min_pixels, max_pixels)
         return cls.resized(width, height, resized_width, resized_height)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 SEGMENTS = ("think", "rethink", "answer")
 BOX_SYNTAXES = ("json", "list", "tuple", "numbered", "internvl", "qwen2")
@@ -38,7 +39,9 @@ _BBOX_KEY_RE = re.compile(r"""["']?bbox_2d(?:_\d+)?["']?\s*:\s*""")
 _LABEL_KEY_RE = re.compile(r"""["']?label["']?\s*:\s*["']([^"'\n]{0,200})["']""")
 _BRACE_RE = re.compile(r"\{[^{}]*\}?")
 _OPEN_LIST_RE = re.compile(r"[\[(]([-+\d.,\s]*)([\])]?)")
-_BARE_RE = re.compile(rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]|\(\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\)")
+_BARE_RE = re.compile(
+    rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]|\(\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\)"
+)
 _INNER_LIST_RE = re.compile(r"\[([^\[\]]*)\]")
 _NUMBER_RE = re.compile(_NUM)
 _PAPER_BOX_RE = re.compile(r"\b\d+,\s*\d+,\s*\d+,\s*\d+\b")
@@ -260,7 +263,11 @@ def _problems(text: str, think: Segment, rethink: Segment, answer: Segment, in_o
     if not problems and not in_order:
         problems.append("blocks are not in the order think, rethink, answer")
     if not problems:
-        gaps = (text[think.tag_end : rethink.tag_start], text[rethink.tag_end : answer.tag_start], text[answer.tag_end :])
+        gaps = (
+            text[think.tag_end : rethink.tag_start],
+            text[rethink.tag_end : answer.tag_start],
+            text[answer.tag_end :],
+        )
         if any(g.strip() for g in gaps):
             problems.append("text outside the think / rethink / answer blocks")
         if not answer.content.strip():
@@ -284,11 +291,16 @@ def _parse(text: str) -> Chain:
         for s, e, values, label, syntax, wf, ints in found
     )
     in_order = (
-        think.closed and rethink.closed and answer.present and think.tag_end <= rethink.tag_start
+        think.closed
+        and rethink.closed
+        and answer.present
+        and think.tag_end <= rethink.tag_start
         and rethink.tag_end <= answer.tag_start
     )
     answer_text = answer.content.strip() if answer.present else None
-    return Chain(text, think, rethink, answer, boxes, answer_text, in_order, _problems(text, think, rethink, answer, in_order))
+    return Chain(
+        text, think, rethink, answer, boxes, answer_text, in_order, _problems(text, think, rethink, answer, in_order)
+    )
 
 
 def parse(text: Any) -> Chain:
@@ -372,8 +384,8 @@ def render(
     """Write a grounded chain. ``think`` is text, or a sequence mixing text and boxes; a box is a 4-tuple,
     a ``(coords, label)`` pair, or anything with ``coords`` and ``label`` (such as a :class:`ChainBox`).
 
-    >>> render(["I see", ((1, 2, 3, 4), "cat")], "One cat.", "1")
-    '<think> I see {"bbox_2d": [1, 2, 3, 4], "label": "cat"} </think> <rethink> One cat. </rethink> <answer> 1 </answer>'
+    >>> render(["I see", ((1, 2, 3, 4), "cat")], "One.", "1")
+    '<think> I see {"bbox_2d": [1, 2, 3, 4], "label": "cat"} </think> <rethink> One. </rethink> <answer> 1 </answer>'
     """
     parts, index = [], 0
     for item in [think] if isinstance(think, str) else think:

@@ -24,7 +24,8 @@ from __future__ import annotations
 import random
 import re
 import statistics
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from grit.boxes import iou
 from grit.chain import Chain
@@ -32,8 +33,10 @@ from grit.data.shapes import COLOURS, SHAPES
 
 WINDOW = 80
 BASE_VOCABULARY = frozenset(COLOURS) | frozenset(SHAPES)
-JUDGE_PROMPT = ('Please decide which image has the bounding boxes that match the following description: {text}\n'
-                'Reply with exactly "Image 0" or "Image 1".')
+JUDGE_PROMPT = (
+    "Please decide which image has the bounding boxes that match the following description: {text}\n"
+    'Reply with exactly "Image 0" or "Image 1".'
+)
 
 
 def _words(text: str) -> list[str]:
@@ -110,8 +113,9 @@ def parse_pick(reply: str) -> int | None:
     return int(picks.pop()) if len(picks) == 1 else None
 
 
-def judge_consistency(judge, items: Sequence[tuple[Any, str, Sequence[Sequence[float]]]], repeats: int = 3,
-                      seed: int = 0) -> dict[str, Any]:
+def judge_consistency(
+    judge, items: Sequence[tuple[Any, str, Sequence[Sequence[float]]]], repeats: int = 3, seed: int = 0
+) -> dict[str, Any]:
     """The paper's protocol over (PIL image, box-free chain text, boxes in original pixels) items with boxes."""
     from grit.judge import JudgeError
     from grit.render import draw_boxes, to_data_uri
@@ -127,8 +131,10 @@ def judge_consistency(judge, items: Sequence[tuple[Any, str, Sequence[Sequence[f
             pair = (boxes, fake) if true_first else (fake, boxes)
             content = [{"type": "text", "text": JUDGE_PROMPT.format(text=text)}]
             for i, bs in enumerate(pair):
-                content += [{"type": "text", "text": f"Image {i}:"},
-                            {"type": "image_url", "image_url": {"url": to_data_uri(draw_boxes(image, bs, numbered=False))}}]
+                content += [
+                    {"type": "text", "text": f"Image {i}:"},
+                    {"type": "image_url", "image_url": {"url": to_data_uri(draw_boxes(image, bs, numbered=False))}},
+                ]
             try:
                 pick = parse_pick(judge.chat([{"role": "user", "content": content}]))
             except JudgeError:
@@ -140,6 +146,10 @@ def judge_consistency(judge, items: Sequence[tuple[Any, str, Sequence[Sequence[f
             correct += int(pick == (0 if true_first else 1))
         if answered:
             scores.append(correct / answered)
-    return {"mean": statistics.fmean(scores) if scores else None,
-            "std": statistics.pstdev(scores) if len(scores) > 1 else 0.0 if scores else None,
-            "repeats": len(scores), "items": len(usable), "failures": failures}
+    return {
+        "mean": statistics.fmean(scores) if scores else None,
+        "std": statistics.pstdev(scores) if len(scores) > 1 else 0.0 if scores else None,
+        "repeats": len(scores),
+        "items": len(usable),
+        "failures": failures,
+    }

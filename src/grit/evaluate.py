@@ -8,14 +8,15 @@ length (:mod:`grit.models.generation`) and every metric is per sample.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from grit.chain import parse
 from grit.data.images import load_image
-from grit.grounding import chain_record, frame_for
 from grit.data.schema import Sample
+from grit.grounding import chain_record, frame_for
 from grit.metrics import aggregate, gain_text, grouped, paired_gain, prediction_of, sample_metrics
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
@@ -64,16 +65,30 @@ def _rows(policy: Policy, samples: Sequence[Sample], texts: Sequence[str], setti
     for i, (s, text) in enumerate(zip(samples, texts)):
         m = sample_metrics(text, s, policy.frame, settings.prompt, scores[i], judged)
         chain = chain_record(parse(text), frame_for(policy.frame, s.width, s.height))
-        rows.append({"id": s.id, "dataset": s.dataset, "question": s.question, "answer": s.answer,
-                     "answer_type": s.answer_type, "question_family": s.extra.get("family"),
-                     "image": str(s.image_path), "evidence_boxes": [list(b) for b in s.evidence_boxes],
-                     "output": text, "chain": {k: chain[k] for k in ("blocks", "boxes")}, **m})
+        rows.append(
+            {
+                "id": s.id,
+                "dataset": s.dataset,
+                "question": s.question,
+                "answer": s.answer,
+                "answer_type": s.answer_type,
+                "question_family": s.extra.get("family"),
+                "image": str(s.image_path),
+                "evidence_boxes": [list(b) for b in s.evidence_boxes],
+                "output": text,
+                "chain": {k: chain[k] for k in ("blocks", "boxes")},
+                **m,
+            }
+        )
     return rows
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    return {"all": aggregate(rows), "by_answer_type": grouped(rows, "answer_type"),
-            "by_question_family": grouped(rows, "question_family")}
+    return {
+        "all": aggregate(rows),
+        "by_answer_type": grouped(rows, "answer_type"),
+        "by_question_family": grouped(rows, "question_family"),
+    }
 
 
 def evaluate(policy: Policy, data: dict[str, Sequence[Sample]], settings: EvalSettings) -> EvalResult:
@@ -109,10 +124,16 @@ def write_outputs(result: EvalResult, out: Path, info: dict[str, Any]) -> None:
     (out / "report.html").write_text(eval_report(result, info), encoding="utf-8")
 
 
-COLUMNS = (("accuracy", "acc", "{:.3f}"), ("union_iou", "IoU", "{:.3f}"), ("matched_iou", "mIoU", "{:.3f}"),
-           ("recall50", "R@.5", "{:.2f}"), ("format_compliance", "format", "{:.2f}"),
-           ("boxes_per_output", "boxes", "{:.2f}"), ("invalid_box_share", "invalid", "{:.2f}"),
-           ("consistency", "consist", "{:.2f}"))
+COLUMNS = (
+    ("accuracy", "acc", "{:.3f}"),
+    ("union_iou", "IoU", "{:.3f}"),
+    ("matched_iou", "mIoU", "{:.3f}"),
+    ("recall50", "R@.5", "{:.2f}"),
+    ("format_compliance", "format", "{:.2f}"),
+    ("boxes_per_output", "boxes", "{:.2f}"),
+    ("invalid_box_share", "invalid", "{:.2f}"),
+    ("consistency", "consist", "{:.2f}"),
+)
 
 
 def _cell(value, fmt) -> str:
@@ -123,18 +144,26 @@ def console_table(metrics: dict[str, Any]) -> str:
     """One line per data set (and per question family within it) with the headline metrics."""
     lines = [f"{'data':<28}{'n':>6}" + "".join(f"{h:>9}" for _, h, _ in COLUMNS)]
     for name, m in metrics.items():
-        lines.append(f"{name:<28}{m['all']['samples']:>6}" + "".join(f"{_cell(m['all'][k], f):>9}" for k, _, f in COLUMNS))
+        lines.append(
+            f"{name:<28}{m['all']['samples']:>6}" + "".join(f"{_cell(m['all'][k], f):>9}" for k, _, f in COLUMNS)
+        )
         for fam, fm in m.get("by_question_family", {}).items():
             if fam != "-" and len(m["by_question_family"]) > 1:
-                lines.append(f"  {fam:<26}{fm['samples']:>6}" + "".join(f"{_cell(fm[k], f):>9}" for k, _, f in COLUMNS))
+                lines.append(
+                    f"  {fam:<26}{fm['samples']:>6}" + "".join(f"{_cell(fm[k], f):>9}" for k, _, f in COLUMNS)
+                )
         failures = m["all"].get("judge_failures")
         if failures:
             lines.append(f"  judge failures: {failures} samples left out of accuracy")
     return "\n".join(lines)
 
 
-def compare(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B"),
-            rows: tuple[Sequence[dict], Sequence[dict]] | None = None) -> str:
+def compare(
+    a: dict[str, Any],
+    b: dict[str, Any],
+    names: tuple[str, str] = ("A", "B"),
+    rows: tuple[Sequence[dict], Sequence[dict]] | None = None,
+) -> str:
     """Two metrics.json files side by side, with B - A per data set and metric; given both runs' prediction rows,
     also the accuracy change paired over the same samples with its 95 % interval."""
     ma, mb = a["metrics"], b["metrics"]

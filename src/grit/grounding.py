@@ -7,8 +7,8 @@ so a box that earns reward is exactly a box that counts in the metrics.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from grit.boxes import Box, BoxCheck, Frame, FrameSpec, check_box, match_boxes, union_iou
 from grit.chain import Chain, ChainBox
@@ -67,14 +67,17 @@ def place_boxes(
 def chain_record(chain: Chain, frame: Frame, whole_image_threshold: float = WHOLE_IMAGE_THRESHOLD) -> dict:
     """A JSON-ready account of a parsed chain: its blocks, answer, format flags and every box with its
     coordinates as written, in original pixels (None when malformed), label, segment and problem."""
-    boxes = [{
-        "coords": list(p.box.coords),
-        "original": None if p.original is None else [round(v, 2) for v in p.original],
-        "label": p.box.label,
-        "segment": p.box.segment,
-        "syntax": p.box.syntax,
-        "problem": p.problem,
-    } for p in place_boxes(chain, frame, "any", whole_image_threshold)]
+    boxes = [
+        {
+            "coords": list(p.box.coords),
+            "original": None if p.original is None else [round(v, 2) for v in p.original],
+            "label": p.box.label,
+            "segment": p.box.segment,
+            "syntax": p.box.syntax,
+            "problem": p.problem,
+        }
+        for p in place_boxes(chain, frame, "any", whole_image_threshold)
+    ]
     blocks = {s: chain.segment(s) for s in ("think", "rethink", "answer")}
     return {
         "answer": chain.answer_text,

@@ -20,8 +20,13 @@ class InferResult:
     boxes: tuple[PlacedBox, ...]
 
 
-def infer(policy: Policy, image: Image.Image, question: str, kind: str = "grounded",
-          settings: GenerationSettings = GenerationSettings(batch_size=1)) -> InferResult:
+def infer(
+    policy: Policy,
+    image: Image.Image,
+    question: str,
+    kind: str = "grounded",
+    settings: GenerationSettings = GenerationSettings(batch_size=1),
+) -> InferResult:
     text = generate(policy, [image], [question], kind, settings)[0]
     chain = parse(text)
     frame = frame_for(policy.frame, image.width, image.height)
@@ -37,13 +42,20 @@ def annotate(image: Image.Image, result: InferResult, scale: float | None = None
 
 def describe(result: InferResult) -> str:
     """A plain-text account: the completion, the answer, and each box in the model's frame and in pixels."""
-    lines = ["completion:", result.text, "", f"answer: {result.chain.answer_text!r}",
-             f"format: {'complete chain' if result.chain.strict else '; '.join(result.chain.problems)}"]
+    lines = [
+        "completion:",
+        result.text,
+        "",
+        f"answer: {result.chain.answer_text!r}",
+        f"format: {'complete chain' if result.chain.strict else '; '.join(result.chain.problems)}",
+    ]
     if not result.boxes:
         lines.append("boxes: none")
     for i, p in enumerate(result.boxes, 1):
         coords = ", ".join(f"{v:g}" for v in p.box.coords)
         where = "" if p.original is None else " -> pixels [" + ", ".join(f"{v:.1f}" for v in p.original) + "]"
-        lines.append(f"box {i} ({p.box.segment or 'outside'}, {p.box.label or 'no label'}): [{coords}]{where}"
-                     + (f"  ({p.problem})" if p.problem else ""))
+        lines.append(
+            f"box {i} ({p.box.segment or 'outside'}, {p.box.label or 'no label'}): [{coords}]{where}"
+            + (f"  ({p.problem})" if p.problem else "")
+        )
     return "\n".join(lines)

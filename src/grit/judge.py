@@ -21,10 +21,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 # The reference code's prompt; it writes the first "model’s" with a typographic apostrophe.
 JUDGE_PROMPT = (
@@ -138,7 +139,7 @@ class OpenAIJudge:
                 payload = response.read()
         except urllib.error.HTTPError as e:
             raise JudgeError(f"http {e.code}") from e
-        except (TimeoutError, socket.timeout) as e:
+        except TimeoutError as e:
             raise JudgeError("timeout") from e
         except urllib.error.URLError as e:
             kind = "timeout" if isinstance(e.reason, (TimeoutError, socket.timeout)) else "connection"

@@ -13,7 +13,8 @@ Per sample:
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from grit.answers import verify
 from grit.boxes import FrameSpec, clip, is_degenerate
@@ -31,8 +32,14 @@ def prediction_of(text: str, prompt: str) -> str | None:
     return chain.answer_text if chain.answer_text is not None else text.strip()
 
 
-def sample_metrics(text: str, sample: Sample, frame: FrameSpec, prompt: str = "grounded",
-                   judge_score: float | None = None, judged: bool = False) -> dict[str, Any]:
+def sample_metrics(
+    text: str,
+    sample: Sample,
+    frame: FrameSpec,
+    prompt: str = "grounded",
+    judge_score: float | None = None,
+    judged: bool = False,
+) -> dict[str, Any]:
     """Every metric of one output; ``judged`` says accuracy comes from ``judge_score`` (None = judge failed)."""
     chain = parse(text)
     placed = place_boxes(chain, frame_for(frame, sample.width, sample.height), "any")
@@ -94,7 +101,9 @@ def grouped(rows: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, Any
     return {k: aggregate(v) for k, v in sorted(groups.items())}
 
 
-def paired_gain(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], key: str = "accuracy") -> dict[str, Any]:
+def paired_gain(
+    before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], key: str = "accuracy"
+) -> dict[str, Any]:
     """Mean per-sample change of ``key`` from ``before`` to ``after`` rows of the same samples (paired by ``data``
     file and ``id``), with the half-width of its 95 % normal interval and the number of pairs. Samples missing from
     either side or without a value (a failed judgement) are left out and counted in ``unpaired``.
@@ -103,6 +112,7 @@ def paired_gain(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]
     ...             [{"id": "a", "accuracy": 1.0}, {"id": "b", "accuracy": 1.0}])
     {'gain': 0.5, 'ci95': 0.98, 'n': 2, 'unpaired': 0}
     """
+
     def ident(r: dict[str, Any]) -> tuple:  # ids are unique within one data file
         return r.get("data"), r["id"]
 

@@ -32,8 +32,10 @@ TARGETS = {"format_compliance": 0.9, "union_iou": 0.5, "spatial_gain": 0.15}
 def shipped_base() -> Path:
     path = Path(str(files("grit") / SHIPPED_BASE))
     if not (path / "model.safetensors").exists():
-        raise FileNotFoundError(f"the shipped base is missing at {path}; train one with "
-                                "`grit pretrain --config recipes/shapes_base.yaml --out runs/base` and pass --base runs/base/model")
+        raise FileNotFoundError(
+            f"the shipped base is missing at {path}; train one with "
+            "`grit pretrain --config recipes/shapes_base.yaml --out runs/base` and pass --base runs/base/model"
+        )
     return path
 
 
@@ -53,10 +55,19 @@ def _eval(policy, samples, prompt: str, out: Path, max_new_tokens: int) -> dict[
     return {"metrics": result.metrics["test"], "rows": result.rows["test"]}
 
 
-def run_quickstart(out: str | Path = "runs/quickstart", base: str | Path | None = None, seed: int = 0,
-                   n_eval: int = 400, warm_examples: int = 640, warm_steps: int = 150, warm_lr: float = 3e-4,
-                   warm_layout: str = "guess_first",
-                   recipe: str | Path | None = None, overrides: list[str] = (), log=print) -> dict[str, Any]:
+def run_quickstart(
+    out: str | Path = "runs/quickstart",
+    base: str | Path | None = None,
+    seed: int = 0,
+    n_eval: int = 400,
+    warm_examples: int = 640,
+    warm_steps: int = 150,
+    warm_lr: float = 3e-4,
+    warm_layout: str = "guess_first",
+    recipe: str | Path | None = None,
+    overrides: list[str] = (),
+    log=print,
+) -> dict[str, Any]:
     from grit.train import load_recipe, train
     from grit.warmstart import check_layout, self_chains, warm_start
 
@@ -70,16 +81,22 @@ def run_quickstart(out: str | Path = "runs/quickstart", base: str | Path | None 
 
     tick = time.monotonic()
     policy = load_policy(base)
-    before = {p: _eval(policy, test, p, out / "eval" / f"base-{p}", 8 if p == "direct" else 128) for p in ("direct", "grounded")}
+    before = {
+        p: _eval(policy, test, p, out / "eval" / f"base-{p}", 8 if p == "direct" else 128)
+        for p in ("direct", "grounded")
+    }
     times["evaluate base"] = time.monotonic() - tick
-    log(f"base: direct accuracy {before['direct']['metrics']['all']['accuracy']:.3f}, grounded format "
-        f"{before['grounded']['metrics']['all']['format_compliance']:.3f}")
+    log(
+        f"base: direct accuracy {before['direct']['metrics']['all']['accuracy']:.3f}, grounded format "
+        f"{before['grounded']['metrics']['all']['format_compliance']:.3f}"
+    )
 
     tick = time.monotonic()
     pool = load_samples(out / "data" / "train.jsonl")
     unlabeled = random.Random(seed).sample(pool, min(warm_examples, len(pool)))  # images and questions only
-    chains = self_chains(policy, [load_image(s.image_path) for s in unlabeled], [s.question for s in unlabeled],
-                         layout=warm_layout)
+    chains = self_chains(
+        policy, [load_image(s.image_path) for s in unlabeled], [s.question for s in unlabeled], layout=warm_layout
+    )
     warm_start(policy, chains, steps=warm_steps, lr=warm_lr, seed=seed, log=log)
     policy.model.save_pretrained(out / "warm")
     policy.processor.save_pretrained(out / "warm")
@@ -88,20 +105,37 @@ def run_quickstart(out: str | Path = "runs/quickstart", base: str | Path | None 
 
     tick = time.monotonic()
     recipe = recipe or default_recipe()
-    grit_args, grpo = load_recipe(recipe, ["--model", str(out / "warm"), "--train_data", str(out / "data" / "train.jsonl"),
-                                           "--output_dir", str(out / "grpo"), "--seed", str(seed), *overrides])
+    grit_args, grpo = load_recipe(
+        recipe,
+        [
+            "--model",
+            str(out / "warm"),
+            "--train_data",
+            str(out / "data" / "train.jsonl"),
+            "--output_dir",
+            str(out / "grpo"),
+            "--seed",
+            str(seed),
+            *overrides,
+        ],
+    )
     grit_args.overwrite = True
     result = train(grit_args, grpo)
     times["GRPO-GR"] = time.monotonic() - tick
 
     tick = time.monotonic()
     trained = load_policy(out / "grpo" / "model")
-    after = {p: _eval(trained, test, p, out / "eval" / f"grit-{p}", 8 if p == "direct" else 128) for p in ("grounded", "direct")}
+    after = {
+        p: _eval(trained, test, p, out / "eval" / f"grit-{p}", 8 if p == "direct" else 128)
+        for p in ("grounded", "direct")
+    }
     times["evaluate trained"] = time.monotonic() - tick
     times["total"] = time.monotonic() - started
     summary = summarize(before, after, times, result["global_step"], warm)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "report.html").write_text(report(summary, after["grounded"]["rows"], out / "grpo" / "plots"), encoding="utf-8")
+    (out / "report.html").write_text(
+        report(summary, after["grounded"]["rows"], out / "grpo" / "plots"), encoding="utf-8"
+    )
     return summary
 
 
@@ -126,51 +160,74 @@ def summarize(before: dict, after: dict, times: dict, steps: int, warm: dict | N
             "base_direct_accuracy": pick(before["direct"]["metrics"]).get("accuracy"),
             "base_grounded_accuracy": pick(before["grounded"]["metrics"]).get("accuracy"),
             "base_grounded_format": pick(before["grounded"]["metrics"]).get("format_compliance"),
-            **({"warm_grounded_accuracy": pick(warm["grounded"]["metrics"]).get("accuracy"),
-                "warm_grounded_format": pick(warm["grounded"]["metrics"]).get("format_compliance"),
-                "warm_grounded_union_iou": pick(warm["grounded"]["metrics"]).get("union_iou")} if warm else {}),
+            **(
+                {
+                    "warm_grounded_accuracy": pick(warm["grounded"]["metrics"]).get("accuracy"),
+                    "warm_grounded_format": pick(warm["grounded"]["metrics"]).get("format_compliance"),
+                    "warm_grounded_union_iou": pick(warm["grounded"]["metrics"]).get("union_iou"),
+                }
+                if warm
+                else {}
+            ),
             "grit_grounded_accuracy": pick(after["grounded"]["metrics"]).get("accuracy"),
             "grit_grounded_format": pick(after["grounded"]["metrics"]).get("format_compliance"),
             "grit_grounded_union_iou": pick(after["grounded"]["metrics"]).get("union_iou"),
             "grit_direct_accuracy": pick(after["direct"]["metrics"]).get("accuracy"),
         }
     overall = after["grounded"]["metrics"]["all"]
-    gains = {f: paired_gain(_family_rows(before["direct"]["rows"], f), _family_rows(after["grounded"]["rows"], f))
-             for f in table}
+    gains = {
+        f: paired_gain(_family_rows(before["direct"]["rows"], f), _family_rows(after["grounded"]["rows"], f))
+        for f in table
+    }
     targets = {
         "minutes <= 10": times["total"] / 60 <= 10,
-        f"format compliance >= {TARGETS['format_compliance']}": (overall["format_compliance"] or 0) >= TARGETS["format_compliance"],
+        f"format compliance >= {TARGETS['format_compliance']}": (overall["format_compliance"] or 0)
+        >= TARGETS["format_compliance"],
         f"grounding IoU >= {TARGETS['union_iou']}": (overall["union_iou"] or 0) >= TARGETS["union_iou"],
-        "grounded accuracy >= base direct, every family": all(g["gain"] is not None and g["gain"] >= 0
-                                                               for f, g in gains.items() if f != "all"),
-        f"spatial gain >= +{TARGETS['spatial_gain']}": (gains.get("spatial", {}).get("gain") or 0) >= TARGETS["spatial_gain"],
+        "grounded accuracy >= base direct, every family": all(
+            g["gain"] is not None and g["gain"] >= 0 for f, g in gains.items() if f != "all"
+        ),
+        f"spatial gain >= +{TARGETS['spatial_gain']}": (gains.get("spatial", {}).get("gain") or 0)
+        >= TARGETS["spatial_gain"],
     }
     return {"table": table, "gain_over_base_direct": gains, "targets": targets, "seconds": times, "grpo_steps": steps}
 
 
 def report(summary: dict[str, Any], rows: list[dict], plots: Path) -> str:
+    from PIL import Image
+
     from grit.render import to_data_uri
     from grit.report import STYLE, chain_card, example_rows, fmt
 
-    from PIL import Image
-
     cols = list(next(iter(summary["table"].values())))
     head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in cols)
-    body = "".join(f"<tr><td>{html.escape(f)}</td>" + "".join(f"<td>{fmt(r[c])}</td>" for c in cols) + "</tr>"
-                   for f, r in summary["table"].items())
-    gains = "".join(f"<tr><td>{html.escape(f)}</td><td>{html.escape(gain_text(g))}</td></tr>"
-                    for f, g in summary["gain_over_base_direct"].items())
-    targets = "".join(f"<li class='{'ok' if ok else 'bad'}'>{'met' if ok else 'not met'}: {html.escape(t)}</li>"
-                      for t, ok in summary["targets"].items())
+    body = "".join(
+        f"<tr><td>{html.escape(f)}</td>" + "".join(f"<td>{fmt(r[c])}</td>" for c in cols) + "</tr>"
+        for f, r in summary["table"].items()
+    )
+    gains = "".join(
+        f"<tr><td>{html.escape(f)}</td><td>{html.escape(gain_text(g))}</td></tr>"
+        for f, g in summary["gain_over_base_direct"].items()
+    )
+    targets = "".join(
+        f"<li class='{'ok' if ok else 'bad'}'>{'met' if ok else 'not met'}: {html.escape(t)}</li>"
+        for t, ok in summary["targets"].items()
+    )
     times = " · ".join(f"{html.escape(k)} {v:.0f} s" for k, v in summary["seconds"].items())
-    pictures = "".join(f"<h3>{p.stem}</h3><img style='max-width:800px' src='{to_data_uri(Image.open(p))}'>"
-                       for p in sorted(plots.glob("*.png")))
-    examples = "".join(f"<h3>{t}</h3><div class='cards'>{''.join(chain_card(r) for r in chosen)}</div>"
-                       for t, chosen in example_rows(rows).items())
-    return (f"<html><head><meta charset='utf-8'><title>grit quickstart</title><style>{STYLE}</style></head><body>"
-            f"<h1>grit quickstart</h1><p class='meta'>{times} · {summary['grpo_steps']} GRPO-GR steps</p>"
-            f"<h2>Targets</h2><ul>{targets}</ul><h2>Before and after, held-out test split</h2>"
-            f"<table><tr><th>question family</th>{head}</tr>{body}</table>"
-            f"<h3>Grounded accuracy after GRPO-GR minus the base's direct accuracy, same questions (95 % interval)</h3>"
-            f"<table><tr><th>question family</th><th>gain</th></tr>{gains}</table>"
-            f"<h2>Training curves</h2>{pictures}<h2>Chains after GRPO-GR</h2>{examples}</body></html>")
+    pictures = "".join(
+        f"<h3>{p.stem}</h3><img style='max-width:800px' src='{to_data_uri(Image.open(p))}'>"
+        for p in sorted(plots.glob("*.png"))
+    )
+    examples = "".join(
+        f"<h3>{t}</h3><div class='cards'>{''.join(chain_card(r) for r in chosen)}</div>"
+        for t, chosen in example_rows(rows).items()
+    )
+    return (
+        f"<html><head><meta charset='utf-8'><title>grit quickstart</title><style>{STYLE}</style></head><body>"
+        f"<h1>grit quickstart</h1><p class='meta'>{times} · {summary['grpo_steps']} GRPO-GR steps</p>"
+        f"<h2>Targets</h2><ul>{targets}</ul><h2>Before and after, held-out test split</h2>"
+        f"<table><tr><th>question family</th>{head}</tr>{body}</table>"
+        f"<h3>Grounded accuracy after GRPO-GR minus the base's direct accuracy, same questions (95 % interval)</h3>"
+        f"<table><tr><th>question family</th><th>gain</th></tr>{gains}</table>"
+        f"<h2>Training curves</h2>{pictures}<h2>Chains after GRPO-GR</h2>{examples}</body></html>"
+    )

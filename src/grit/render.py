@@ -9,12 +9,20 @@ from __future__ import annotations
 import base64
 import io
 import textwrap
-from typing import Sequence
+from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-PALETTE = [(255, 64, 64), (64, 224, 255), (255, 214, 0), (186, 104, 255), (0, 230, 118), (255, 145, 0),
-           (255, 255, 255), (255, 105, 180)]
+PALETTE = [
+    (255, 64, 64),
+    (64, 224, 255),
+    (255, 214, 0),
+    (186, 104, 255),
+    (0, 230, 118),
+    (255, 145, 0),
+    (255, 255, 255),
+    (255, 105, 180),
+]
 
 
 def font(size: int = 12) -> ImageFont.ImageFont:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from grit.chain import parse
 from grit.data.schema import DataError, DataProblem, Sample
@@ -57,13 +58,25 @@ def read_completions(path: str | Path, known_ids: set[str]) -> list[Completion]:
                 problems.append(DataProblem(*where, None, f"not valid JSON: {e.msg}", "one JSON object per line"))
                 continue
             if not isinstance(record, dict) or "id" not in record or not isinstance(record.get("completion"), str):
-                problems.append(DataProblem(*where, None, 'need {"id": ..., "completion": "..."}',
-                                            "give each line an id and a completion string"))
+                problems.append(
+                    DataProblem(
+                        *where,
+                        None,
+                        'need {"id": ..., "completion": "..."}',
+                        "give each line an id and a completion string",
+                    )
+                )
                 continue
             sample_id = str(record["id"])
             if sample_id not in known_ids:
-                problems.append(DataProblem(*where, "id", f"id {sample_id!r} is not in the data file",
-                                            "use the data's id field, or its line number when it has none"))
+                problems.append(
+                    DataProblem(
+                        *where,
+                        "id",
+                        f"id {sample_id!r} is not in the data file",
+                        "use the data's id field, or its line number when it has none",
+                    )
+                )
                 continue
             out.append(Completion(sample_id, record["completion"], f"{path}:{line_no}"))
     if problems:
@@ -100,15 +113,20 @@ def score_completions(
     records = []
     for i, c in enumerate(completions):
         terms = {name: values[name][i] for name in names}
-        records.append({
-            "id": c.id,
-            "source": c.source,
-            "completion": c.text,
-            "rewards": terms,
-            "total": weighted_total([terms[n] for n in names], weights),
-            **chain_record(parse(c.text), frame_for(settings.frame, samples[c.id].width, samples[c.id].height),
-                           settings.whole_image_threshold),
-        })
+        records.append(
+            {
+                "id": c.id,
+                "source": c.source,
+                "completion": c.text,
+                "rewards": terms,
+                "total": weighted_total([terms[n] for n in names], weights),
+                **chain_record(
+                    parse(c.text),
+                    frame_for(settings.frame, samples[c.id].width, samples[c.id].height),
+                    settings.whole_image_threshold,
+                ),
+            }
+        )
     return records, names, weights
 
 
@@ -125,6 +143,8 @@ def summary_table(records: Sequence[dict[str, Any]], names: Sequence[str], weigh
     strict = sum(r["format"]["strict"] for r in records)
     boxes = sum(len(r["boxes"]) for r in records)
     invalid = sum(1 for r in records for b in r["boxes"] if b["problem"])
-    lines.append(f"completions {len(records)}; strict format {strict / n:.1%}; boxes per completion "
-                 f"{boxes / n:.2f}; invalid boxes {invalid}/{boxes}")
+    lines.append(
+        f"completions {len(records)}; strict format {strict / n:.1%}; boxes per completion "
+        f"{boxes / n:.2f}; invalid boxes {invalid}/{boxes}"
+    )
     return "\n".join(lines)

@@ -26,12 +26,18 @@ logger = logging.getLogger(__name__)
 class GritTrainArguments:
     model: str = field(default="", metadata={"help": "local model folder (the policy to train)"})
     train_data: list[str] = field(default_factory=list, metadata={"help": "GRIT_data-layout JSONL files"})
-    images: list[str] = field(default_factory=list, metadata={
-        "help": "image folders: none (each file's folder), one for all files, or one per file"})
+    images: list[str] = field(
+        default_factory=list,
+        metadata={"help": "image folders: none (each file's folder), one for all files, or one per file"},
+    )
     grit20: bool = field(default=True, metadata={"help": "train on GRIT-20 chosen from train_data (else on all)"})
     grit20_seed: int = 0
-    grit20_mix: str = field(default="paper", metadata={
-        "help": "paper (10 counting + 10 spatial) or families (20 spread over the data's question families)"})
+    grit20_mix: str = field(
+        default="paper",
+        metadata={
+            "help": "paper (10 counting + 10 spatial) or families (20 spread over the data's question families)"
+        },
+    )
     prompt: str = field(default="grounded", metadata={"help": "prompt kind: " + ", ".join(PROMPT_KINDS)})
     reward_preset: str = field(default="grit", metadata={"help": "grit, paper or reference"})
     extra_rewards: list[str] = field(default_factory=list, metadata={"help": "rewards added by name, e.g. grounding"})
@@ -68,8 +74,10 @@ def known_fields() -> set[str]:
 def check_recipe_keys(config: dict[str, Any], path: str) -> None:
     unknown = sorted(set(config) - known_fields() - {"env"})
     if unknown:
-        raise TrainConfigError(f"{path}: unknown field(s) {', '.join(unknown)}. Fix the spelling; fields are grit's "
-                               "(grit/train.py GritTrainArguments) and TRL's GRPOConfig.")
+        raise TrainConfigError(
+            f"{path}: unknown field(s) {', '.join(unknown)}. Fix the spelling; fields are grit's "
+            "(grit/train.py GritTrainArguments) and TRL's GRPOConfig."
+        )
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] = ()):
@@ -84,7 +92,9 @@ def load_recipe(path: str | Path | None, overrides: list[str] = ()):
     try:
         return TrlParser((GritTrainArguments, GRPOConfig)).parse_args_and_config(argv)
     except SystemExit as e:  # argparse already printed what was wrong
-        raise TrainConfigError("bad training arguments (see above); any recipe field can be given as --field value") from e
+        raise TrainConfigError(
+            "bad training arguments (see above); any recipe field can be given as --field value"
+        ) from e
 
 
 def weight_overrides(items: list[str]) -> dict[str, float]:
@@ -116,18 +126,25 @@ def validate(args: GritTrainArguments, grpo) -> None:
         problems.append(f"grit20_mix: {args.grit20_mix!r} is not one of {', '.join(MIXES)}")
     if args.reward_preset not in PRESETS:
         problems.append(f"reward_preset: {args.reward_preset!r} is not one of {', '.join(PRESETS)}")
-    problems += [f"extra_rewards: unknown reward {r!r} (known: {', '.join(REWARDS)})" for r in args.extra_rewards
-                 if r not in REWARDS]
+    problems += [
+        f"extra_rewards: unknown reward {r!r} (known: {', '.join(REWARDS)})"
+        for r in args.extra_rewards
+        if r not in REWARDS
+    ]
     if len(args.images) not in (0, 1, len(args.train_data)):
         problems.append(f"images: give no folder, one, or one per train_data file ({len(args.train_data)})")
     if args.judge not in ("rules", "openai"):
         problems.append(f"judge: {args.judge!r} is not rules or openai")
     if grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps % grpo.num_generations:
-        problems.append("per_device_train_batch_size x gradient_accumulation_steps must be a multiple of num_generations")
+        problems.append(
+            "per_device_train_batch_size x gradient_accumulation_steps must be a multiple of num_generations"
+        )
     out = Path(grpo.output_dir)
     if out.exists() and any(out.iterdir()) and not (args.overwrite or args.resume):
-        problems.append(f"output_dir: {out} is not empty; pass --resume to continue it, --overwrite to write into it, "
-                        "or choose another output_dir (grit never deletes it)")
+        problems.append(
+            f"output_dir: {out} is not empty; pass --resume to continue it, --overwrite to write into it, "
+            "or choose another output_dir (grit never deletes it)"
+        )
     if args.resume and not any(out.glob("checkpoint-*")):
         problems.append(f"resume: {out} has no checkpoint-* folder to resume from")
     try:
@@ -159,7 +176,9 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()):
     from grit.rewards import RewardSettings, build_rewards
     from grit.train_callbacks import ChainDiagnostics, RolloutViewer, ZeroStdAlarm
 
-    roots = args.images * len(args.train_data) if len(args.images) == 1 else args.images or [None] * len(args.train_data)
+    roots = (
+        args.images * len(args.train_data) if len(args.images) == 1 else args.images or [None] * len(args.train_data)
+    )
     samples = [s for path, root in zip(args.train_data, roots) for s in load_samples(path, root)]
     if args.grit20:
         samples = select_grit20(samples, seed=args.grit20_seed, mix=args.grit20_mix)
@@ -172,20 +191,37 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()):
         from grit.judge import OpenAIJudge
 
         judge = OpenAIJudge(base_url=args.judge_base_url, model=args.judge_model, cache_path=args.judge_cache)
-    settings = RewardSettings(frame=policy.frame, judge=judge, whole_image_threshold=args.whole_image_threshold,
-                              pad_token_id=policy.tokenizer.pad_token_id)
-    funcs, weights = build_rewards(args.reward_preset, settings, args.extra_rewards,
-                                   weight_overrides(args.reward_weight_overrides))
+    settings = RewardSettings(
+        frame=policy.frame,
+        judge=judge,
+        whole_image_threshold=args.whole_image_threshold,
+        pad_token_id=policy.tokenizer.pad_token_id,
+    )
+    funcs, weights = build_rewards(
+        args.reward_preset, settings, args.extra_rewards, weight_overrides(args.reward_weight_overrides)
+    )
     funcs.append(ChainDiagnostics(policy.frame, args.whole_image_threshold))
     weights.append(0.0)  # a metric, not a reward
     grpo.reward_weights = weights
-    viewer = RolloutViewer({s.id: s for s in samples}, policy.frame, grpo.num_generations, args.viewer_every,
-                           args.viewer_prompts) if args.viewer_every else None
+    viewer = (
+        RolloutViewer(
+            {s.id: s for s in samples}, policy.frame, grpo.num_generations, args.viewer_every, args.viewer_prompts
+        )
+        if args.viewer_every
+        else None
+    )
     callbacks = [ZeroStdAlarm(args.zero_std_alert, args.zero_std_patience)] + ([viewer] if viewer else [])
     callbacks += list(extra_callbacks)
     peft_config = LoraSpec(args.lora_r, args.lora_alpha).peft_config() if args.lora else None
-    trainer = GRPOTrainer(model=policy.model, args=grpo, reward_funcs=funcs, train_dataset=dataset,
-                          processing_class=policy.processor, callbacks=callbacks, peft_config=peft_config)
+    trainer = GRPOTrainer(
+        model=policy.model,
+        args=grpo,
+        reward_funcs=funcs,
+        train_dataset=dataset,
+        processing_class=policy.processor,
+        callbacks=callbacks,
+        peft_config=peft_config,
+    )
     for callback in callbacks:  # callbacks that read the completions TRL keeps get the trainer
         if hasattr(callback, "trainer") and callback.trainer is None:
             callback.trainer = trainer
@@ -198,8 +234,9 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()) -> dict[s
     trainer, policy, samples = build_trainer(args, grpo, extra_callbacks)
     out = Path(grpo.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "grit_train_config.json").write_text(json.dumps(
-        {"grit": asdict(args), "grpo": grpo.to_dict()}, indent=2, default=str) + "\n")
+    (out / "grit_train_config.json").write_text(
+        json.dumps({"grit": asdict(args), "grpo": grpo.to_dict()}, indent=2, default=str) + "\n"
+    )
     trainer.train(resume_from_checkpoint=True if args.resume else None)
     model_dir = out / "model"
     if args.lora:  # a plain model folder that load_policy and transformers load without PEFT
@@ -208,8 +245,17 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()) -> dict[s
         trainer.save_model(str(model_dir))
     policy.processor.save_pretrained(model_dir)
     history = trainer.state.log_history
-    (out / "metrics.json").write_text(json.dumps({"log_history": history, "train_samples": [s.id for s in samples],
-                                                  "global_step": trainer.state.global_step}, indent=2) + "\n")
+    (out / "metrics.json").write_text(
+        json.dumps(
+            {
+                "log_history": history,
+                "train_samples": [s.id for s in samples],
+                "global_step": trainer.state.global_step,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     from grit.train_callbacks import plot_history
 
     plot_history(history, out / "plots")

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from transformers import TrainerCallback
 
@@ -78,7 +79,11 @@ class ZeroStdAlarm(TrainerCallback):
             logger.warning(
                 "for %d logged steps, >= %.0f%% of groups had identical rewards (zero advantage, no learning signal) "
                 "at step %d. The policy may have collapsed to one output or hacked a reward; look at the rollout "
-                "viewer, lower the learning rate or raise beta.", self.run, 100 * self.threshold, state.global_step)
+                "viewer, lower the learning rate or raise beta.",
+                self.run,
+                100 * self.threshold,
+                state.global_step,
+            )
 
 
 class RolloutViewer(TrainerCallback):
@@ -99,8 +104,10 @@ class RolloutViewer(TrainerCallback):
     def _logs(self) -> dict:
         logs = getattr(self.trainer, "_logs", None)
         if not isinstance(logs, dict) or not {"completion", "rewards", "advantages", "extra"} <= set(logs):
-            raise RuntimeError("this TRL version keeps no GRPOTrainer._logs with completions, rewards and advantages; "
-                               "the rollout viewer needs them (disable it with viewer_every: 0)")
+            raise RuntimeError(
+                "this TRL version keeps no GRPOTrainer._logs with completions, rewards and advantages; "
+                "the rollout viewer needs them (disable it with viewer_every: 0)"
+            )
         return logs
 
     def write(self, out: Path, step: int) -> Path | None:
@@ -122,8 +129,8 @@ class RolloutViewer(TrainerCallback):
         return page
 
     def _group_html(self, group, completions, ids, rewards, advantages) -> str:
-        from grit.report import fmt
         from grit.render import draw_boxes, to_data_uri
+        from grit.report import fmt
 
         sample = self.samples[ids[group[0]]]
         image = sample.image_path and _open(sample.image_path)
@@ -139,10 +146,14 @@ class RolloutViewer(TrainerCallback):
                 shown = draw_boxes(shown, [[v * scale for v in b] for b in drawn], None, 1.0)
                 picture = f"<img src='{to_data_uri(shown)}'>"
             terms = " · ".join(f"{html.escape(n)} {fmt(v[i])}" for n, v in rewards.items())
-            cells.append(f"<div class='card'>{picture}<div class='meta'>advantage <b>{fmt(advantages[i])}</b> · "
-                         f"{terms}</div><div class='out'>{html.escape(text)}</div></div>")
-        return (f"<h2>{html.escape(sample.id)}: {html.escape(sample.question)} (gold: {html.escape(sample.answer)})</h2>"
-                f"<div class='cards'>{''.join(cells)}</div>")
+            cells.append(
+                f"<div class='card'>{picture}<div class='meta'>advantage <b>{fmt(advantages[i])}</b> · "
+                f"{terms}</div><div class='out'>{html.escape(text)}</div></div>"
+            )
+        return (
+            f"<h2>{html.escape(sample.id)}: {html.escape(sample.question)} (gold: {html.escape(sample.answer)})</h2>"
+            f"<div class='cards'>{''.join(cells)}</div>"
+        )
 
 
 def _open(path):
@@ -154,8 +165,10 @@ def _open(path):
 def _page(title: str, body: str) -> str:
     from grit.report import STYLE
 
-    return (f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-            f"<body>{body}</body></html>")
+    return (
+        f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body>{body}</body></html>"
+    )
 
 
 def plot_history(history: Sequence[dict[str, Any]], out: Path) -> list[Path]:
@@ -168,8 +181,9 @@ def plot_history(history: Sequence[dict[str, Any]], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     rows = [h for h in history if "step" in h]
     panels = {
-        "rewards.png": sorted({k for h in rows for k in h if k.startswith("rewards/") and k.endswith("/mean")
-                               and "diagnostics" not in k}),
+        "rewards.png": sorted(
+            {k for h in rows for k in h if k.startswith("rewards/") and k.endswith("/mean") and "diagnostics" not in k}
+        ),
         "reward_and_ties.png": [k for k in ("reward", "frac_reward_zero_std") if any(k in h for h in rows)],
         "chains.png": sorted({k for h in rows for k in h if k.startswith("grit/")}),
     }

@@ -12,8 +12,8 @@ No gold answer and no gold box is read. Referents are read from the question tex
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from PIL import Image
@@ -25,6 +25,7 @@ from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
 from grit.pretrain.tasks import Example, collate
 from grit.prompts import question_text
+
 
 @dataclass(frozen=True)
 class SelfChain:
@@ -41,8 +42,13 @@ def check_layout(layout: str) -> None:
         raise ValueError(f"unknown warm-start layout {layout!r}; use one of {', '.join(LAYOUTS)}")
 
 
-def self_chains(policy: Policy, images: Sequence[Image.Image], questions: Sequence[str], batch_size: int = 32,
-                layout: str = "guess_first") -> list[SelfChain]:
+def self_chains(
+    policy: Policy,
+    images: Sequence[Image.Image],
+    questions: Sequence[str],
+    batch_size: int = 32,
+    layout: str = "guess_first",
+) -> list[SelfChain]:
     """Chains built from the policy's own grounding and direct answers (no labels).
 
     ``layout``: ``boxes_then_answer`` lists every box, then answers in the rethink; ``named`` names each referent
@@ -50,10 +56,20 @@ def self_chains(policy: Policy, images: Sequence[Image.Image], questions: Sequen
     and checks it against the boxes in the rethink."""
     check_layout(layout)
     asks = [(i, phrase(*r)) for i, q in enumerate(questions) for r in referents(q)]
-    grounding = generate(policy, [images[i] for i, _ in asks], [GROUNDING_TEMPLATE.format(what=what) for _, what in asks],
-                         "plain", GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False))
-    answers = generate(policy, list(images), list(questions), "direct",
-                       GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False))
+    grounding = generate(
+        policy,
+        [images[i] for i, _ in asks],
+        [GROUNDING_TEMPLATE.format(what=what) for _, what in asks],
+        "plain",
+        GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False),
+    )
+    answers = generate(
+        policy,
+        list(images),
+        list(questions),
+        "direct",
+        GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False),
+    )
     found: dict[int, list[tuple[str, list]]] = {}
     for (i, what), text in zip(asks, grounding):
         found.setdefault(i, []).append((what, [b for b in parse(text).boxes if b.well_formed]))
@@ -67,10 +83,11 @@ def self_chains(policy: Policy, images: Sequence[Image.Image], questions: Sequen
 def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str = "guess_first") -> str:
     """A warm-start chain from an answer and the boxes found for each referent phrase (see :func:`self_chains`).
 
-    >>> chain_text("2", [("red circles", [((1, 2, 9, 9), "red circle"), ((20, 2, 29, 9), "red circle")])])
-    '<think> My first answer is 2. Let me find the red circles: {"bbox_2d": [1, 2, 9, 9], "label": "red circle"} \
-{"bbox_2d": [20, 2, 29, 9], "label": "red circle"} </think> <rethink> Checking these boxes, the answer is 2. </rethink> \
-<answer> 2 </answer>'
+    >>> print(chain_text("2", [("red circles", [((1, 2, 9, 9), "red circle"), ((20, 2, 29, 9), "red circle")])]))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    <think> My first answer is 2. Let me find the red circles: {"bbox_2d": [1, 2, 9, 9], "label": "red circle"}
+    {"bbox_2d": [20, 2, 29, 9], "label": "red circle"} </think> <rethink> Checking these boxes, the answer is 2.
+    </rethink> <answer> 2 </answer>
     """
     check_layout(layout)
     if layout == "boxes_then_answer":
@@ -83,8 +100,15 @@ def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str 
     return render(think, f"Checking these boxes, the answer is {answer}.", answer)
 
 
-def warm_start(policy: Policy, chains: Sequence[SelfChain], steps: int = 40, batch_size: int = 16, lr: float = 5e-4,
-               seed: int = 0, log=print) -> list[float]:
+def warm_start(
+    policy: Policy,
+    chains: Sequence[SelfChain],
+    steps: int = 40,
+    batch_size: int = 16,
+    lr: float = 5e-4,
+    seed: int = 0,
+    log=print,
+) -> list[float]:
     """A few SFT steps of the grounded prompt -> the policy's own chains; returns the losses. The vision tower
     stays frozen, as in pretraining."""
     model = policy.model
@@ -97,7 +121,7 @@ def warm_start(policy: Policy, chains: Sequence[SelfChain], steps: int = 40, bat
     examples = [Example(c.image, question_text(c.question, "grounded"), c.chain, "warm") for c in chains]
     losses = []
     model.train()
-    for step in range(steps):
+    for _ in range(steps):
         batch = collate(policy.processor, rng.sample(examples, min(batch_size, len(examples))), set(), 1.0)
         labels = batch.pop("labels")
         batch.pop("weights")

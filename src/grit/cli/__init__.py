@@ -29,11 +29,19 @@ def _check_output_file(path: Path, overwrite: bool) -> None:
 
 
 def add_frame_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--frame", choices=FRAME_KINDS, default="resized",
-                   help="coordinate frame of the boxes in the completions (default: resized, Qwen2/2.5-VL)")
+    p.add_argument(
+        "--frame",
+        choices=FRAME_KINDS,
+        default="resized",
+        help="coordinate frame of the boxes in the completions (default: resized, Qwen2/2.5-VL)",
+    )
     p.add_argument("--min-pixels", type=int, default=QWEN_MIN_PIXELS, help="processor min_pixels (resized frame)")
-    p.add_argument("--max-pixels", type=int, default=GRIT_TRAIN_MAX_PIXELS,
-                   help="processor max_pixels (resized frame; default: GRIT's training setting 256*28*28)")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=GRIT_TRAIN_MAX_PIXELS,
+        help="processor max_pixels (resized frame; default: GRIT's training setting 256*28*28)",
+    )
 
 
 def frame_spec(args: argparse.Namespace) -> FrameSpec:
@@ -41,8 +49,12 @@ def frame_spec(args: argparse.Namespace) -> FrameSpec:
 
 
 def add_judge_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--judge", choices=("rules", "openai"), default="rules",
-                   help="answer checking: the rule-based verifier (default, free) or an OpenAI-compatible LLM judge")
+    p.add_argument(
+        "--judge",
+        choices=("rules", "openai"),
+        default="rules",
+        help="answer checking: the rule-based verifier (default, free) or an OpenAI-compatible LLM judge",
+    )
     p.add_argument("--judge-base-url", default=None, help="e.g. http://127.0.0.1:8000/v1 (or GRIT_JUDGE_BASE_URL)")
     p.add_argument("--judge-model", default=None, help="judge model name (or GRIT_JUDGE_MODEL)")
     p.add_argument("--judge-cache", default=None, help="SQLite file caching judge scores")
@@ -58,15 +70,18 @@ def make_judge(args: argparse.Namespace):
     except JudgeError as e:
         raise UsageError(str(e)) from e
 
+
 def _quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
 
+
 def _check_output_dir(path: Path, overwrite: bool) -> None:
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise UsageError(f"{path} exists and is not empty; pass --overwrite to write into it, or choose another --out")
+
 
 def build_parser() -> argparse.ArgumentParser:
     from grit.cli import data, models, training

@@ -28,7 +28,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     settings = RewardSettings(frame=frame_spec(args), judge=make_judge(args))
     try:
-        records, names, weights = score_completions(completions, samples, args.preset, settings, args.reward, tokenizer)
+        records, names, weights = score_completions(
+            completions, samples, args.preset, settings, args.reward, tokenizer
+        )
     except KeyError as e:  # an unknown reward name
         raise UsageError(e.args[0]) from e
     if out:
@@ -43,6 +45,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if out:
         print(f"wrote {out}")
     return 0
+
 
 def cmd_data_shapes(args: argparse.Namespace) -> int:
     from grit.data import load_samples
@@ -62,12 +65,14 @@ def cmd_data_shapes(args: argparse.Namespace) -> int:
         paths = write_shapes(args.out, args.n, args.seed, cfg, families, mix, overwrite=args.overwrite)
     except (ValueError, FileExistsError) as e:
         raise UsageError(str(e)) from e
-    for split, path in paths.items():
+    for path in paths.values():
         print(f"wrote {path} ({sum(1 for _ in path.open())} samples)")
     if args.base_tasks:
         from grit.data.tasks import write_base_tasks
 
-        n = write_base_tasks(args.out, args.base_tasks, args.seed, cfg, FrameSpec("resized", max_pixels=args.image_size**2))
+        n = write_base_tasks(
+            args.out, args.base_tasks, args.seed, cfg, FrameSpec("resized", max_pixels=args.image_size**2)
+        )
         print(f"wrote {Path(args.out) / 'base_tasks.jsonl'} ({n} grounding and direct-answer examples, never chains)")
     try:
         grit20 = select_grit20(load_samples(paths["train"]), seed=args.seed)
@@ -108,6 +113,7 @@ def cmd_data_show(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({min(args.n, len(samples))} samples)")
     return 0
 
+
 def add_parsers(sub) -> None:
     p = sub.add_parser("score", help="rescore saved completions with a reward preset")
     p.add_argument("--data", required=True, help="samples, GRIT_data JSONL layout")
@@ -122,7 +128,9 @@ def add_parsers(sub) -> None:
     add_judge_options(p)
     p.set_defaults(func=cmd_score)
 
-    data = sub.add_parser("data", help="make, check and look at data").add_subparsers(dest="data_command", required=True)
+    data = sub.add_parser("data", help="make, check and look at data").add_subparsers(
+        dest="data_command", required=True
+    )
     p = data.add_parser("shapes", help="generate the shapes world in the GRIT_data layout")
     p.add_argument("--out", required=True)
     p.add_argument("--n", type=int, default=1000, help="samples over all splits (80/10/10 train/val/test)")
@@ -133,8 +141,13 @@ def add_parsers(sub) -> None:
     p.add_argument("--families", default="counting,spatial,existence,attribute")
     p.add_argument("--mix", default=None, help="weights per family, e.g. 0.4,0.3,0.15,0.15")
     p.add_argument("--overwrite", action="store_true", help="replace existing split files")
-    p.add_argument("--base-tasks", type=int, default=0, metavar="N",
-                   help="also write N base-model tasks (grounding, direct answers) to base_tasks.jsonl")
+    p.add_argument(
+        "--base-tasks",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write N base-model tasks (grounding, direct answers) to base_tasks.jsonl",
+    )
     p.set_defaults(func=cmd_data_shapes)
     p = data.add_parser("check", help="validate a data file and print what it holds")
     p.add_argument("file")
@@ -150,5 +163,3 @@ def add_parsers(sub) -> None:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--skip-invalid", action="store_true", help="skip (and report) invalid lines instead of stopping")
     p.set_defaults(func=cmd_data_show)
-
-

@@ -6,7 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from grit.cli import UsageError, _check_output_dir, _check_output_file, _quiet_transformers, add_judge_options, make_judge
+from grit.cli import (
+    UsageError,
+    _check_output_dir,
+    _check_output_file,
+    _quiet_transformers,
+    add_judge_options,
+    make_judge,
+)
 
 
 def cmd_model_tiny(args: argparse.Namespace) -> int:
@@ -18,7 +25,9 @@ def cmd_model_tiny(args: argparse.Namespace) -> int:
     except (ValueError, FileExistsError) as e:
         raise UsageError(str(e)) from e
     info = json.loads((out / "grit_model.json").read_text())
-    print(f"wrote {out}: tiny Qwen2.5-VL ({args.size}, {info['parameters']:,} parameters, {args.image_size} px images)")
+    print(
+        f"wrote {out}: tiny Qwen2.5-VL ({args.size}, {info['parameters']:,} parameters, {args.image_size} px images)"
+    )
     return 0
 
 
@@ -46,6 +55,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
         print(f"wrote {out}")
     return 0
 
+
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.compare:
         from grit.evaluate import compare
@@ -55,7 +65,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         predictions = [p.parent / "predictions.jsonl" for p in paths]
         rows = None
         if all(p.is_file() for p in predictions):  # written beside metrics.json by grit eval
-            rows = tuple([json.loads(line) for line in p.read_text().splitlines() if line.strip()] for p in predictions)
+            rows = tuple(
+                [json.loads(line) for line in p.read_text().splitlines() if line.strip()] for p in predictions
+            )
         print(compare(a, b, (paths[0].parent.name or "A", paths[1].parent.name or "B"), rows))
         if rows is None:
             print("(no predictions.jsonl beside both files: no paired interval)")
@@ -72,19 +84,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = {}
     for path in args.data:
         samples = load_samples(path, args.images, skip_invalid=args.skip_invalid)
-        data[Path(path).stem if Path(path).stem not in data else path] = samples[: args.limit] if args.limit else samples
+        data[Path(path).stem if Path(path).stem not in data else path] = (
+            samples[: args.limit] if args.limit else samples
+        )
     try:
         policy = load_policy(args.model, dtype=args.dtype)
     except ModelLoadError as e:
         raise UsageError(str(e)) from e
     judge = make_judge(args)
-    settings = EvalSettings(args.prompt, args.batch_size, args.max_new_tokens, judge, args.cross_modal and judge is not None)
+    settings = EvalSettings(
+        args.prompt, args.batch_size, args.max_new_tokens, judge, args.cross_modal and judge is not None
+    )
     result = evaluate(policy, data, settings)
     info = {"model": str(args.model), "data": ", ".join(args.data), **settings_info(settings)}
     write_outputs(result, out, info)
     print(console_table(result.metrics))
     print(f"wrote {out / 'predictions.jsonl'}, {out / 'metrics.json'}, {out / 'report.html'}")
     return 0
+
 
 def add_eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a model: accuracy, grounding IoU, format, box-text consistency")
@@ -103,6 +120,7 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="put two metrics.json side by side with deltas")
     add_judge_options(p)
     p.set_defaults(func=cmd_eval)
+
 
 def add_parsers(sub) -> None:
     add_eval_parser(sub)
@@ -124,5 +142,3 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", default=None, help="save the image with the boxes drawn here")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_infer)
-
-

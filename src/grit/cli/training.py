@@ -71,14 +71,28 @@ def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
     out = Path(args.out)
     _check_output_dir(out, args.overwrite)
     try:
-        summary = run_quickstart(out, args.base, args.seed, args.n_eval, warm_examples=args.warm_examples,
-                                 warm_steps=args.warm_steps, warm_lr=args.warm_lr, warm_layout=args.warm_layout,
-                                 recipe=args.recipe, overrides=extra)
+        summary = run_quickstart(
+            out,
+            args.base,
+            args.seed,
+            args.n_eval,
+            warm_examples=args.warm_examples,
+            warm_steps=args.warm_steps,
+            warm_lr=args.warm_lr,
+            warm_layout=args.warm_layout,
+            recipe=args.recipe,
+            overrides=extra,
+        )
     except (FileNotFoundError, ValueError, TrainConfigError) as e:
         raise UsageError(str(e)) from e
-    columns = (("base direct", "base_direct_accuracy"), ("base grounded", "base_grounded_accuracy"),
-               ("warm grounded", "warm_grounded_accuracy"), ("GRIT grounded", "grit_grounded_accuracy"),
-               ("format", "grit_grounded_format"), ("IoU", "grit_grounded_union_iou"))
+    columns = (
+        ("base direct", "base_direct_accuracy"),
+        ("base grounded", "base_grounded_accuracy"),
+        ("warm grounded", "warm_grounded_accuracy"),
+        ("GRIT grounded", "grit_grounded_accuracy"),
+        ("format", "grit_grounded_format"),
+        ("IoU", "grit_grounded_union_iou"),
+    )
     print(f"{'family':<12}" + "".join(f"{name:>15}" for name, _ in columns))
     for fam, r in summary["table"].items():
         print(f"{fam:<12}" + "".join(f"{'-' if r.get(key) is None else f'{r[key]:.3f}':>15}" for _, key in columns))
@@ -99,19 +113,23 @@ def add_parsers(sub) -> None:
     p.add_argument("--n-eval", type=int, default=400, help="held-out test samples evaluated before and after")
     p.add_argument("--recipe", default=None, help="GRPO recipe (default: recipes/shapes_tiny_cpu.yaml)")
     p.add_argument("--warm-steps", type=int, default=150, help="label-free format warm-start SFT steps")
-    p.add_argument("--warm-examples", type=int, default=640, help="unlabeled train questions the warm start builds chains for")
+    p.add_argument(
+        "--warm-examples", type=int, default=640, help="unlabeled train questions the warm start builds chains for"
+    )
     p.add_argument("--warm-lr", type=float, default=3e-4)
-    p.add_argument("--warm-layout", default="guess_first",
-                   help="how the warm start lays out the base's own answer and boxes (grit.warmstart.chain_text)")
+    p.add_argument(
+        "--warm-layout",
+        default="guess_first",
+        help="how the warm start lays out the base's own answer and boxes (grit.warmstart.chain_text)",
+    )
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     p.set_defaults(func=cmd_quickstart, takes_extra=True)
-    p = sub.add_parser("train", help="GRPO-GR on TRL's GRPOTrainer: --config RECIPE.yaml [--field value ...]",
-                       add_help=False)
+    p = sub.add_parser(
+        "train", help="GRPO-GR on TRL's GRPOTrainer: --config RECIPE.yaml [--field value ...]", add_help=False
+    )
     p.set_defaults(func=cmd_train, takes_extra=True)
     p = sub.add_parser("pretrain", help="train the tiny base to ground and answer on the shapes world")
     p.add_argument("--config", default=None, help="a recipe, e.g. recipes/shapes_base.yaml")
     p.add_argument("--out", default=None, help="run folder (overrides the recipe's out)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint-last")
     p.set_defaults(func=cmd_pretrain, takes_extra=True)
-
-

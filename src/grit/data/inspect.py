@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from PIL import Image
 
@@ -17,13 +17,18 @@ from grit.render import caption, contact_sheet, draw_boxes
 
 
 def _counter_line(title: str, counter: Counter) -> str:
-    return f"{title}: " + ", ".join(f"{k or '-'} {v}" for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+    return f"{title}: " + ", ".join(
+        f"{k or '-'} {v}" for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    )
 
 
 def check_report(result: LoadResult) -> str:
     """Counts per dataset, answer type and split; box statistics; every problem found."""
     samples = result.samples
-    lines = [f"{len(samples)} valid samples" + (f", {len(result.skipped_lines)} invalid lines" if result.skipped_lines else "")]
+    lines = [
+        f"{len(samples)} valid samples"
+        + (f", {len(result.skipped_lines)} invalid lines" if result.skipped_lines else "")
+    ]
     if samples:
         lines.append(_counter_line("datasets", Counter(s.dataset for s in samples)))
         lines.append(_counter_line("answer types", Counter(s.answer_type for s in samples)))
@@ -33,12 +38,16 @@ def check_report(result: LoadResult) -> str:
             lines.append(_counter_line("question families", families))
         with_boxes = [s for s in samples if s.evidence_boxes]
         n_boxes = sum(len(s.evidence_boxes) for s in samples)
-        lines.append(f"evidence boxes: {n_boxes} in {len(with_boxes)} samples ({len(with_boxes) / len(samples):.1%} "
-                     f"have boxes; {n_boxes / max(len(with_boxes), 1):.2f} per sample that has any)")
+        lines.append(
+            f"evidence boxes: {n_boxes} in {len(with_boxes)} samples ({len(with_boxes) / len(samples):.1%} "
+            f"have boxes; {n_boxes / max(len(with_boxes), 1):.2f} per sample that has any)"
+        )
         if n_boxes:
             fractions = sorted(area(b) / (s.width * s.height) for s in samples for b in s.evidence_boxes)
-            lines.append(f"box area / image area: min {fractions[0]:.3f}, median {fractions[len(fractions) // 2]:.3f}, "
-                         f"max {fractions[-1]:.3f}")
+            lines.append(
+                f"box area / image area: min {fractions[0]:.3f}, median {fractions[len(fractions) // 2]:.3f}, "
+                f"max {fractions[-1]:.3f}"
+            )
     if result.problems:
         lines.append(f"{len(result.problems)} problems:")
         lines += [f"  {p}" for p in result.problems]
@@ -59,6 +68,11 @@ def show_sheet(samples: Sequence[Sample], n: int = 8, seed: int = 0, columns: in
         image = load_image(s.image_path)
         scale = tile / max(image.width, image.height)
         drawn = draw_boxes(image, s.evidence_boxes, None, scale)
-        tiles.append(caption(drawn, f"{s.id} [{s.dataset}/{s.answer_type}]\nQ: {s.question}\nA: {s.answer}",
-                             width_chars=max(20, tile // 7)))
+        tiles.append(
+            caption(
+                drawn,
+                f"{s.id} [{s.dataset}/{s.answer_type}]\nQ: {s.question}\nA: {s.answer}",
+                width_chars=max(20, tile // 7),
+            )
+        )
     return contact_sheet(tiles, columns)

@@ -25,8 +25,21 @@ from grit.data.schema import DataError, DataProblem, Sample
 
 logger = logging.getLogger(__name__)
 
-KNOWN_FIELDS = {"id", "question", "answer", "answer_type", "image", "width", "height", "bboxs", "boxes",
-                "evidence_boxes", "dataset", "split", "key_words"}
+KNOWN_FIELDS = {
+    "id",
+    "question",
+    "answer",
+    "answer_type",
+    "image",
+    "width",
+    "height",
+    "bboxs",
+    "boxes",
+    "evidence_boxes",
+    "dataset",
+    "split",
+    "key_words",
+}
 BOX_TOLERANCE = 1.0  # pixels: evidence boxes may touch the border after rounding
 
 
@@ -70,8 +83,10 @@ def _boxes(record: dict, check: _Line) -> tuple[str | None, list]:
         return name, []
     boxes = []
     for i, b in enumerate(raw):
-        ok = isinstance(b, list) and len(b) == 4 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b
+        ok = (
+            isinstance(b, list)
+            and len(b) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b)
         )
         if not ok:
             check.add(name, f"box {i} is {b!r}, not four numbers", "write each box as [x1, y1, x2, y2]")
@@ -105,8 +120,11 @@ def _image_size(record: dict, root: Path, check: _Line, check_images: bool, max_
             check.add(name, f"must be a positive whole number, got {record.get(name)!r}", f"fix {name!r} or drop it")
     image = record.get("image")
     if not isinstance(image, str) or not image.strip():
-        check.add("image", "missing required field" if image is None else f"must be a path, got {image!r}",
-                  "give the image path relative to the image folder")
+        check.add(
+            "image",
+            "missing required field" if image is None else f"must be a path, got {image!r}",
+            "give the image path relative to the image folder",
+        )
         return None, width, height
     try:
         path = resolve_image(image, root)
@@ -115,8 +133,11 @@ def _image_size(record: dict, root: Path, check: _Line, check_images: bool, max_
         return None, width, height
     if not check_images:
         if width is None or height is None:
-            check.add("width", "width and height are needed when images are not read",
-                      "add them, or pass the image folder so the sizes are read from the files")
+            check.add(
+                "width",
+                "width and height are needed when images are not read",
+                "add them, or pass the image folder so the sizes are read from the files",
+            )
         return path, width, height
     try:
         real_w, real_h = check_image(path, max_pixels)
@@ -124,12 +145,17 @@ def _image_size(record: dict, root: Path, check: _Line, check_images: bool, max_
         check.add("image", e.message, e.fix)
         return None, width, height
     if (width is not None and width != real_w) or (height is not None and height != real_h):
-        check.add("width", f"declared size {width}x{height} disagrees with the file's {real_w}x{real_h}",
-                  "correct width/height (boxes are in original pixels of the file)")
+        check.add(
+            "width",
+            f"declared size {width}x{height} disagrees with the file's {real_w}x{real_h}",
+            "correct width/height (boxes are in original pixels of the file)",
+        )
     return path, real_w, real_h
 
 
-def _sample(record: Any, file: str, line: int, root: Path, check_images: bool, max_pixels: int) -> tuple[Sample | None, list]:
+def _sample(
+    record: Any, file: str, line: int, root: Path, check_images: bool, max_pixels: int
+) -> tuple[Sample | None, list]:
     check = _Line(file, line)
     if not isinstance(record, dict):
         check.add(None, f"a line must be a JSON object, got {type(record).__name__}", "write one object per line")
@@ -140,12 +166,22 @@ def _sample(record: Any, file: str, line: int, root: Path, check_images: bool, m
     box_field, boxes = _boxes(record, check)
     if width and height:
         for i, b in enumerate(boxes):
-            if b[0] < -BOX_TOLERANCE or b[1] < -BOX_TOLERANCE or b[2] > width + BOX_TOLERANCE or b[3] > height + BOX_TOLERANCE:
-                check.add(box_field, f"box {i} {list(b)} lies outside the {width}x{height} image",
-                          "boxes are in original pixels; fix or clip the box")
+            if (
+                b[0] < -BOX_TOLERANCE
+                or b[1] < -BOX_TOLERANCE
+                or b[2] > width + BOX_TOLERANCE
+                or b[3] > height + BOX_TOLERANCE
+            ):
+                check.add(
+                    box_field,
+                    f"box {i} {list(b)} lies outside the {width}x{height} image",
+                    "boxes are in original pixels; fix or clip the box",
+                )
     answer_type = record.get("answer_type")
     if answer_type is not None and answer_type not in ANSWER_TYPES:
-        check.add("answer_type", f"unknown answer type {answer_type!r}", f"use one of {', '.join(ANSWER_TYPES)} or drop it")
+        check.add(
+            "answer_type", f"unknown answer type {answer_type!r}", f"use one of {', '.join(ANSWER_TYPES)} or drop it"
+        )
     if check.problems:
         return None, check.problems
     split = record.get("split", record.get("key_words", ""))
@@ -190,14 +226,28 @@ def read_samples(
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
-                problems = [DataProblem(str(path), line_no, None, f"not valid JSON: {e.msg} at column {e.colno}",
-                                        "repair the line (one JSON object per line)")]
+                problems = [
+                    DataProblem(
+                        str(path),
+                        line_no,
+                        None,
+                        f"not valid JSON: {e.msg} at column {e.colno}",
+                        "repair the line (one JSON object per line)",
+                    )
+                ]
                 sample = None
             else:
                 sample, problems = _sample(record, str(path), line_no, root, check_images, max_image_pixels)
             if sample is not None and sample.id in seen:
-                problems = [DataProblem(str(path), line_no, "id", f"duplicate id {sample.id!r} (first on line {seen[sample.id]})",
-                                        "give every sample its own id")]
+                problems = [
+                    DataProblem(
+                        str(path),
+                        line_no,
+                        "id",
+                        f"duplicate id {sample.id!r} (first on line {seen[sample.id]})",
+                        "give every sample its own id",
+                    )
+                ]
                 sample = None
             if problems:
                 if not skip_invalid:

@@ -121,7 +121,9 @@ def make_question(rng: random.Random, cfg: WorldConfig, family: str, index: int)
     raise RuntimeError(f"could not build a {family} question with {cfg}; allow more room (image size, objects)")
 
 
-_PHRASE = re.compile(rf"\b(?:({'|'.join(COLOURS)})\s+)?({'|'.join(SHAPES)})s?\b|\b({'|'.join(COLOURS)})\s+(?:shapes|object)\b")
+_PHRASE = re.compile(
+    rf"\b(?:({'|'.join(COLOURS)})\s+)?({'|'.join(SHAPES)})s?\b|\b({'|'.join(COLOURS)})\s+(?:shapes|object)\b"
+)
 
 
 def referents(question: str) -> list[tuple[str | None, str | None]]:

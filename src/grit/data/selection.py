@@ -10,7 +10,7 @@ GRPO-GR on 20 items does not train the chain's answer on counts and yes/no alone
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from grit.answers import parse_number, parse_yes_no
 from grit.data.schema import Sample
@@ -63,12 +63,16 @@ def select_grit20(
         yes_k = n_spatial // 2
         for answer, k in (("yes", yes_k), ("no", n_spatial - yes_k)):
             if len(groups[answer]) < k:
-                raise ValueError(f"GRIT-20 needs {k} spatial samples answered {answer!r}, the data has {len(groups[answer])}")
+                raise ValueError(
+                    f"GRIT-20 needs {k} spatial samples answered {answer!r}, the data has {len(groups[answer])}"
+                )
             chosen += rng.sample(groups[answer], k)
     else:
         if len(spatial) < n_spatial:
-            raise ValueError(f"GRIT-20 needs {n_spatial} spatial samples (family 'spatial' or dataset 'vsr'), "
-                             f"the data has {len(spatial)}")
+            raise ValueError(
+                f"GRIT-20 needs {n_spatial} spatial samples (family 'spatial' or dataset 'vsr'), "
+                f"the data has {len(spatial)}"
+            )
         chosen += rng.sample(spatial, n_spatial)
     return chosen
 
@@ -81,8 +85,9 @@ def family_of(s: Sample) -> str:
     return str(s.extra.get("family") or s.answer_type)
 
 
-def select_by_family(samples: Sequence[Sample], seed: int = 0, total: int = 20,
-                     counts: Sequence[int] = (0, 1, 2, 3, 4)) -> list[Sample]:
+def select_by_family(
+    samples: Sequence[Sample], seed: int = 0, total: int = 20, counts: Sequence[int] = (0, 1, 2, 3, 4)
+) -> list[Sample]:
     """``total`` items, as even as possible over the question families present; within a family, taken round-robin
     over its distinct answers (counts restricted to ``counts``), so answers are balanced too."""
     rng = random.Random(seed)

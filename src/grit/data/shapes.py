@@ -12,8 +12,8 @@ Everything is a pure function of the seed: the same seed gives byte-identical PN
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from PIL import Image, ImageDraw
 
@@ -57,7 +57,9 @@ class WorldConfig:
 
     def __post_init__(self):
         if not 1 <= self.min_objects <= self.max_objects <= 8:
-            raise ValueError(f"objects per scene must satisfy 1 <= min <= max <= 8, got {self.min_objects}..{self.max_objects}")
+            raise ValueError(
+                f"objects per scene must satisfy 1 <= min <= max <= 8, got {self.min_objects}..{self.max_objects}"
+            )
         if self.max_side >= self.image_size // 2 or self.min_side < 6:
             raise ValueError(f"shape sides {self.min_side}..{self.max_side} do not fit a {self.image_size} px image")
         unknown = [c for c in self.colours if c not in COLOURS] + [s for s in self.shapes if s not in SHAPES]
@@ -71,7 +73,9 @@ class Scene:
     size: int = 112
 
     def matching(self, colour: str | None = None, shape: str | None = None) -> list[ShapeObject]:
-        return [o for o in self.objects if (colour is None or o.colour == colour) and (shape is None or o.shape == shape)]
+        return [
+            o for o in self.objects if (colour is None or o.colour == colour) and (shape is None or o.shape == shape)
+        ]
 
     def render(self) -> Image.Image:
         image = Image.new("RGB", (self.size, self.size), BACKGROUND)
@@ -97,20 +101,32 @@ def _tight_box(shape: str, outer: tuple[int, int, int, int], size: int) -> tuple
     return mask.getbbox()
 
 
-def _place(rng: random.Random, cfg: WorldConfig, placed: list[ShapeObject], shape: str, colour: str) -> ShapeObject | None:
+def _place(
+    rng: random.Random, cfg: WorldConfig, placed: list[ShapeObject], shape: str, colour: str
+) -> ShapeObject | None:
     for _ in range(200):
         side = rng.randint(cfg.min_side, cfg.max_side)
         x, y = rng.randint(0, cfg.image_size - side), rng.randint(0, cfg.image_size - side)
         outer = (x, y, x + side, y + side)
         g = cfg.min_gap
-        if all(outer[2] + g <= o.box[0] or o.box[2] + g <= outer[0] or outer[3] + g <= o.box[1] or o.box[3] + g <= outer[1]
-               for o in placed):
+        if all(
+            outer[2] + g <= o.box[0]
+            or o.box[2] + g <= outer[0]
+            or outer[3] + g <= o.box[1]
+            or o.box[3] + g <= outer[1]
+            for o in placed
+        ):
             return ShapeObject(shape, colour, _tight_box(shape, outer, cfg.image_size))
     return None
 
 
-def make_scene(rng: random.Random, cfg: WorldConfig, required: Sequence[tuple[str, str]] = (),
-               n_objects: int | None = None, forbid: Sequence[tuple[str | None, str | None]] = ()) -> Scene | None:
+def make_scene(
+    rng: random.Random,
+    cfg: WorldConfig,
+    required: Sequence[tuple[str, str]] = (),
+    n_objects: int | None = None,
+    forbid: Sequence[tuple[str | None, str | None]] = (),
+) -> Scene | None:
     """A scene holding the ``required`` (shape, colour) objects plus random others up to ``n_objects``; random
     objects never match a ``forbid`` (colour or None, shape or None) pattern. None if placement fails."""
     n = n_objects if n_objects is not None else rng.randint(cfg.min_objects, cfg.max_objects)

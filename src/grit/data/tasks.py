@@ -36,8 +36,9 @@ def grounding_target(objects, frame: Frame) -> str:
     return "[" + ", ".join(boxes) + "]"
 
 
-def grounding_example(scene: Scene, rng: random.Random, frame: Frame, colours, shapes,
-                      present_share: float = 0.0) -> TaskExample:
+def grounding_example(
+    scene: Scene, rng: random.Random, frame: Frame, colours, shapes, present_share: float = 0.0
+) -> TaskExample:
     """Ask for all objects of a colour, a shape, both, or all shapes. With probability ``present_share`` the
     colour and shape are those of an object in the scene; otherwise they are random and may match nothing."""
     colour, shape = rng.choice(colours), rng.choice(shapes)
@@ -76,6 +77,8 @@ def write_base_tasks(out, n: int, seed: int, cfg, frame_spec) -> int:
             example = grounding_example(q.scene, rng, frame, cfg.colours, cfg.shapes) if i % 2 else direct_example(q)
             name = f"images/task-{i:06d}.png"
             q.scene.render().save(out / name, format="PNG")
-            f.write(json.dumps({"image": name, "task": example.task, "prompt": example.prompt,
-                                "target": example.target}) + "\n")
+            f.write(
+                json.dumps({"image": name, "task": example.task, "prompt": example.prompt, "target": example.target})
+                + "\n"
+            )
     return n

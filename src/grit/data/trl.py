@@ -7,7 +7,7 @@ memory stays bounded for any number of samples.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from grit.data.schema import Sample
 from grit.families import get_family
@@ -25,8 +25,10 @@ def to_trl_dataset(samples: Sequence[Sample], family: str = "qwen2_5_vl", prompt
     syntax = get_family(family).box_syntax
     missing = [s.source or s.id for s in samples if s.image_path is None]
     if missing:
-        raise ValueError(f"{len(missing)} samples have no image file at hand (first: {missing[0]}); "
-                         "load them with the image folder so images can be read")
+        raise ValueError(
+            f"{len(missing)} samples have no image file at hand (first: {missing[0]}); "
+            "load them with the image folder so images can be read"
+        )
     columns = {
         "prompt": [user_message(s.question, prompt, syntax) for s in samples],
         "image": [str(s.image_path) for s in samples],
@@ -40,18 +42,24 @@ def to_trl_dataset(samples: Sequence[Sample], family: str = "qwen2_5_vl", prompt
         "dataset": [s.dataset for s in samples],
         "question_family": [str(s.extra.get("family", "")) for s in samples],
     }
-    features = datasets.Features({
-        "prompt": [{"role": datasets.Value("string"),
-                    "content": [{"type": datasets.Value("string"), "text": datasets.Value("string")}]}],
-        "image": datasets.Image(),
-        "id": datasets.Value("string"),
-        "question": datasets.Value("string"),
-        "answer": datasets.Value("string"),
-        "answer_type": datasets.Value("string"),
-        "evidence_boxes": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
-        "width": datasets.Value("int64"),
-        "height": datasets.Value("int64"),
-        "dataset": datasets.Value("string"),
-        "question_family": datasets.Value("string"),
-    })
+    features = datasets.Features(
+        {
+            "prompt": [
+                {
+                    "role": datasets.Value("string"),
+                    "content": [{"type": datasets.Value("string"), "text": datasets.Value("string")}],
+                }
+            ],
+            "image": datasets.Image(),
+            "id": datasets.Value("string"),
+            "question": datasets.Value("string"),
+            "answer": datasets.Value("string"),
+            "answer_type": datasets.Value("string"),
+            "evidence_boxes": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
+            "width": datasets.Value("int64"),
+            "height": datasets.Value("int64"),
+            "dataset": datasets.Value("string"),
+            "question_family": datasets.Value("string"),
+        }
+    )
     return datasets.Dataset.from_dict(columns, features=features)

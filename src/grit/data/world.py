@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from grit.data.questions import Question, make_question
 from grit.data.shapes import FAMILIES, WorldConfig

@@ -7,8 +7,8 @@ numbers changed with the batch size, GRIT issue #10).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from PIL import Image
 
@@ -53,7 +53,10 @@ def generate(
     encoded = [processor(text=[t], images=[im], return_tensors="pt") for t, im in zip(texts, images)]
     groups: dict[tuple, list[int]] = {}
     for i, enc in enumerate(encoded):
-        key = (enc["input_ids"].shape[1], tuple(enc["image_grid_thw"].flatten().tolist()) if "image_grid_thw" in enc else ())
+        key = (
+            enc["input_ids"].shape[1],
+            tuple(enc["image_grid_thw"].flatten().tolist()) if "image_grid_thw" in enc else (),
+        )
         groups.setdefault(key, []).append(i)
     stops = list(policy.stop_strings) if settings.stop_at_answer and kind in ("grounded", "icl", "cot") else []
     outputs: list[str | None] = [None] * len(texts)

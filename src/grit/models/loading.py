@@ -32,8 +32,13 @@ class LoraSpec:
     def peft_config(self):
         from peft import LoraConfig
 
-        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                          target_modules=self.target_modules, task_type="CAUSAL_LM")
+        return LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=self.target_modules,
+            task_type="CAUSAL_LM",
+        )
 
 
 @dataclass
@@ -58,8 +63,10 @@ def _resolve(path: str | os.PathLike) -> str:
     p = Path(path).expanduser()
     if p.is_dir():
         if not (p / "config.json").exists():
-            raise ModelLoadError(f"{p} has no config.json: it is not a saved model folder (make one with `grit model tiny --out {p}`"
-                                 " or `save_pretrained`)")
+            raise ModelLoadError(
+                f"{p} has no config.json: it is not a saved model folder (make one with `grit model tiny --out {p}`"
+                " or `save_pretrained`)"
+            )
         return str(p)
     if p.exists():
         raise ModelLoadError(f"{p} is a file; pass the model's folder")

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def image_only(base: type) -> type:
     """A subclass of processor class ``base`` whose only sub-processors are the image processor and tokenizer.
 
@@ -41,9 +41,14 @@ def image_only(base: type) -> type:
     # settings (InternVL's image_seq_length, ...) to save.
     signature = inspect.signature(base.__init__)
     __init__.__signature__ = signature.replace(
-        parameters=[p for name, p in signature.parameters.items() if name != "video_processor"])
-    settings = {name for name, p in signature.parameters.items()
-                if p.kind is p.POSITIONAL_OR_KEYWORD and name not in ("self", "image_processor", "tokenizer", "video_processor")}
+        parameters=[p for name, p in signature.parameters.items() if name != "video_processor"]
+    )
+    settings = {
+        name
+        for name, p in signature.parameters.items()
+        if p.kind is p.POSITIONAL_OR_KEYWORD
+        and name not in ("self", "image_processor", "tokenizer", "video_processor")
+    }
 
     @classmethod
     def from_args_and_dict(cls, args, processor_dict, **kwargs):
@@ -54,11 +59,17 @@ def image_only(base: type) -> type:
         unused = {k: v for k, v in merged.items() if k not in settings}
         return (processor, unused) if return_unused else processor
 
-    return type(f"{base.__name__}ImageOnly", (base,), {
-        "__init__": __init__, "to_dict": to_dict, "save_pretrained": save_pretrained,
-        "from_args_and_dict": from_args_and_dict,
-        "__doc__": f"``{base.__name__}`` with images only (no video processor, no torchvision needed).",
-    })
+    return type(
+        f"{base.__name__}ImageOnly",
+        (base,),
+        {
+            "__init__": __init__,
+            "to_dict": to_dict,
+            "save_pretrained": save_pretrained,
+            "from_args_and_dict": from_args_and_dict,
+            "__doc__": f"``{base.__name__}`` with images only (no video processor, no torchvision needed).",
+        },
+    )
 
 
 def _record_processor_class(folder, real: str) -> None:

@@ -54,7 +54,12 @@ def mrope_section(head_dim: int) -> list[int]:
 def build_tiny(spec: TinySpec = TinySpec()):
     """(model, processor) of a fresh tiny Qwen2.5-VL; weights initialised from ``spec.seed``."""
     import torch
-    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+    from transformers import (
+        GenerationConfig,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+    )
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     from grit.models.processor import image_only
@@ -65,25 +70,46 @@ def build_tiny(spec: TinySpec = TinySpec()):
     th, tl, heads, kv, tmlp, vh, vd, vheads, vmlp = SIZES[spec.size]
     config = Qwen2_5_VLConfig(
         text_config={
-            "vocab_size": len(tokenizer), "hidden_size": th, "intermediate_size": tmlp, "num_hidden_layers": tl,
-            "num_attention_heads": heads, "num_key_value_heads": kv, "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": mrope_section(th // heads)},
-            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
+            "vocab_size": len(tokenizer),
+            "hidden_size": th,
+            "intermediate_size": tmlp,
+            "num_hidden_layers": tl,
+            "num_attention_heads": heads,
+            "num_key_value_heads": kv,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 1e6,
+                "mrope_section": mrope_section(th // heads),
+            },
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
         },
         vision_config={
-            "depth": vd, "hidden_size": vh, "intermediate_size": vmlp, "num_heads": vheads, "out_hidden_size": th,
-            "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
+            "depth": vd,
+            "hidden_size": vh,
+            "intermediate_size": vmlp,
+            "num_heads": vheads,
+            "out_hidden_size": th,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 112,
             "fullatt_block_indexes": [vd - 1],
         },
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
     torch.manual_seed(spec.seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     never = [i for t, i in ids.items() if t not in ("<|im_end|>", "<|endoftext|>")]
     model.generation_config = GenerationConfig(
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]], pad_token_id=ids["<|endoftext|>"],
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"],
         bos_token_id=ids["<|endoftext|>"],
         suppress_tokens=never,  # a weak model must never sample image placeholders or other markup tokens
     )
@@ -103,6 +129,11 @@ def save_tiny(out: str | Path, spec: TinySpec = TinySpec(), overwrite: bool = Fa
     model.save_pretrained(out)
     processor.save_pretrained(out)
     n_params = sum(p.numel() for p in model.parameters())
-    info = {"built_by": "grit model tiny", "family": get_family("qwen2_5_vl").name, "parameters": n_params, **asdict(spec)}
+    info = {
+        "built_by": "grit model tiny",
+        "family": get_family("qwen2_5_vl").name,
+        "parameters": n_params,
+        **asdict(spec),
+    }
     (out / "grit_model.json").write_text(json.dumps(info, indent=2) + "\n")
     return out

@@ -55,8 +55,13 @@ def cell_targets(scenes: list[Scene], grid: int, cell: int, colours, shapes, fra
     return obj, colour, shape, box, coords
 
 
-def dense_loss(heads: DenseHeads, features: torch.Tensor, targets, number_embeddings: torch.Tensor,
-               word_embeddings: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def dense_loss(
+    heads: DenseHeads,
+    features: torch.Tensor,
+    targets,
+    number_embeddings: torch.Tensor,
+    word_embeddings: dict[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
     """Losses of the heads on merged features (N, H); ``number_embeddings`` (V, H) are rows of the language
     model's embedding for the numbers 0..V-1; ``word_embeddings`` maps ``colour`` to (C, H) rows of the colour
     words and ``shape`` / ``shapes`` to (S, H) rows of the singular and plural shape words, in the world's order."""
@@ -73,9 +78,11 @@ def dense_loss(heads: DenseHeads, features: torch.Tensor, targets, number_embedd
         losses["coordinates"] = 0.5 * F.cross_entropy(logits.reshape(-1, logits.shape[-1]), coords[has].reshape(-1))
         if word_embeddings is not None:
             colour_map, shape_map = heads.word_maps(f).view(f.shape[0], 2, -1).unbind(1)
-            losses["words"] = (F.cross_entropy(colour_map @ word_embeddings["colour"].T, colour[has])
-                               + 0.5 * F.cross_entropy(shape_map @ word_embeddings["shape"].T, shape[has])
-                               + 0.5 * F.cross_entropy(shape_map @ word_embeddings["shapes"].T, shape[has]))
+            losses["words"] = (
+                F.cross_entropy(colour_map @ word_embeddings["colour"].T, colour[has])
+                + 0.5 * F.cross_entropy(shape_map @ word_embeddings["shape"].T, shape[has])
+                + 0.5 * F.cross_entropy(shape_map @ word_embeddings["shapes"].T, shape[has])
+            )
     return losses
 
 

@@ -33,8 +33,9 @@ class HeldOut:
     probe: list[Example]
 
 
-def make_heldout(cfg: WorldConfig, frame: Frame, seed: int, n_grounding: int = 100, n_direct: int = 40,
-                 n_probe: int = 64) -> HeldOut:
+def make_heldout(
+    cfg: WorldConfig, frame: Frame, seed: int, n_grounding: int = 100, n_direct: int = 40, n_probe: int = 64
+) -> HeldOut:
     """Held-out examples from a random stream of their own (training streams use other seeds)."""
     rng = random.Random(f"grit-pretrain-heldout-{seed}")
     grounding = []
@@ -64,8 +65,11 @@ def grounding_readout(outputs: list[str], examples: list[Example], frame: Frame)
         ious.append(m.mean_iou)
         hits += m.hits
         targets += len(truth)
-    return {"grounding_matched_iou": sum(ious) / max(len(ious), 1), "grounding_recall50": hits / max(targets, 1),
-            "grounding_empty_correct": empty_right / max(empty, 1)}
+    return {
+        "grounding_matched_iou": sum(ious) / max(len(ious), 1),
+        "grounding_recall50": hits / max(targets, 1),
+        "grounding_empty_correct": empty_right / max(empty, 1),
+    }
 
 
 @torch.no_grad()
@@ -73,7 +77,10 @@ def probe_losses(model, processor, examples: list[Example]) -> dict[str, float]:
     """Mean target-token loss with true images and with images rotated by one example."""
     model.eval()
     out = {}
-    shuffled = [Example(examples[(i + 1) % len(examples)].image, ex.prompt, ex.target, ex.task) for i, ex in enumerate(examples)]
+    shuffled = [
+        Example(examples[(i + 1) % len(examples)].image, ex.prompt, ex.target, ex.task)
+        for i, ex in enumerate(examples)
+    ]
     for name, exs in (("true", examples), ("shuffled", shuffled)):
         total, count = 0.0, 0
         for lo in range(0, len(exs), 16):
@@ -82,8 +89,9 @@ def probe_losses(model, processor, examples: list[Example]) -> dict[str, float]:
             batch.pop("weights")
             logits = model(**batch).logits[:, :-1]
             target = labels[:, 1:]
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                                                     ignore_index=-100, reduction="sum")
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
+            )
             total += float(loss)
             count += int((target != -100).sum())
         out[f"probe_loss_{name}"] = total / count
@@ -102,7 +110,9 @@ def evaluate_base(policy: Policy, heldout: HeldOut, frame: Frame, batch_size: in
     answers = generate(policy, [e.image for e, _, _ in d], [e.prompt for e, _, _ in d], "direct", short)
     for family in FAMILIES:
         pairs = [(a, gold, ex) for a, (ex, gold, fam) in zip(answers, d) if fam == family]
-        result[f"direct_{family}"] = sum(verify(a, gold, None, ex.prompt) for a, gold, ex in pairs) / max(len(pairs), 1)
+        result[f"direct_{family}"] = sum(verify(a, gold, None, ex.prompt) for a, gold, ex in pairs) / max(
+            len(pairs), 1
+        )
     result.update(probe_losses(policy.model, policy.processor, heldout.probe))
     policy.model.train()
     return result

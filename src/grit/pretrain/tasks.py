@@ -28,8 +28,28 @@ from grit.data.tasks import grounding_example, grounding_target
 from grit.prompts import question_text
 
 TASKS = ("grounding", "direct", "tags", "instructed")
-TAGS = ("view", "look", "plan", "note", "out", "res", "count", "colour", "shape", "where", "final", "obs", "sum",
-        "info", "result", "boxes", "scene", "list", "check", "memo")
+TAGS = (
+    "view",
+    "look",
+    "plan",
+    "note",
+    "out",
+    "res",
+    "count",
+    "colour",
+    "shape",
+    "where",
+    "final",
+    "obs",
+    "sum",
+    "info",
+    "result",
+    "boxes",
+    "scene",
+    "list",
+    "check",
+    "memo",
+)
 
 
 @dataclass
@@ -54,7 +74,10 @@ def tag_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Example:
         elif kind == "count_colour":
             what, value = f"the number of {colour} shapes", str(len(scene.matching(colour=colour)))
         elif kind == "exists":
-            what, value = f"whether there is a {colour} {shape} (yes or no)", "yes" if scene.matching(colour, shape) else "no"
+            what, value = (
+                f"whether there is a {colour} {shape} (yes or no)",
+                "yes" if scene.matching(colour, shape) else "no",
+            )
         else:
             what, value = f"the boxes of all {plural(shape)}", grounding_target(scene.matching(shape=shape), frame)
         closed = i == 0 or rng.random() < 0.5
@@ -94,14 +117,17 @@ def instructed_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Ex
         seen, t2 = rng.sample(TAGS, 2)
         what = "all " + " and ".join(phrase(*g) for g in groups) if kind == "boxes" else rng.choice(UNNAMED)
         boxes = " ".join(grounding_target(q.scene.matching(*g), frame) for g in groups)
-        suffix = (f" First, write the boxes of {what} in JSON with key 'bbox_2d' between <{seen}> and </{seen}>. "
-                  f"Then, write the answer after <{t2}>.")
+        suffix = (
+            f" First, write the boxes of {what} in JSON with key 'bbox_2d' between <{seen}> and </{seen}>. "
+            f"Then, write the answer after <{t2}>."
+        )
         target = f"<{seen}> {boxes} </{seen}> <{t2}> {q.answer}"
     return Example(q.scene.render(), question_text(q.question, "direct") + suffix, target, f"instructed/{kind}")
 
 
-def sample_example(rng: random.Random, cfg: WorldConfig, frame: Frame, mix: dict[str, float],
-                   present_share: float = 0.0) -> Example:
+def sample_example(
+    rng: random.Random, cfg: WorldConfig, frame: Frame, mix: dict[str, float], present_share: float = 0.0
+) -> Example:
     task = rng.choices(list(mix), weights=list(mix.values()))[0]
     if task == "tags":
         return tag_example(rng, cfg, frame)
@@ -117,8 +143,18 @@ def sample_example(rng: random.Random, cfg: WorldConfig, frame: Frame, mix: dict
 
 def image_dependent_ids(tokenizer, max_number: int) -> set[int]:
     """Token ids whose value depends on the image: numbers, colours, shapes, yes/no, none."""
-    words = [str(n) for n in range(max_number + 1)] + ["yes", "no", "none", "red", "green", "blue", "yellow",
-                                                        "circle", "square", "triangle"]
+    words = [str(n) for n in range(max_number + 1)] + [
+        "yes",
+        "no",
+        "none",
+        "red",
+        "green",
+        "blue",
+        "yellow",
+        "circle",
+        "square",
+        "triangle",
+    ]
     ids = set()
     for w in words:
         for text in (w, " " + w):

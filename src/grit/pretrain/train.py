@@ -79,7 +79,7 @@ class PretrainConfig:
             raise ValueError("bad pretrain config: " + "; ".join(problems))
 
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "PretrainConfig":
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> PretrainConfig:
         import yaml
 
         raw = yaml.safe_load(Path(path).read_text()) or {}
@@ -124,12 +124,17 @@ class Pretrainer:
         ip.size = {"shortest_edge": 56 * 56, "longest_edge": cfg.image_size**2}
         self.frame = Frame.qwen(cfg.image_size, cfg.image_size, 56 * 56, cfg.image_size**2)
         self.world = WorldConfig(image_size=cfg.image_size, min_objects=cfg.min_objects, max_objects=cfg.max_objects)
-        self.heldout: HeldOut = make_heldout(self.world, self.frame, cfg.seed, cfg.heldout_grounding, cfg.heldout_direct)
+        self.heldout: HeldOut = make_heldout(
+            self.world, self.frame, cfg.seed, cfg.heldout_grounding, cfg.heldout_direct
+        )
         tok = self.policy.tokenizer
         self.number_ids = torch.tensor([tok.convert_tokens_to_ids(str(n)) for n in range(cfg.image_size + 1)])
         self.weighted = image_dependent_ids(tok, cfg.image_size)
-        self.word_ids = {"colour": _word_ids(tok, self.world.colours), "shape": _word_ids(tok, self.world.shapes),
-                         "shapes": _word_ids(tok, [plural(s) for s in self.world.shapes])}
+        self.word_ids = {
+            "colour": _word_ids(tok, self.world.colours),
+            "shape": _word_ids(tok, self.world.shapes),
+            "shapes": _word_ids(tok, [plural(s) for s in self.world.shapes]),
+        }
         hidden = self.policy.model.config.text_config.hidden_size
         self.heads = DenseHeads(hidden, len(self.world.colours), len(self.world.shapes))
         self.rng = random.Random(f"grit-pretrain-{cfg.seed}")
@@ -155,8 +160,16 @@ class Pretrainer:
             shutil.rmtree(tmp)  # our own half-written checkpoint from an interrupted save
         self.policy.model.save_pretrained(tmp)
         self.policy.processor.save_pretrained(tmp)
-        torch.save({"state": self.state, "optimizer": optimizer.state_dict(), "heads": self.heads.state_dict(),
-                    "rng": self.rng.getstate(), "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
+        torch.save(
+            {
+                "state": self.state,
+                "optimizer": optimizer.state_dict(),
+                "heads": self.heads.state_dict(),
+                "rng": self.rng.getstate(),
+                "torch_rng": torch.get_rng_state(),
+            },
+            tmp / "trainer_state.pt",
+        )
         final = self.out / "checkpoint-last"
         if final.exists():
             shutil.rmtree(final)  # the previous checkpoint of this run, replaced by the newer one
@@ -172,8 +185,13 @@ class Pretrainer:
 
     # ---- stage 1: vision --------------------------------------------------------------------------------
     def _scenes(self, n: int, max_objects: int | None = None):
-        cfg = self.world if max_objects is None else WorldConfig(
-            self.world.image_size, 1, max_objects, colours=self.world.colours, shapes=self.world.shapes)
+        cfg = (
+            self.world
+            if max_objects is None
+            else WorldConfig(
+                self.world.image_size, 1, max_objects, colours=self.world.colours, shapes=self.world.shapes
+            )
+        )
         scenes = []
         while len(scenes) < n:
             scene = make_scene(self.rng, cfg)
@@ -185,13 +203,21 @@ class Pretrainer:
         cfg, model = self.cfg, self.policy.model
         model.train()
         embed = model.get_input_embeddings()
-        params = [{"params": list(model.model.visual.parameters()) + list(self.heads.parameters()), "weight_decay": 0.01},
-                  {"params": [embed.weight], "weight_decay": 0.0}]
+        params = [
+            {"params": list(model.model.visual.parameters()) + list(self.heads.parameters()), "weight_decay": 0.01},
+            {"params": [embed.weight], "weight_decay": 0.0},
+        ]
         optimizer = torch.optim.AdamW(params, lr=cfg.vision_lr, betas=(0.9, 0.98))
         if getattr(self, "_optimizer_state", None) and self.state["stage"] == "vision":
             optimizer.load_state_dict(self._optimizer_state)
         grid, cell = cfg.image_size // 28, 28
-        bar = tqdm(range(self.state["step"], cfg.vision_steps), desc="vision", initial=self.state["step"], total=cfg.vision_steps, mininterval=10)
+        bar = tqdm(
+            range(self.state["step"], cfg.vision_steps),
+            desc="vision",
+            initial=self.state["step"],
+            total=cfg.vision_steps,
+            mininterval=10,
+        )
         for step in bar:
             scenes = self._scenes(cfg.vision_batch)
             pixels = self.policy.processor.image_processor([s.render() for s in scenes], return_tensors="pt")
@@ -223,18 +249,37 @@ class Pretrainer:
         if getattr(self, "_optimizer_state", None):
             optimizer.load_state_dict(self._optimizer_state)
         started = time.monotonic()
-        bar = tqdm(range(self.state["step"], cfg.lm_steps), desc="language", initial=self.state["step"], total=cfg.lm_steps, mininterval=10)
+        bar = tqdm(
+            range(self.state["step"], cfg.lm_steps),
+            desc="language",
+            initial=self.state["step"],
+            total=cfg.lm_steps,
+            mininterval=10,
+        )
         for step in bar:
             max_objects = cfg.curriculum_max_objects if step < cfg.curriculum_steps else None
-            world = self.world if max_objects is None else WorldConfig(
-                cfg.image_size, 1, max_objects, colours=self.world.colours, shapes=self.world.shapes, max_count=min(4, max_objects))
-            examples = [sample_example(self.rng, world, self.frame, cfg.task_mix, cfg.grounding_present_share)
-                        for _ in range(cfg.lm_batch)]
+            world = (
+                self.world
+                if max_objects is None
+                else WorldConfig(
+                    cfg.image_size,
+                    1,
+                    max_objects,
+                    colours=self.world.colours,
+                    shapes=self.world.shapes,
+                    max_count=min(4, max_objects),
+                )
+            )
+            examples = [
+                sample_example(self.rng, world, self.frame, cfg.task_mix, cfg.grounding_present_share)
+                for _ in range(cfg.lm_batch)
+            ]
             batch = collate(self.policy.processor, examples, self.weighted, cfg.image_token_weight)
             labels, weights = batch.pop("labels"), batch.pop("weights")
             logits = model(**batch).logits[:, :-1]
-            ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                                                   ignore_index=-100, reduction="none")
+            ce = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100, reduction="none"
+            )
             w = weights[:, 1:].reshape(-1)
             loss = (ce * w).sum() / w.sum()
             for group in optimizer.param_groups:
@@ -263,7 +308,9 @@ class Pretrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         with (self.out / "eval.jsonl").open("a") as f:
             f.write(json.dumps(result) + "\n")
-        self.log("eval " + ", ".join(f"{k} {v:.3f}" for k, v in result.items() if k != "step") + f" @ step {result['step']}")
+        self.log(
+            "eval " + ", ".join(f"{k} {v:.3f}" for k, v in result.items() if k != "step") + f" @ step {result['step']}"
+        )
         return result
 
     def run(self) -> dict[str, float]:
@@ -279,7 +326,11 @@ class Pretrainer:
         model_dir = self.out / "model"
         self.policy.model.save_pretrained(model_dir)
         self.policy.processor.save_pretrained(model_dir)
-        info = {"built_by": "grit pretrain", "config": asdict(self.cfg), "heldout": final,
-                "parameters": sum(p.numel() for p in self.policy.model.parameters())}
+        info = {
+            "built_by": "grit pretrain",
+            "config": asdict(self.cfg),
+            "heldout": final,
+            "parameters": sum(p.numel() for p in self.policy.model.parameters()),
+        }
         (model_dir / "grit_model.json").write_text(json.dumps(info, indent=2) + "\n")
         return final

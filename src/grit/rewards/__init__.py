@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from grit.boxes import FrameSpec
 from grit.rewards.answer import AnswerReward

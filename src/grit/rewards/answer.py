@@ -8,7 +8,8 @@ mean) and is counted in ``failures``; it is never a silent 0.
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from grit.answers import verify
 from grit.chain import Chain, parse
@@ -32,7 +33,14 @@ class AnswerReward(Reward):
 
     name = "answer_accuracy"
 
-    def __init__(self, judge=None, cut: str = "strict", binarize: bool = False, skip_datasets: Sequence[str] = (), name: str | None = None):
+    def __init__(
+        self,
+        judge=None,
+        cut: str = "strict",
+        binarize: bool = False,
+        skip_datasets: Sequence[str] = (),
+        name: str | None = None,
+    ):
         if cut not in ("strict", "paper"):
             raise ValueError(f"cut must be 'strict' or 'paper', got {cut!r}")
         if name:

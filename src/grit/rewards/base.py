@@ -10,8 +10,9 @@ from __future__ import annotations
 import abc
 import re
 from collections import Counter
+from collections.abc import Sequence
 from math import exp
-from typing import Any, Sequence
+from typing import Any
 
 from grit.boxes import FrameSpec
 from grit.chain import Chain, parse

@@ -11,7 +11,8 @@ and counted, where the reference scored 0.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from grit.chain import Chain, paper_boxes
 from grit.rewards.base import Reward, alnum_words, completion_text, repeated_fraction
@@ -147,4 +148,3 @@ class ReferenceThinkFormat(Reward):
             if len(think) > 1 and len(alnum_words(think)) >= 2:
                 count += 1
         return count / 5 * 0.5
-
