@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from grit.data import load_samples
+from grit.data.shapes.world import write_shapes
 from grit.data.trl import to_trl_dataset
-from grit.data.world import write_shapes
 
 GOAL_SECONDS = 30.0
 

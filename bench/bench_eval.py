@@ -12,7 +12,7 @@ from pathlib import Path
 from transformers.utils import logging as hf_logging
 
 from grit.data import load_samples
-from grit.data.world import write_shapes
+from grit.data.shapes.world import write_shapes
 from grit.evaluate import EvalSettings, evaluate
 from grit.models.loading import load_policy
 from grit.models.tiny import TinySpec, save_tiny

@@ -36,7 +36,7 @@ def trivial_reward(completions, **kwargs):
 def run(model: str, data: Path, out: Path, steps: int, grit: bool) -> dict:
     from trl import GRPOConfig
 
-    from grit.train import GritTrainArguments, build_trainer
+    from grit.grpo import GritTrainArguments, build_trainer
 
     args = GritTrainArguments(model=model, train_data=[str(data)], viewer_every=5 if grit else 0)
     grpo = GRPOConfig(
@@ -87,7 +87,7 @@ def main() -> None:
     a = parser.parse_args()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    from grit.data.world import write_shapes
+    from grit.data.shapes.world import write_shapes
 
     with tempfile.TemporaryDirectory() as tmp:
         write_shapes(Path(tmp) / "w", n=400, seed=0)

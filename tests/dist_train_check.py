@@ -10,7 +10,7 @@ from accelerate import PartialState
 
 
 def main(recipe: str, model: str, data: str, out: str) -> None:
-    from grit.train import build_trainer, load_recipe
+    from grit.grpo import build_trainer, load_recipe
 
     grit_args, grpo = load_recipe(
         recipe,

@@ -13,7 +13,7 @@ from grit.cli import main
 from grit.consistency import judge_consistency, label_agreement, parse_pick
 from grit.data import load_samples
 from grit.data.schema import Sample
-from grit.data.world import write_shapes
+from grit.data.shapes.world import write_shapes
 from grit.evaluate import EvalSettings, compare, evaluate, summarize
 from grit.grounding import frame_for, place_boxes
 from grit.metrics import aggregate, paired_gain, sample_metrics

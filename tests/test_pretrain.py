@@ -106,7 +106,7 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
 
 def test_instructed_questions_put_an_instruction_after_the_question_and_never_grit_tags():
     from grit.chain import parse
-    from grit.data.questions import referents
+    from grit.data.shapes.questions import referents
     from grit.pretrain.tasks import instructed_example
 
     world, rng = WorldConfig(image_size=112), random.Random(1)

@@ -11,12 +11,12 @@ from grit.boxes import Frame
 from grit.chain import parse
 from grit.cli import main
 from grit.data import load_samples
-from grit.data.questions import make_question
 from grit.data.selection import select_grit20
-from grit.data.shapes import BACKGROUND, COLOURS, WorldConfig
-from grit.data.tasks import direct_example, grounding_example
+from grit.data.shapes.questions import make_question
+from grit.data.shapes.scene import BACKGROUND, COLOURS, WorldConfig
+from grit.data.shapes.world import apportion, write_shapes
 from grit.data.trl import to_trl_dataset
-from grit.data.world import apportion, write_shapes
+from grit.pretrain.tasks import direct_example, grounding_example
 
 
 @pytest.fixture(scope="module")

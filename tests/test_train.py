@@ -14,10 +14,10 @@ from grit.chain import render
 from grit.cli import main
 from grit.data import load_samples
 from grit.data.images import load_image
-from grit.data.world import write_shapes
+from grit.data.shapes.world import write_shapes
+from grit.grpo import GritTrainArguments, TrainConfigError, train
 from grit.models.loading import load_policy
 from grit.models.tiny import TinySpec, save_tiny
-from grit.train import GritTrainArguments, TrainConfigError, train
 from grit.warmstart import SelfChain, warm_start
 
 

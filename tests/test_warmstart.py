@@ -32,20 +32,20 @@ def test_unknown_layout_is_refused_by_name():
 def shapes():
     import random
 
-    from grit.data.questions import make_question
-    from grit.data.shapes import FAMILIES, WorldConfig
+    from grit.data.shapes import QUESTION_FAMILIES, WorldConfig
+    from grit.data.shapes.questions import make_question
 
     rng = random.Random(3)
-    return [make_question(rng, WorldConfig(image_size=112), f, i) for i, f in enumerate(FAMILIES)]
+    return [make_question(rng, WorldConfig(image_size=112), f, i) for i, f in enumerate(QUESTION_FAMILIES)]
 
 
 def test_self_chains_are_the_base_models_own_boxes_and_answers(shapes):
     """Built from images and questions only: the boxes are those the base's grounding prompt gives for each object
     group the question names, the first and the final answer its direct answer."""
-    from grit.data.questions import phrase, referents
-    from grit.data.tasks import GROUNDING_TEMPLATE
+    from grit.data.shapes.questions import phrase, referents
     from grit.models.generation import GenerationSettings, generate
     from grit.models.loading import load_policy
+    from grit.pretrain.tasks import GROUNDING_TEMPLATE
     from grit.quickstart import shipped_base
     from grit.warmstart import self_chains
 

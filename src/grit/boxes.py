@@ -190,7 +190,13 @@ def is_out_of_image(box: Sequence[float], width: float, height: float, tolerance
     )
 
 
-def is_whole_image(box: Sequence[float], width: float, height: float, threshold: float = 0.95) -> bool:
+# A box covering at least this share of the image grounds nothing (rewards, metrics and drawings all use it).
+WHOLE_IMAGE_THRESHOLD = 0.95
+
+
+def is_whole_image(
+    box: Sequence[float], width: float, height: float, threshold: float = WHOLE_IMAGE_THRESHOLD
+) -> bool:
     """True when the box, clipped to the image, covers at least ``threshold`` of the image area.
 
     A box around the whole picture grounds nothing; policies learn it when boxes are rewarded blindly.
@@ -209,7 +215,9 @@ class BoxCheck:
         return not (self.degenerate or self.out_of_image or self.whole_image)
 
 
-def check_box(box: Sequence[float], width: float, height: float, whole_image_threshold: float = 0.95) -> BoxCheck:
+def check_box(
+    box: Sequence[float], width: float, height: float, whole_image_threshold: float = WHOLE_IMAGE_THRESHOLD
+) -> BoxCheck:
     """Validity flags of a box given in original pixels."""
     degenerate = is_degenerate(box)
     return BoxCheck(

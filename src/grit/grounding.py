@@ -10,10 +10,8 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from grit.boxes import Box, BoxCheck, Frame, FrameSpec, check_box, match_boxes, union_iou
+from grit.boxes import WHOLE_IMAGE_THRESHOLD, Box, BoxCheck, Frame, FrameSpec, check_box, match_boxes, union_iou
 from grit.chain import Chain, ChainBox
-
-WHOLE_IMAGE_THRESHOLD = 0.95
 
 
 @dataclass(frozen=True)

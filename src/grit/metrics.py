@@ -22,12 +22,13 @@ from grit.chain import parse
 from grit.consistency import label_agreement
 from grit.data.schema import Sample
 from grit.grounding import frame_for, grounding_scores, place_boxes
+from grit.prompts import CHAIN_PROMPTS
 
 
 def prediction_of(text: str, prompt: str) -> str | None:
     """The answer an output gives: ``<answer>`` text for chain prompts (None without one), else the output."""
     chain = parse(text)
-    if prompt in ("grounded", "cot", "icl", "sft"):
+    if prompt in CHAIN_PROMPTS:
         return chain.answer_text
     return chain.answer_text if chain.answer_text is not None else text.strip()
 

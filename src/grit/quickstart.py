@@ -20,7 +20,7 @@ from typing import Any
 
 from grit.data import load_samples
 from grit.data.images import load_image
-from grit.data.world import write_shapes
+from grit.data.shapes.world import write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.metrics import gain_text, paired_gain
 from grit.models.loading import load_policy
@@ -68,7 +68,7 @@ def run_quickstart(
     overrides: list[str] = (),
     log=print,
 ) -> dict[str, Any]:
-    from grit.train import load_recipe, train
+    from grit.grpo import load_recipe, train
     from grit.warmstart import check_layout, self_chains, warm_start
 
     check_layout(warm_layout)  # before minutes of work

@@ -19,11 +19,10 @@ import torch
 from PIL import Image
 
 from grit.chain import parse, render
-from grit.data.questions import phrase, referents
-from grit.data.tasks import GROUNDING_TEMPLATE
+from grit.data.shapes.questions import phrase, referents
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
-from grit.pretrain.tasks import Example, collate
+from grit.pretrain.tasks import GROUNDING_TEMPLATE, Example, collate
 from grit.prompts import question_text
 
 

@@ -51,7 +51,7 @@ def cmd_data_shapes(args: argparse.Namespace) -> int:
     from grit.data import load_samples
     from grit.data.selection import select_grit20
     from grit.data.shapes import WorldConfig
-    from grit.data.world import write_shapes
+    from grit.data.shapes.world import write_shapes
 
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     mix = None
@@ -68,7 +68,7 @@ def cmd_data_shapes(args: argparse.Namespace) -> int:
     for path in paths.values():
         print(f"wrote {path} ({sum(1 for _ in path.open())} samples)")
     if args.base_tasks:
-        from grit.data.tasks import write_base_tasks
+        from grit.pretrain.tasks import write_base_tasks
 
         n = write_base_tasks(
             args.out, args.base_tasks, args.seed, cfg, FrameSpec("resized", max_pixels=args.image_size**2)

@@ -14,6 +14,7 @@ from grit.cli import (
     add_judge_options,
     make_judge,
 )
+from grit.prompts import ASK_PROMPTS
 
 
 def cmd_model_tiny(args: argparse.Namespace) -> int:
@@ -108,7 +109,7 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--model", help="local model folder")
     p.add_argument("--data", nargs="+", help="one or more GRIT_data-layout JSONL files, each reported on its own")
     p.add_argument("--images", default=None, help="image folder (default: each data file's folder)")
-    p.add_argument("--prompt", choices=("grounded", "direct", "cot", "icl"), default="grounded")
+    p.add_argument("--prompt", choices=ASK_PROMPTS, default="grounded")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N samples of each file")
@@ -136,7 +137,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--model", required=True, help="local model folder")
     p.add_argument("--image", required=True)
     p.add_argument("--question", required=True)
-    p.add_argument("--prompt", choices=("grounded", "direct", "cot", "icl"), default="grounded")
+    p.add_argument("--prompt", choices=ASK_PROMPTS, default="grounded")
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--dtype", default=None, help="float32 (CPU default), bfloat16, float16 or auto")
     p.add_argument("--out", default=None, help="save the image with the boxes drawn here")

@@ -47,7 +47,7 @@ def cmd_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     _quiet_transformers()
-    from grit.train import TrainConfigError, load_recipe, train
+    from grit.grpo import TrainConfigError, load_recipe, train
 
     config = None
     if "--config" in extra:
@@ -64,9 +64,9 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
     _quiet_transformers()
+    from grit.grpo import TrainConfigError
     from grit.metrics import gain_text
     from grit.quickstart import run_quickstart
-    from grit.train import TrainConfigError
 
     out = Path(args.out)
     _check_output_dir(out, args.overwrite)

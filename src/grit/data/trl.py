@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from grit.data.schema import Sample
-from grit.families import get_family
+from grit.models.families import get_family
 from grit.prompts import user_message
 
 REWARD_COLUMNS = ("id", "question", "answer", "answer_type", "evidence_boxes", "width", "height", "dataset")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from grit.models.loading import Policy
-from grit.prompts import user_message
+from grit.prompts import CHAIN_PROMPTS, user_message
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def generate(
             tuple(enc["image_grid_thw"].flatten().tolist()) if "image_grid_thw" in enc else (),
         )
         groups.setdefault(key, []).append(i)
-    stops = list(policy.stop_strings) if settings.stop_at_answer and kind in ("grounded", "icl", "cot") else []
+    stops = list(policy.stop_strings) if settings.stop_at_answer and kind in CHAIN_PROMPTS else []
     outputs: list[str | None] = [None] * len(texts)
     device = next(model.parameters()).device
     for indices in groups.values():

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from grit.boxes import QWEN_FACTOR, FrameSpec
-from grit.families import Family, family_of_model_type
+from grit.models.families import Family, family_of_model_type
 
 
 class ModelLoadError(RuntimeError):

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from grit.families import get_family
+from grit.models.families import get_family
 
 SIZES = {
     # text hidden/layers/heads/kv heads/mlp, vision hidden/depth/heads/mlp

@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator
 
 from grit.data.shapes import COLOURS, SHAPES, plural
-from grit.data.tasks import GROUNDING_TEMPLATE
+from grit.pretrain.tasks import GROUNDING_TEMPLATE
 from grit.prompts import COT_SUFFIX, GROUNDED_SUFFIX, SFT_SUFFIX, icl_example
 
 QWEN_SPECIAL_TOKENS = (

@@ -18,12 +18,11 @@ import torch
 from grit.answers import verify
 from grit.boxes import Frame, match_boxes
 from grit.chain import parse
-from grit.data.questions import make_question
-from grit.data.shapes import FAMILIES, WorldConfig
-from grit.data.tasks import grounding_example
+from grit.data.shapes import QUESTION_FAMILIES, WorldConfig
+from grit.data.shapes.questions import make_question
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
-from grit.pretrain.tasks import Example, collate, sample_example
+from grit.pretrain.tasks import Example, collate, grounding_example, sample_example
 
 
 @dataclass
@@ -40,11 +39,10 @@ def make_heldout(
     rng = random.Random(f"grit-pretrain-heldout-{seed}")
     grounding = []
     for i in range(n_grounding):
-        q = make_question(rng, cfg, FAMILIES[i % len(FAMILIES)], i)
-        ex = grounding_example(q.scene, rng, frame, cfg.colours, cfg.shapes)
-        grounding.append(Example(q.scene.render(), ex.prompt, ex.target, "grounding"))
+        q = make_question(rng, cfg, QUESTION_FAMILIES[i % len(QUESTION_FAMILIES)], i)
+        grounding.append(grounding_example(q.scene, rng, frame, cfg.colours, cfg.shapes))
     direct = []
-    for family in FAMILIES:
+    for family in QUESTION_FAMILIES:
         for i in range(n_direct):
             q = make_question(rng, cfg, family, i)
             direct.append((Example(q.scene.render(), q.question, q.answer, family), q.answer, family))
@@ -108,7 +106,7 @@ def evaluate_base(policy: Policy, heldout: HeldOut, frame: Frame, batch_size: in
     short = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
     d = heldout.direct
     answers = generate(policy, [e.image for e, _, _ in d], [e.prompt for e, _, _ in d], "direct", short)
-    for family in FAMILIES:
+    for family in QUESTION_FAMILIES:
         pairs = [(a, gold, ex) for a, (ex, gold, fam) in zip(answers, d) if fam == family]
         result[f"direct_{family}"] = sum(verify(a, gold, None, ex.prompt) for a, gold, ex in pairs) / max(
             len(pairs), 1

@@ -2,7 +2,8 @@
 then into token batches with per-token loss weights.
 
 Tasks (never a grounded reasoning chain):
-- grounding: "Output the bounding boxes of all red circles in JSON with key 'bbox_2d'." -> JSON list or ``none``;
+- grounding (:data:`GROUNDING_TEMPLATE`):
+  "Output the bounding boxes of all red circles in JSON with key 'bbox_2d'." -> JSON list or ``none``;
 - direct answers to counting, spatial, existence and attribute questions (the direct prompt);
 - tag following with tag names other than think/rethink/answer ("... between <view> and </view> ...");
 - instructed questions: a question followed by an instruction, as real prompts put one after the question: answer
@@ -22,33 +23,24 @@ from dataclasses import dataclass
 from PIL import Image
 
 from grit.boxes import Frame
-from grit.data.questions import make_question, phrase, referents
-from grit.data.shapes import FAMILIES, WorldConfig, make_scene, plural
-from grit.data.tasks import grounding_example, grounding_target
+from grit.chain import render_box
+from grit.data.shapes import (
+    QUESTION_FAMILIES,
+    Question,
+    Scene,
+    WorldConfig,
+    make_question,
+    make_scene,
+    phrase,
+    plural,
+    referents,
+)
 from grit.prompts import question_text
 
 TASKS = ("grounding", "direct", "tags", "instructed")
-TAGS = (
-    "view",
-    "look",
-    "plan",
-    "note",
-    "out",
-    "res",
-    "count",
-    "colour",
-    "shape",
-    "where",
-    "final",
-    "obs",
-    "sum",
-    "info",
-    "result",
-    "boxes",
-    "scene",
-    "list",
-    "check",
-    "memo",
+TAGS = tuple(
+    "view look plan note out res count colour shape where final obs sum "
+    "info result boxes scene list check memo".split()
 )
 
 
@@ -58,6 +50,72 @@ class Example:
     prompt: str  # the user text after the image
     target: str
     task: str
+
+
+GROUNDING_TEMPLATE = "Output the bounding boxes of all {what} in JSON with key 'bbox_2d'."
+
+
+def grounding_target(objects, frame: Frame) -> str:
+    """The JSON list of the objects' boxes in the model's frame (rounded to whole numbers), top to bottom."""
+    if not objects:
+        return "none"
+    ordered = sorted(objects, key=lambda o: (o.box[1], o.box[0]))
+    boxes = [render_box([round(v) for v in frame.from_original(o.box)], o.label, "json") for o in ordered]
+    return "[" + ", ".join(boxes) + "]"
+
+
+def grounding_example(
+    scene: Scene, rng: random.Random, frame: Frame, colours, shapes, present_share: float = 0.0
+) -> Example:
+    """Ask for all objects of a colour, a shape, both, or all shapes. With probability ``present_share`` the
+    colour and shape are those of an object in the scene; otherwise they are random and may match nothing."""
+    colour, shape = rng.choice(colours), rng.choice(shapes)
+    if scene.objects and rng.random() < present_share:
+        anchor = rng.choice(scene.objects)
+        colour, shape = anchor.colour, anchor.shape
+    kind = rng.choice(("both", "both", "colour", "shape", "all"))
+    colour = colour if kind in ("both", "colour") else None
+    shape = shape if kind in ("both", "shape") else None
+    what = phrase(colour, shape)
+    target = grounding_target(scene.matching(colour, shape), frame)
+    return Example(scene.render(), GROUNDING_TEMPLATE.format(what=what), target, "grounding")
+
+
+def direct_example(question: Question) -> Example:
+    """The direct prompt ("\\nQuestion: ...") -> the short answer."""
+    task = f"direct/{question.family}"
+    return Example(question.scene.render(), question_text(question.question, "direct"), question.answer, task)
+
+
+def write_base_tasks(out, n: int, seed: int, cfg, frame_spec) -> int:
+    """Write ``n`` base-task examples (half grounding, half direct answers, each on a fresh scene) as JSONL with
+    their images under ``out/images``; returns the number written. For inspection and for external trainers:
+    ``grit pretrain`` draws fresh scenes on the fly instead."""
+    import json
+    from pathlib import Path
+
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(f"grit-base-tasks-{seed}")
+    frame = frame_spec.frame(cfg.image_size, cfg.image_size)
+    with (out / "base_tasks.jsonl").open("w", encoding="utf-8") as f:
+        for i in range(n):
+            q = make_question(rng, cfg, QUESTION_FAMILIES[i % len(QUESTION_FAMILIES)], i // len(QUESTION_FAMILIES))
+            example = grounding_example(q.scene, rng, frame, cfg.colours, cfg.shapes) if i % 2 else direct_example(q)
+            name = f"images/task-{i:06d}.png"
+            example.image.save(out / name, format="PNG")
+            f.write(
+                json.dumps(
+                    {
+                        "image": name,
+                        "task": example.task.split("/")[0],
+                        "prompt": example.prompt,
+                        "target": example.target,
+                    }
+                )
+                + "\n"
+            )
+    return n
 
 
 def tag_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Example:
@@ -104,7 +162,7 @@ def instructed_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Ex
     """A question followed by an instruction, e.g. "Question: How many red circles are there? First, write the
     boxes of all red circles in JSON with key 'bbox_2d' between <look> and </look>. Then, write the answer after
     <res>." -> ``<look> [..] </look> <res> 2``."""
-    family = rng.choice(FAMILIES)
+    family = rng.choice(QUESTION_FAMILIES)
     q = make_question(rng, cfg, family, rng.randrange(1000))
     kind = rng.choices(("answer", "tagged", "boxes", "boxes_unnamed"), weights=(0.3, 0.15, 0.25, 0.3))[0]
     if kind == "answer":
@@ -133,12 +191,11 @@ def sample_example(
         return tag_example(rng, cfg, frame)
     if task == "instructed":
         return instructed_example(rng, cfg, frame)
-    family = rng.choice(FAMILIES)
+    family = rng.choice(QUESTION_FAMILIES)
     q = make_question(rng, cfg, family, rng.randrange(1000))
     if task == "grounding":
-        ex = grounding_example(q.scene, rng, frame, cfg.colours, cfg.shapes, present_share)
-        return Example(q.scene.render(), ex.prompt, ex.target, "grounding")
-    return Example(q.scene.render(), question_text(q.question, "direct"), q.answer, f"direct/{family}")
+        return grounding_example(q.scene, rng, frame, cfg.colours, cfg.shapes, present_share)
+    return direct_example(q)
 
 
 def image_dependent_ids(tokenizer, max_number: int) -> set[int]:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from grit.boxes import Frame
 from grit.data.shapes import WorldConfig, make_scene, plural
-from grit.families import get_family
+from grit.models.families import get_family
 from grit.models.loading import Policy, frame_of, load_policy
 from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
 from grit.pretrain.probe import HeldOut, evaluate_base, make_heldout

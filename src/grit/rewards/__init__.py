@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from grit.boxes import FrameSpec
+from grit.boxes import WHOLE_IMAGE_THRESHOLD, FrameSpec
 from grit.rewards.answer import AnswerReward
 from grit.rewards.base import Reward, bleu1, completion_text
 from grit.rewards.grit import (
@@ -42,7 +42,7 @@ class RewardSettings:
 
     frame: FrameSpec = field(default_factory=FrameSpec)
     judge: Any = None
-    whole_image_threshold: float = 0.95
+    whole_image_threshold: float = WHOLE_IMAGE_THRESHOLD
     max_boxes: int = 16
     pad_token_id: int | None = None
 

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from math import exp
 from typing import Any
 
-from grit.boxes import FrameSpec
+from grit.answers import parse_number
+from grit.boxes import WHOLE_IMAGE_THRESHOLD, FrameSpec
 from grit.chain import Chain, parse
-from grit.grounding import WHOLE_IMAGE_THRESHOLD, PlacedBox, frame_for, place_boxes
+from grit.grounding import PlacedBox, frame_for, place_boxes
 
 _NON_ALNUM_RE = re.compile(r"[^a-zA-Z0-9]")
 
@@ -46,6 +47,15 @@ def column(row: dict[str, Any], *names: str, required: bool = True, reward: str 
             f"the batch has {sorted(row)}. Build the dataset with grit.data.to_trl_dataset or add the column."
         )
     return None
+
+
+def gold_count(row: dict[str, Any], reward: str = "") -> int | None:
+    """The gold count of a counting sample; None for other answer types and for gold answers that are not whole
+    numbers (count rewards do not apply to them)."""
+    if row.get("answer_type") != "count":
+        return None
+    gold = parse_number(str(column(row, "answer", "gt_answer", reward=reward)))
+    return int(gold) if gold is not None and gold.is_integer() else None
 
 
 class Reward(abc.ABC):

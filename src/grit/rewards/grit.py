@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from grit.answers import parse_number
+from grit.boxes import WHOLE_IMAGE_THRESHOLD
 from grit.chain import Chain
 from grit.grounding import grounding_scores
-from grit.rewards.base import BoxReward, Reward, alnum_words, bleu1, column, repeated_fraction
+from grit.rewards.base import BoxReward, Reward, alnum_words, bleu1, column, gold_count, repeated_fraction
 
 
 class StrictFormatReward(Reward):
@@ -50,7 +50,7 @@ class GroundedBoxesReward(BoxReward):
 
     name = "grounded_boxes"
 
-    def __init__(self, frame=None, whole_image_threshold: float = 0.95, max_boxes: int = 16):
+    def __init__(self, frame=None, whole_image_threshold: float = WHOLE_IMAGE_THRESHOLD, max_boxes: int = 16):
         super().__init__(frame, whole_image_threshold)
         self.max_boxes = max_boxes
 
@@ -74,15 +74,13 @@ class CountReward(BoxReward):
     name = "count"
 
     def score(self, text: str, chain: Chain, row: dict[str, Any]) -> float | None:
-        if row.get("answer_type") != "count":
-            return None
-        gold = parse_number(str(column(row, "answer", "gt_answer", reward=self.name)))
-        if gold is None or not gold.is_integer():
+        gold = gold_count(row, self.name)
+        if gold is None:
             return None
         if not _single_think(chain):
             return 0.0
         valid = [p for p in self.think_boxes(chain, row) if p.valid]
-        return 0.5 if len(valid) == int(gold) else 0.0
+        return 0.5 if len(valid) == gold else 0.0
 
 
 class AnswerBleuReward(Reward):

@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from grit.answers import parse_number
 from grit.chain import Chain, paper_boxes
-from grit.rewards.base import Reward, column
+from grit.rewards.base import Reward, gold_count
 
 _THINK_PAIR_RE = re.compile(r"<think>.*?</think>", re.S)
 _RETHINK_AFTER_THINK_RE = re.compile(r"<think>.*?</think>.*?<rethink>.*?</rethink>", re.S)
@@ -74,9 +73,7 @@ class PaperCount(Reward):
     name = "paper_count"
 
     def score(self, text: str, chain: Chain, row: dict[str, Any]) -> float | None:
-        if row.get("answer_type") != "count":
+        gold = gold_count(row, self.name)
+        if gold is None:
             return None
-        gold = parse_number(str(column(row, "answer", "gt_answer", reward=self.name)))
-        if gold is None or not gold.is_integer():
-            return None
-        return 0.5 if len(paper_boxes(before_rethink(text))) == int(gold) else 0.0
+        return 0.5 if len(paper_boxes(before_rethink(text))) == gold else 0.0

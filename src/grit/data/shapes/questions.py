@@ -10,7 +10,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from grit.data.shapes import COLOURS, RELATIONS, SHAPES, Scene, ShapeObject, WorldConfig, make_scene, plural
+from grit.data.shapes.scene import COLOURS, RELATIONS, SHAPES, Scene, ShapeObject, WorldConfig, make_scene, plural
 
 EXTREMES = {"leftmost": (0, min), "rightmost": (0, max), "topmost": (1, min), "bottommost": (1, max)}
 

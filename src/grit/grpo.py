@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from grit.boxes import WHOLE_IMAGE_THRESHOLD
 from grit.data.selection import MIXES
 from grit.prompts import PROMPT_KINDS
 from grit.rewards import PRESETS, REWARDS
@@ -46,7 +47,10 @@ class GritTrainArguments:
     judge_base_url: str | None = None
     judge_model: str | None = None
     judge_cache: str | None = None
-    whole_image_threshold: float = 0.95
+    whole_image_threshold: float = field(
+        default=WHOLE_IMAGE_THRESHOLD,
+        metadata={"help": "a box covering this share of the image counts as whole-image"},
+    )
     dtype: str | None = field(default=None, metadata={"help": "float32, bfloat16, float16 or auto"})
     max_pixels: int | None = field(default=None, metadata={"help": "processor max_pixels (Qwen2/2.5-VL resize)"})
     min_pixels: int | None = field(default=None, metadata={"help": "processor min_pixels (Qwen2/2.5-VL resize)"})
@@ -169,12 +173,12 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()):
     """Data, model, rewards and callbacks, assembled into a ``GRPOTrainer`` (nothing is trained here)."""
     from trl import GRPOTrainer
 
+    from grit.callbacks import ChainDiagnostics, RolloutViewer, ZeroStdAlarm
     from grit.data import load_samples
     from grit.data.selection import select_grit20
     from grit.data.trl import to_trl_dataset
     from grit.models.loading import LoraSpec, load_policy
     from grit.rewards import RewardSettings, build_rewards
-    from grit.train_callbacks import ChainDiagnostics, RolloutViewer, ZeroStdAlarm
 
     roots = (
         args.images * len(args.train_data) if len(args.images) == 1 else args.images or [None] * len(args.train_data)
@@ -256,7 +260,7 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()) -> dict[s
         )
         + "\n"
     )
-    from grit.train_callbacks import plot_history
+    from grit.callbacks import plot_history
 
     plot_history(history, out / "plots")
     return {"global_step": trainer.state.global_step, "model": str(model_dir), "history": history}

@@ -12,8 +12,8 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from grit.data.questions import Question, make_question
-from grit.data.shapes import FAMILIES, WorldConfig
+from grit.data.shapes.questions import Question, make_question
+from grit.data.shapes.scene import QUESTION_FAMILIES, WorldConfig
 
 DEFAULT_MIX = {"counting": 0.4, "spatial": 0.3, "existence": 0.15, "attribute": 0.15}
 DEFAULT_SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
@@ -67,7 +67,7 @@ def write_shapes(
     n: int = 1000,
     seed: int = 0,
     cfg: WorldConfig | None = None,
-    families: Sequence[str] = FAMILIES,
+    families: Sequence[str] = QUESTION_FAMILIES,
     mix: dict[str, float] | None = None,
     splits: dict[str, float] | None = None,
     overwrite: bool = False,
@@ -75,9 +75,9 @@ def write_shapes(
     """Generate and write the shapes world; returns the JSONL path of each split. Refuses to write over existing
     split files unless ``overwrite`` (it never deletes anything)."""
     cfg = cfg or WorldConfig()
-    unknown = [f for f in families if f not in FAMILIES]
+    unknown = [f for f in families if f not in QUESTION_FAMILIES]
     if unknown:
-        raise ValueError(f"unknown question families {unknown}; use some of {', '.join(FAMILIES)}")
+        raise ValueError(f"unknown question families {unknown}; use some of {', '.join(QUESTION_FAMILIES)}")
     mix = {f: (mix or DEFAULT_MIX).get(f, 0.0) for f in families}
     if sum(mix.values()) <= 0:
         mix = {f: 1.0 for f in families}

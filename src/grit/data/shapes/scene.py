@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 COLOURS = {"red": (220, 50, 50), "green": (50, 180, 60), "blue": (60, 90, 230), "yellow": (230, 210, 50)}
 SHAPES = ("circle", "square", "triangle")
 BACKGROUND = (30, 30, 30)
-FAMILIES = ("counting", "spatial", "existence", "attribute")
+QUESTION_FAMILIES = ("counting", "spatial", "existence", "attribute")
 RELATIONS = {"left of": (0, -1), "right of": (0, 1), "above": (1, -1), "below": (1, 1)}  # (axis, sign)
 
 
