@@ -133,3 +133,36 @@ def test_instructed_task_is_a_known_task_mix_entry():
     assert micro_config("x", task_mix={"instructed": 1.0}).task_mix == {"instructed": 1.0}
     with pytest.raises(ValueError, match="instructed"):
         micro_config("x", task_mix={"instruct": 1.0})
+
+
+def test_reasoning_task_gives_the_named_objects_boxes_and_learns_only_the_answer():
+    """The reply's start holds the boxes of the objects the question names, in its order (the truth, no loss);
+    only the answer is a target. No GRIT tag anywhere."""
+    from grit.chain import parse
+    from grit.data.shapes.questions import referents
+    from grit.pretrain.tasks import collate, reasoning_example
+
+    world, rng = WorldConfig(image_size=112), random.Random(2)
+    frame = Frame.qwen(112, 112, 56 * 56, 112 * 112)
+    examples = [reasoning_example(rng, world, frame) for _ in range(40)]
+    for ex in examples:
+        assert not any(f"<{t}>" in ex.prompt + ex.given + ex.target for t in ("think", "rethink", "answer"))
+        asked = referents(ex.prompt.split("Question: ")[1].split("?")[0] + "?")
+        labels = [b.label for b in parse(ex.given).boxes]
+        # groups in the question's order: every box of group k comes before any box of group k + 1
+        order = [
+            next(k for k, (c, s) in enumerate(asked) if c in (None, lab.split()[0]) and s in (None, lab.split()[1]))
+            for lab in labels
+        ]
+        assert order == sorted(order), (ex.prompt, labels)
+        if ex.task == "reasoning/spatial":
+            assert len(labels) == 2 and ex.target in ("yes", "no")
+        if ex.task == "reasoning/counting":
+            assert ex.target == str(len(labels))
+    _, processor = build_tiny(TinySpec(size="micro"))
+    batch = collate(processor, examples[:4], set(), 1.0)
+    tok = processor.tokenizer
+    for row, ex in enumerate(examples[:4]):
+        learned = batch["labels"][row][batch["labels"][row] != -100]
+        assert tok.decode(learned).strip() == ex.target + "<|im_end|>"
+    assert {e.task.split("/")[0] for e in examples} == {"reasoning"}

@@ -23,6 +23,19 @@ def test_named_layouts_say_which_group_they_found_nothing_for():
     assert chain_text("no", GROUPS, "guess_first").startswith("<think> My first answer is no.")
 
 
+def test_boxes_first_chains_put_every_box_before_the_answer():
+    """The paper's order: each named group's boxes, then a rethink reading the answer off them; no answer (nor any
+    answer-like statement) comes before the last box."""
+    text = chain_text("2", GROUPS, "boxes_first")
+    chain = parse(text)
+    assert chain.strict and chain.answer_text == "2"
+    last_box = max(b.end for b in chain.boxes)
+    assert "2" not in chain.think.content.split('{"bbox_2d"')[0]  # nothing before the first box states it
+    assert text.index("<rethink>") > last_box and text.index("<answer>") > last_box
+    assert "answer" not in text[: text.index("</think>")]
+    assert text.startswith("<think> Let me find the red circles:") and "I find no blue squares." in text
+
+
 def test_unknown_layout_is_refused_by_name():
     with pytest.raises(ValueError, match="guess_first"):
         chain_text("1", GROUPS, "answer_last")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from grit.chain import parse, render
+from grit.chain import parse, render, render_box
 from grit.data.shapes.questions import phrase, referents
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
@@ -33,7 +33,7 @@ class SelfChain:
     chain: str
 
 
-LAYOUTS = ("boxes_then_answer", "named", "guess_first")
+LAYOUTS = ("boxes_first", "boxes_then_answer", "named", "guess_first")
 
 
 def check_layout(layout: str) -> None:
@@ -62,21 +62,39 @@ def self_chains(
         "plain",
         GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False),
     )
-    answers = generate(
-        policy,
-        list(images),
-        list(questions),
-        "direct",
-        GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False),
-    )
     found: dict[int, list[tuple[str, list]]] = {}
     for (i, what), text in zip(asks, grounding):
         found.setdefault(i, []).append((what, [b for b in parse(text).boxes if b.well_formed]))
+    settings = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
+    if layout == "boxes_first":  # the answer the base reads off its own boxes
+        prompts = [reasoning_prompt(q, [what for what, _ in found.get(i, [])]) for i, q in enumerate(questions)]
+        starts = [reasoning_reply_start(found.get(i, [])) for i in range(len(questions))]
+        answers = generate(policy, list(images), prompts, "plain", settings, reply_starts=starts)
+    else:
+        answers = generate(policy, list(images), list(questions), "direct", settings)
     chains = []
     for i, (image, question) in enumerate(zip(images, questions)):
         answer = answers[i].strip().split("\n")[0].strip() or "none"
         chains.append(SelfChain(image, question, chain_text(answer, found.get(i, []), layout)))
     return chains
+
+
+def reasoning_prompt(question: str, whats: Sequence[str]) -> str:
+    """The base's reasoning-task prompt (:func:`grit.pretrain.tasks.reasoning_example`) for a question whose
+    objects are ``whats`` ("red circles", ...)."""
+    return question_text(question, "direct") + (
+        f" First, write the boxes of all {' and '.join(whats)} in JSON with key 'bbox_2d' between <look> and "
+        "</look>. Then, write the answer after <res>."
+    )
+
+
+def reasoning_reply_start(groups: Sequence[tuple[str, Sequence]]) -> str:
+    """The reply's start for :func:`reasoning_prompt`: the boxes found per group, as the base writes them."""
+    lists = []
+    for _, boxes in groups:
+        rendered = [render_box([round(v) for v in b.coords], b.label, "json") for b in boxes]
+        lists.append("[" + ", ".join(rendered) + "]" if rendered else "none")
+    return f"<look> {' '.join(lists)} </look> <res>"
 
 
 def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str = "guess_first") -> str:
@@ -89,6 +107,11 @@ def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str 
     </rethink> <answer> 2 </answer>
     """
     check_layout(layout)
+    if layout == "boxes_first":  # the paper's order: the boxes of each object named, then the answer read off them
+        think = []
+        for what, boxes in groups:
+            think += [f"Let me find the {what}:", *boxes] if boxes else [f"I find no {what}."]
+        return render(think, f"Reading these boxes, the answer is {answer}.", answer)
     if layout == "boxes_then_answer":
         boxes = [b for _, bs in groups for b in bs]
         think = ["Let me find the objects.", *boxes] if boxes else ["I look for the objects and find none."]

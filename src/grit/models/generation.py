@@ -44,11 +44,15 @@ def generate(
     questions: Sequence[str],
     kind: str = "grounded",
     settings: GenerationSettings = GenerationSettings(),
+    reply_starts: Sequence[str] | None = None,
 ) -> list[str]:
-    """One completion per (image, question), in input order."""
+    """One completion per (image, question), in input order; ``reply_starts`` (one per question) are written at
+    the start of the reply, and the completion continues them (they are not part of the returned text)."""
     import torch
 
     texts = prompt_texts(policy, questions, kind)
+    if reply_starts is not None:
+        texts = [text + start for text, start in zip(texts, reply_starts, strict=True)]
     processor, model = policy.processor, policy.model
     encoded = [processor(text=[t], images=[im], return_tensors="pt") for t, im in zip(texts, images)]
     groups: dict[tuple, list[int]] = {}

@@ -37,7 +37,7 @@ from grit.data.shapes import (
 )
 from grit.prompts import question_text
 
-TASKS = ("grounding", "direct", "tags", "instructed")
+TASKS = ("grounding", "direct", "tags", "instructed", "reasoning")
 TAGS = tuple(
     "view look plan note out res count colour shape where final obs sum "
     "info result boxes scene list check memo".split()
@@ -50,6 +50,7 @@ class Example:
     prompt: str  # the user text after the image
     target: str
     task: str
+    given: str = ""  # the start of the reply, written for the model (no loss), before ``target``
 
 
 GROUNDING_TEMPLATE = "Output the bounding boxes of all {what} in JSON with key 'bbox_2d'."
@@ -183,6 +184,36 @@ def instructed_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Ex
     return Example(q.scene.render(), question_text(q.question, "direct") + suffix, target, f"instructed/{kind}")
 
 
+# Families of the reasoning task: spatial questions need a comparison of two written boxes, the hop a one-pass
+# answer misses (direct spatial accuracy stays at chance); counting needs the boxes counted.
+REASONING_FAMILIES = {"spatial": 0.4, "counting": 0.3, "existence": 0.15, "attribute": 0.15}
+
+
+def reasoning_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Example:
+    """Reasoning over boxes already written: the question and an instruction to write the boxes of the objects it
+    names, then the answer; the reply's boxes are *given* (the truth, one group per object the question names, in
+    the question's order) and only the answer is learned. A language skill, like an LLM's: compare two boxes, count
+    the listed boxes, read a label. Never GRIT's instruction, tags or chain layout.
+
+    e.g. "Question: Is the red circle left of the blue square? First, write the boxes of ... between <look> and
+    </look>. Then, write the answer after <res>." -> given ``<look> [{"bbox_2d": ..}] [{"bbox_2d": ..}] </look>
+    <res>``, target ``yes``."""
+    family = rng.choices(list(REASONING_FAMILIES), weights=list(REASONING_FAMILIES.values()))[0]
+    q = make_question(rng, cfg, family, rng.randrange(1000))
+    groups = referents(q.question)
+    seen, t2 = rng.sample(TAGS, 2)
+    what = "all " + " and ".join(phrase(*g) for g in groups) if rng.random() < 0.5 else rng.choice(UNNAMED)
+    boxes = " ".join(grounding_target(q.scene.matching(*g), frame) for g in groups)
+    suffix = (
+        f" First, write the boxes of {what} in JSON with key 'bbox_2d' between <{seen}> and </{seen}>. "
+        f"Then, write the answer after <{t2}>."
+    )
+    prompt = question_text(q.question, "direct") + suffix
+    return Example(
+        q.scene.render(), prompt, q.answer, f"reasoning/{family}", given=f"<{seen}> {boxes} </{seen}> <{t2}>"
+    )
+
+
 def sample_example(
     rng: random.Random, cfg: WorldConfig, frame: Frame, mix: dict[str, float], present_share: float = 0.0
 ) -> Example:
@@ -191,6 +222,8 @@ def sample_example(
         return tag_example(rng, cfg, frame)
     if task == "instructed":
         return instructed_example(rng, cfg, frame)
+    if task == "reasoning":
+        return reasoning_example(rng, cfg, frame)
     family = rng.choice(QUESTION_FAMILIES)
     q = make_question(rng, cfg, family, rng.randrange(1000))
     if task == "grounding":
@@ -221,8 +254,9 @@ def image_dependent_ids(tokenizer, max_number: int) -> set[int]:
 
 
 def collate(processor, examples: list[Example], weighted_ids: set[int], weight: float):
-    """Token batch: ``input_ids``, ``attention_mask``, vision inputs, ``labels`` (-100 outside targets) and
-    ``weights`` (``weight`` on image-dependent target tokens, 1 elsewhere)."""
+    """Token batch: ``input_ids``, ``attention_mask``, vision inputs, ``labels`` (-100 outside targets: the prompt
+    and an example's ``given`` reply start) and ``weights`` (``weight`` on image-dependent target tokens, 1
+    elsewhere)."""
     import torch
 
     tok = processor.tokenizer
@@ -230,7 +264,7 @@ def collate(processor, examples: list[Example], weighted_ids: set[int], weight: 
     for ex in examples:
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": ex.prompt}]}]
         prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        texts.append(prompt + ex.target + "<|im_end|>")
+        texts.append(prompt + (ex.given + " " if ex.given else "") + ex.target + "<|im_end|>")
     tok.padding_side = "right"
     batch = processor(text=texts, images=[ex.image for ex in examples], padding=True, return_tensors="pt")
     ids = batch["input_ids"]
@@ -242,6 +276,8 @@ def collate(processor, examples: list[Example], weighted_ids: set[int], weight: 
         starts = (ids[row] == start_id).nonzero().flatten()
         begin = int(starts[-1]) + 1 + head
         end = int(batch["attention_mask"][row].sum())
+        if examples[row].given:  # the target's tokens end the row (a space starts it, so BPE cannot merge across)
+            begin = end - len(tok(" " + examples[row].target + "<|im_end|>", add_special_tokens=False)["input_ids"])
         labels[row, begin:end] = ids[row, begin:end]
         for col in range(begin, end):
             weights[row, col] = weight if int(ids[row, col]) in weighted_ids else 1.0
