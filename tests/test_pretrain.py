@@ -28,6 +28,7 @@ def micro_config(out, **kw):
         curriculum_steps=2,
         heldout_grounding=4,
         heldout_direct=1,
+        heldout_reasoning=4,
         word_readout=True,
         grounding_present_share=0.5,
     )

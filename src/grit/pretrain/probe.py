@@ -22,7 +22,14 @@ from grit.data.shapes import QUESTION_FAMILIES, WorldConfig
 from grit.data.shapes.questions import make_question
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
-from grit.pretrain.tasks import Example, collate, grounding_example, sample_example
+from grit.pretrain.tasks import (
+    REASONING_FAMILIES,
+    Example,
+    collate,
+    grounding_example,
+    reasoning_example,
+    sample_example,
+)
 
 
 @dataclass
@@ -30,10 +37,17 @@ class HeldOut:
     grounding: list[Example]
     direct: list[tuple[Example, str, str]]  # example, gold answer, family
     probe: list[Example]
+    reasoning: list[Example]  # with the image, as a chain has it
 
 
 def make_heldout(
-    cfg: WorldConfig, frame: Frame, seed: int, n_grounding: int = 100, n_direct: int = 40, n_probe: int = 64
+    cfg: WorldConfig,
+    frame: Frame,
+    seed: int,
+    n_grounding: int = 100,
+    n_direct: int = 40,
+    n_probe: int = 64,
+    n_reasoning: int = 160,
 ) -> HeldOut:
     """Held-out examples from a random stream of their own (training streams use other seeds)."""
     rng = random.Random(f"grit-pretrain-heldout-{seed}")
@@ -47,7 +61,12 @@ def make_heldout(
             q = make_question(rng, cfg, family, i)
             direct.append((Example(q.scene.render(), q.question, q.answer, family), q.answer, family))
     probe = [sample_example(rng, cfg, frame, {"grounding": 0.5, "direct": 0.5}) for _ in range(n_probe)]
-    return HeldOut(grounding, direct, probe)
+    reasoning = []
+    while len(reasoning) < n_reasoning:
+        ex = reasoning_example(rng, cfg, frame)
+        if ex.image is not None:
+            reasoning.append(ex)
+    return HeldOut(grounding, direct, probe, reasoning)
 
 
 def grounding_readout(outputs: list[str], examples: list[Example], frame: Frame) -> dict[str, float]:
@@ -111,6 +130,13 @@ def evaluate_base(policy: Policy, heldout: HeldOut, frame: Frame, batch_size: in
         result[f"direct_{family}"] = sum(verify(a, gold, None, ex.prompt) for a, gold, ex in pairs) / max(
             len(pairs), 1
         )
+    r = heldout.reasoning
+    replies = generate(policy, [e.image for e in r], [e.prompt for e in r], "plain", short, [e.given for e in r])
+    for family in REASONING_FAMILIES:
+        pairs = [(a, ex) for a, ex in zip(replies, r) if ex.task == f"reasoning/{family}"]
+        if pairs:
+            right = sum(verify(a.strip().split("\n")[0], ex.target, None, ex.prompt) for a, ex in pairs)
+            result[f"reasoning_{family}"] = right / len(pairs)
     result.update(probe_losses(policy.model, policy.processor, heldout.probe))
     policy.model.train()
     return result

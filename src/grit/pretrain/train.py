@@ -61,6 +61,7 @@ class PretrainConfig:
     threads: int = 2
     heldout_grounding: int = 100
     heldout_direct: int = 40
+    heldout_reasoning: int = 160
 
     def __post_init__(self):
         problems = []
@@ -125,7 +126,12 @@ class Pretrainer:
         self.frame = Frame.qwen(cfg.image_size, cfg.image_size, 56 * 56, cfg.image_size**2)
         self.world = WorldConfig(image_size=cfg.image_size, min_objects=cfg.min_objects, max_objects=cfg.max_objects)
         self.heldout: HeldOut = make_heldout(
-            self.world, self.frame, cfg.seed, cfg.heldout_grounding, cfg.heldout_direct
+            self.world,
+            self.frame,
+            cfg.seed,
+            cfg.heldout_grounding,
+            cfg.heldout_direct,
+            n_reasoning=cfg.heldout_reasoning,
         )
         tok = self.policy.tokenizer
         self.number_ids = torch.tensor([tok.convert_tokens_to_ids(str(n)) for n in range(cfg.image_size + 1)])
