@@ -138,7 +138,8 @@ def test_instructed_task_is_a_known_task_mix_entry():
 
 def test_reasoning_task_gives_the_named_objects_boxes_and_learns_only_the_answer():
     """The reply's start holds the boxes of the objects the question names, in its order (the truth, no loss);
-    only the answer is a target. No GRIT tag anywhere."""
+    only the answer is a target; the image is none or another scene's, so the boxes are the only evidence. No GRIT
+    tag anywhere."""
     from grit.chain import parse
     from grit.data.shapes.questions import referents
     from grit.pretrain.tasks import collate, reasoning_example
@@ -148,7 +149,8 @@ def test_reasoning_task_gives_the_named_objects_boxes_and_learns_only_the_answer
     examples = [reasoning_example(rng, world, frame) for _ in range(40)]
     for ex in examples:
         assert not any(f"<{t}>" in ex.prompt + ex.given + ex.target for t in ("think", "rethink", "answer"))
-        asked = referents(ex.prompt.split("Question: ")[1].split("?")[0] + "?")
+        assert ex.prompt.startswith("\nQuestion: ") and ex.given.endswith(" answer:")
+        asked = referents(ex.prompt.split("Question: ")[1])
         labels = [b.label for b in parse(ex.given).boxes]
         # groups in the question's order: every box of group k comes before any box of group k + 1
         order = [
@@ -160,10 +162,23 @@ def test_reasoning_task_gives_the_named_objects_boxes_and_learns_only_the_answer
             assert len(labels) == 2 and ex.target in ("yes", "no")
         if ex.task == "reasoning/counting":
             assert ex.target == str(len(labels))
+    assert {e.image is None for e in examples} == {True, False}
     _, processor = build_tiny(TinySpec(size="micro"))
-    batch = collate(processor, examples[:4], set(), 1.0)
+    batch = collate(processor, examples[:6], set(), 1.0)
     tok = processor.tokenizer
-    for row, ex in enumerate(examples[:4]):
+    for row, ex in enumerate(examples[:6]):
         learned = batch["labels"][row][batch["labels"][row] != -100]
         assert tok.decode(learned).strip() == ex.target + "<|im_end|>"
     assert {e.task.split("/")[0] for e in examples} == {"reasoning"}
+
+
+def test_reasoning_images_are_never_the_questions_own_unless_asked():
+    from grit.pretrain.tasks import reasoning_example
+
+    world, frame = WorldConfig(image_size=112), Frame.qwen(112, 112, 56 * 56, 112 * 112)
+    for seed in range(12):
+        own = reasoning_example(random.Random(seed), world, frame, image="own")
+        other = reasoning_example(random.Random(seed), world, frame, image="other")
+        assert own.prompt == other.prompt and own.given == other.given
+        assert own.image.tobytes() != other.image.tobytes()
+        assert reasoning_example(random.Random(seed), world, frame, image="none").image is None

@@ -4,6 +4,7 @@ given, and each box stays inside ``<think>``."""
 import pytest
 
 from grit.chain import parse
+from grit.data.shapes.questions import referents
 from grit.warmstart import LAYOUTS, chain_text
 
 GROUPS = [("red circles", [((1, 2, 9, 9), "red circle"), ((20, 2, 29, 9), "red circle")]), ("blue squares", [])]
@@ -64,7 +65,7 @@ def test_self_chains_are_the_base_models_own_boxes_and_answers(shapes):
 
     policy = load_policy(shipped_base())
     images, questions = [q.scene.render() for q in shapes], [q.question for q in shapes]
-    chains = self_chains(policy, images, questions)
+    chains = self_chains(policy, images, questions, layout="guess_first")
     settings = GenerationSettings(max_new_tokens=100, stop_at_answer=False)
     direct = generate(policy, images, questions, "direct", GenerationSettings(max_new_tokens=8, stop_at_answer=False))
     for image, question, chain, answer in zip(images, questions, chains, direct):
@@ -82,3 +83,25 @@ def test_self_chains_are_the_base_models_own_boxes_and_answers(shapes):
         own = [b.coords for t in texts for b in parse(t).boxes if b.well_formed]
         assert [b.coords for b in parsed.boxes] == own
         assert parsed.answer_text == answer.strip()
+
+
+def test_boxes_first_self_chains_answer_from_the_base_models_own_boxes(shapes):
+    """The paper's order, label-free: the boxes are the base's own grounding, and the answer is what the base
+    writes after those boxes are put at the start of its reply (its reasoning over them), never a gold answer."""
+    from grit.models.generation import GenerationSettings, generate
+    from grit.models.loading import load_policy
+    from grit.quickstart import shipped_base
+    from grit.warmstart import reasoning_reply_start, self_chains
+
+    policy = load_policy(shipped_base())
+    images, questions = [q.scene.render() for q in shapes], [q.question for q in shapes]
+    chains = self_chains(policy, images, questions, layout="boxes_first")
+    for image, question, chain in zip(images, questions, chains):
+        parsed = parse(chain.chain)
+        assert parsed.strict and parsed.think.content.strip().startswith(("Let me find", "I find no"))
+        groups = [("", [b for b in parsed.boxes])]  # one list holds them all when the question names one group
+        if len(referents(question)) == 1:
+            start = reasoning_reply_start(groups)
+            settings = GenerationSettings(max_new_tokens=8, stop_at_answer=False)
+            own = generate(policy, [image], [question], "direct", settings, reply_starts=[start])[0]
+            assert parsed.answer_text == (own.strip().split("\n")[0].strip() or "none")

@@ -22,7 +22,7 @@ from grit.chain import parse, render, render_box
 from grit.data.shapes.questions import phrase, referents
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
-from grit.pretrain.tasks import GROUNDING_TEMPLATE, Example, collate
+from grit.pretrain.tasks import GROUNDING_TEMPLATE, Example, collate, reasoning_reply
 from grit.prompts import question_text
 
 
@@ -67,9 +67,8 @@ def self_chains(
         found.setdefault(i, []).append((what, [b for b in parse(text).boxes if b.well_formed]))
     settings = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
     if layout == "boxes_first":  # the answer the base reads off its own boxes
-        prompts = [reasoning_prompt(q, [what for what, _ in found.get(i, [])]) for i, q in enumerate(questions)]
         starts = [reasoning_reply_start(found.get(i, [])) for i in range(len(questions))]
-        answers = generate(policy, list(images), prompts, "plain", settings, reply_starts=starts)
+        answers = generate(policy, list(images), list(questions), "direct", settings, reply_starts=starts)
     else:
         answers = generate(policy, list(images), list(questions), "direct", settings)
     chains = []
@@ -79,22 +78,14 @@ def self_chains(
     return chains
 
 
-def reasoning_prompt(question: str, whats: Sequence[str]) -> str:
-    """The base's reasoning-task prompt (:func:`grit.pretrain.tasks.reasoning_example`) for a question whose
-    objects are ``whats`` ("red circles", ...)."""
-    return question_text(question, "direct") + (
-        f" First, write the boxes of all {' and '.join(whats)} in JSON with key 'bbox_2d' between <look> and "
-        "</look>. Then, write the answer after <res>."
-    )
-
-
 def reasoning_reply_start(groups: Sequence[tuple[str, Sequence]]) -> str:
-    """The reply's start for :func:`reasoning_prompt`: the boxes found per group, as the base writes them."""
+    """The start of the base's reasoning reply (:func:`grit.pretrain.tasks.reasoning_example`) holding the boxes
+    found per object group, as the base writes them; the base continues it with the answer."""
     lists = []
     for _, boxes in groups:
         rendered = [render_box([round(v) for v in b.coords], b.label, "json") for b in boxes]
         lists.append("[" + ", ".join(rendered) + "]" if rendered else "none")
-    return f"<look> {' '.join(lists)} </look> <res>"
+    return reasoning_reply(" ".join(lists))
 
 
 def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str = "guess_first") -> str:

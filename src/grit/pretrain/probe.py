@@ -37,7 +37,7 @@ class HeldOut:
     grounding: list[Example]
     direct: list[tuple[Example, str, str]]  # example, gold answer, family
     probe: list[Example]
-    reasoning: list[Example]  # with the image, as a chain has it
+    reasoning: list[Example]  # with the question's image, as a chain has it
 
 
 def make_heldout(
@@ -61,11 +61,7 @@ def make_heldout(
             q = make_question(rng, cfg, family, i)
             direct.append((Example(q.scene.render(), q.question, q.answer, family), q.answer, family))
     probe = [sample_example(rng, cfg, frame, {"grounding": 0.5, "direct": 0.5}) for _ in range(n_probe)]
-    reasoning = []
-    while len(reasoning) < n_reasoning:
-        ex = reasoning_example(rng, cfg, frame)
-        if ex.image is not None:
-            reasoning.append(ex)
+    reasoning = [reasoning_example(rng, cfg, frame, image="own") for _ in range(n_reasoning)]
     return HeldOut(grounding, direct, probe, reasoning)
 
 

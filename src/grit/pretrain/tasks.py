@@ -186,35 +186,41 @@ def instructed_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Ex
 
 # Families of the reasoning task: spatial questions need a comparison of two written boxes, the hop a one-pass
 # answer misses (direct spatial accuracy stays at chance); counting needs the boxes counted.
-REASONING_FAMILIES = {"spatial": 0.5, "counting": 0.25, "existence": 0.1, "attribute": 0.15}
-# Share of reasoning examples without the image. With the image the base kept answering spatial questions from it
-# (at chance: 0.60 after 350 steps of 32 spatial examples); with the boxes alone it learned (0.74 after 200 steps;
-# measured on the shipped base, docs/EXPERIMENTS.md). The rest keep the image, as a chain has it.
-REASONING_TEXT_ONLY = 0.5
+REASONING_FAMILIES = {"spatial": 0.6, "counting": 0.2, "existence": 0.1, "attribute": 0.1}
+# Images of the reasoning task: none, or another scene's. With the question's own image the base kept answering
+# spatial questions from it (at chance: 0.60 after 350 steps of 32 examples; 0.43-0.48 inside a stage-3 mix at 1000
+# steps); with the boxes alone it learned to compare them (0.74 after 200 steps; measured, docs/EXPERIMENTS.md).
+# Another scene's image keeps image tokens in the context, as a chain has them, while the boxes stay the only evidence.
+REASONING_IMAGES = ("none", "other")
 
 
-def reasoning_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Example:
-    """Reasoning over boxes already written: the question and an instruction to write the boxes of the objects it
-    names, then the answer; the reply's boxes are *given* (the truth, one group per object the question names, in
-    the question's order) and only the answer is learned. A language skill, like an LLM's: compare two boxes, count
-    the listed boxes, read a label. Never GRIT's instruction, tags or chain layout.
+def reasoning_example(rng: random.Random, cfg: WorldConfig, frame: Frame, image: str | None = None) -> Example:
+    """Reasoning over boxes already written: the question, then a reply whose start is *given* (the boxes of the
+    objects the question names, one JSON list per object group, in the question's order, the truth) and whose end,
+    the answer, is learned. A language skill, like an LLM's: compare two boxes, count the listed boxes, read a
+    label. Never GRIT's instruction, tags or chain layout.
 
-    e.g. "Question: Is the red circle left of the blue square? First, write the boxes of ... between <look> and
-    </look>. Then, write the answer after <res>." -> given ``<look> [{"bbox_2d": ..}] [{"bbox_2d": ..}] </look>
-    <res>``, target ``yes``."""
+    e.g. "Question: Is the red circle left of the blue square?" -> given ``[{"bbox_2d": ..}] [{"bbox_2d": ..}]
+    answer:``, target ``yes``. ``image``: ``none``, ``other`` (another scene's; the default picks one of the two)
+    or ``own`` (the question's, for held-out measurement as a chain sees it)."""
     family = rng.choices(list(REASONING_FAMILIES), weights=list(REASONING_FAMILIES.values()))[0]
     q = make_question(rng, cfg, family, rng.randrange(1000))
-    groups = referents(q.question)
-    seen, t2 = rng.sample(TAGS, 2)
-    what = "all " + " and ".join(phrase(*g) for g in groups) if rng.random() < 0.5 else rng.choice(UNNAMED)
-    boxes = " ".join(grounding_target(q.scene.matching(*g), frame) for g in groups)
-    suffix = (
-        f" First, write the boxes of {what} in JSON with key 'bbox_2d' between <{seen}> and </{seen}>. "
-        f"Then, write the answer after <{t2}>."
-    )
-    prompt = question_text(q.question, "direct") + suffix
-    image = None if rng.random() < REASONING_TEXT_ONLY else q.scene.render()
-    return Example(image, prompt, q.answer, f"reasoning/{family}", given=f"<{seen}> {boxes} </{seen}> <{t2}>")
+    boxes = " ".join(grounding_target(q.scene.matching(*g), frame) for g in referents(q.question))
+    image = image or rng.choice(REASONING_IMAGES)
+    if image == "other":
+        other = make_scene(rng, cfg)
+        while other is None:
+            other = make_scene(rng, cfg)
+        picture = other.render()
+    else:
+        picture = q.scene.render() if image == "own" else None
+    prompt = question_text(q.question, "direct")
+    return Example(picture, prompt, q.answer, f"reasoning/{family}", given=reasoning_reply(boxes))
+
+
+def reasoning_reply(boxes: str) -> str:
+    """The given start of a reasoning reply: the boxes' JSON lists, then ``answer:``."""
+    return f"{boxes} answer:"
 
 
 def sample_example(
