@@ -26,7 +26,6 @@ import dataclasses
 import difflib
 import os
 import re
-import sys
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -186,7 +185,9 @@ def from_yaml(dataclass_type: type, path: str | Path, overrides: dict[str, Any] 
     unknown = [k for k in values if k not in known]
     if unknown:
         raise ConfigError(f"unknown field {unknown[0]!r}{closest(unknown[0], known)}")
-    return dataclass_type(**values)
+    obj = dataclass_type(**values)
+    check_fields(obj)
+    return obj
 
 
 def _yaml_value(text: str):
@@ -427,7 +428,3 @@ def _copy_field(f: dataclasses.Field, resolved_type) -> dataclasses.Field:
     f = copy.copy(f)
     f.type = resolved_type
     return f
-
-
-def print_error(prog: str, message: str) -> None:
-    print(f"{prog}: error: {message}", file=sys.stderr)
