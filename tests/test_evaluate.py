@@ -19,7 +19,6 @@ from grit.grounding import frame_for, place_boxes
 from grit.metrics import aggregate, paired_gain, sample_metrics
 from grit.models.loading import load_policy
 from grit.models.tiny import TinySpec, build_tiny
-from test_judge import FakeChatServer
 
 ORIGINAL = FrameSpec("original")
 OBJECTS = [{"label": "red circle", "box": [10, 10, 30, 30]}, {"label": "blue square", "box": [60, 60, 90, 90]}]
@@ -94,41 +93,33 @@ def test_label_agreement_rules():
     assert label_agreement(c2, (), None) is None
 
 
-def test_judge_accuracy_and_failures_are_counted():
-    server = FakeChatServer()
-    try:
-        from grit.judge import OpenAIJudge
+def test_judge_accuracy_and_failures_are_counted(server):
+    from grit.judge import OpenAIJudge
 
-        judge = OpenAIJudge(base_url=server.url, model="j", backoff=0, max_retries=0, max_workers=1)
-        server.script = [("ok", "{score: 0.7}"), ("http", 500)]
-        m_ok = sample_metrics("<answer> 2 </answer>", sample(), ORIGINAL, "grounded", 0.7, judged=True)
-        m_fail = sample_metrics("<answer> 2 </answer>", sample(), ORIGINAL, "grounded", None, judged=True)
-        agg = aggregate([m_ok, m_fail])
-        assert agg["accuracy"] == 0.7 and agg["accuracy_n"] == 1 and agg["judge_failures"] == 1
-        assert judge.score("q", "a", "b").score == 0.7 and judge.score("q", "a", "c").score is None
-    finally:
-        server.close()
+    judge = OpenAIJudge(base_url=server.url, model="j", backoff=0, max_retries=0, max_workers=1)
+    server.script = [("ok", "{score: 0.7}"), ("http", 500)]
+    m_ok = sample_metrics("<answer> 2 </answer>", sample(), ORIGINAL, "grounded", 0.7, judged=True)
+    m_fail = sample_metrics("<answer> 2 </answer>", sample(), ORIGINAL, "grounded", None, judged=True)
+    agg = aggregate([m_ok, m_fail])
+    assert agg["accuracy"] == 0.7 and agg["accuracy_n"] == 1 and agg["judge_failures"] == 1
+    assert judge.score("q", "a", "b").score == 0.7 and judge.score("q", "a", "c").score is None
 
 
-def test_cross_modal_protocol_against_a_judge():
-    server = FakeChatServer()
-    try:
-        from grit.judge import OpenAIJudge
+def test_cross_modal_protocol_against_a_judge(server):
+    from grit.judge import OpenAIJudge
 
-        server.script = [("ok", "Image 0")]
-        judge = OpenAIJudge(base_url=server.url, model="j", backoff=0, max_retries=0)
-        image = Image.new("RGB", (64, 64))
-        items = [(image, "a red circle", [(1, 1, 20, 20)]) for _ in range(6)] + [(image, "no boxes", [])]
-        out = judge_consistency(judge, items, repeats=3, seed=1)
-        # A judge that always answers "Image 0" is right exactly when the true boxes were shown first.
-        assert out["items"] == 6 and out["repeats"] == 3 and out["failures"] == 0
-        assert 0.0 <= out["mean"] <= 1.0 and out["std"] >= 0.0
-        content = server.requests[0]["body"]["messages"][0]["content"]
-        assert "a red circle" in content[0]["text"] and content[2]["image_url"]["url"].startswith("data:image/png")
-        server.script = [("ok", "I cannot tell")]
-        assert judge_consistency(judge, items[:2], repeats=2)["failures"] == 4
-    finally:
-        server.close()
+    server.script = [("ok", "Image 0")]
+    judge = OpenAIJudge(base_url=server.url, model="j", backoff=0, max_retries=0)
+    image = Image.new("RGB", (64, 64))
+    items = [(image, "a red circle", [(1, 1, 20, 20)]) for _ in range(6)] + [(image, "no boxes", [])]
+    out = judge_consistency(judge, items, repeats=3, seed=1)
+    # A judge that always answers "Image 0" is right exactly when the true boxes were shown first.
+    assert out["items"] == 6 and out["repeats"] == 3 and out["failures"] == 0
+    assert 0.0 <= out["mean"] <= 1.0 and out["std"] >= 0.0
+    content = server.requests[0]["body"]["messages"][0]["content"]
+    assert "a red circle" in content[0]["text"] and content[2]["image_url"]["url"].startswith("data:image/png")
+    server.script = [("ok", "I cannot tell")]
+    assert judge_consistency(judge, items[:2], repeats=2)["failures"] == 4
     assert parse_pick("Image 1.") == 1 and parse_pick("image 0 or image 1") is None
 
 
@@ -172,7 +163,7 @@ def test_eval_cli_writes_everything_and_compares(noisy_model, shapes, tmp_path, 
     data.write_text("".join(json.dumps({**s.to_record(), "image": str(s.image_path)}) + "\n" for s in shapes[:10]))
     out = tmp_path / "ev"
     assert (
-        main(["eval", "--model", str(noisy_model), "--data", str(data), "--out", str(out), "--max-new-tokens", "8"])
+        main(["eval", "--model", str(noisy_model), "--data", str(data), "--out", str(out), "--max_new_tokens", "8"])
         == 0
     )
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
@@ -195,7 +186,7 @@ def test_eval_cli_writes_everything_and_compares(noisy_model, shapes, tmp_path, 
                 str(out2),
                 "--prompt",
                 "direct",
-                "--max-new-tokens",
+                "--max_new_tokens",
                 "4",
             ]
         )

@@ -1,66 +1,10 @@
-"""The LLM judge against a real HTTP server on loopback that speaks the chat-completions API."""
-
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+"""The LLM judge against a real HTTP server on loopback that speaks the chat-completions API (``server`` and
+``FakeChatServer``: conftest.py)."""
 
 import pytest
 
 from grit.judge import JUDGE_PROMPT, JudgeError, OpenAIJudge, parse_judge_score
 from grit.rewards import RewardSettings, get_reward
-
-
-class FakeChatServer:
-    """Replies from a script of behaviours, then repeats the last one: ("ok", text), ("http", status),
-    ("garbage", body), ("sleep", seconds)."""
-
-    def __init__(self):
-        self.script = [("ok", "{score: 1}")]
-        self.requests = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                kind, value = server.script.pop(0) if len(server.script) > 1 else server.script[0]
-                if kind == "sleep":
-                    time.sleep(value)
-                    kind, value = "ok", "{score: 1}"
-                if kind == "http":
-                    self.send_response(value)
-                    self.end_headers()
-                    self.wfile.write(b'{"error": "boom"}')
-                    return
-                payload = (
-                    value.encode()
-                    if kind == "garbage"
-                    else json.dumps({"choices": [{"message": {"role": "assistant", "content": value}}]}).encode()
-                )
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server():
-    s = FakeChatServer()
-    yield s
-    s.close()
 
 
 def judge_for(server, **kw):

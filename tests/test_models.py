@@ -141,7 +141,7 @@ def test_tiny_cli_and_infer(tmp_path, capsys):
             str(image),
             "--question",
             "How many?",
-            "--max-new-tokens",
+            "--max_new_tokens",
             "8",
             "--out",
             str(out),

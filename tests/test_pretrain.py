@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from grit.boxes import Frame
+from grit.config import from_yaml
 from grit.data.shapes import WorldConfig, make_scene
 from grit.models.tiny import TinySpec, build_tiny
 from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
@@ -64,14 +65,14 @@ def test_word_ids_need_single_tokens():
 
 
 def test_bad_config_names_the_field(tmp_path):
-    with pytest.raises(ValueError, match="size 'huge'"):
+    with pytest.raises(ValueError, match="size: 'huge' is not one of micro, tiny, small"):
         PretrainConfig(size="huge")
     with pytest.raises(ValueError, match="task_mix"):
         PretrainConfig(task_mix={"chains": 1.0})
     recipe = tmp_path / "r.yaml"
     recipe.write_text("lm_step: 10\n")
-    with pytest.raises(ValueError, match="unknown field.* lm_step"):
-        PretrainConfig.from_yaml(recipe)
+    with pytest.raises(ValueError, match="r.yaml:1: unknown field 'lm_step'; did you mean lm_steps"):
+        from_yaml(PretrainConfig, recipe)
 
 
 class Interrupted(Exception):

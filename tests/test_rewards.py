@@ -8,7 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grit.boxes import FrameSpec
-from grit.rewards import PRESETS, REWARDS, RewardSettings, bleu1, build_rewards, get_reward
+from grit.rewards import (
+    PRESETS,
+    REWARDS,
+    RewardSettings,
+    bleu1,
+    build_rewards,
+    completion_text,
+    get_reward,
+    reward_problems,
+)
 from grit.score import weighted_total
 
 SETTINGS = RewardSettings(frame=FrameSpec("original"))
@@ -197,6 +206,28 @@ def test_unknown_names():
         get_reward("nope")
     with pytest.raises(KeyError, match="not among"):
         build_rewards("grit", weights={"paper_count": 1.0})
+
+
+def exclamation_reward(completions, **columns):
+    """A user's own reward, added by dotted path (``extra_rewards: [test_rewards.exclamation_reward]``)."""
+    return [1.0 if "!" in completion_text(c) else 0.0 for c in completions]
+
+
+NOT_CALLABLE = 3
+
+
+def test_own_rewards_by_dotted_path():
+    funcs, weights = build_rewards(
+        "grit", SETTINGS, ["test_rewards.exclamation_reward"], {"test_rewards.exclamation_reward": 0.5}
+    )
+    assert funcs[-1] is exclamation_reward and weights[-1] == 0.5 and len(funcs) == len(PRESETS["grit"]) + 1
+    assert funcs[-1](["<answer> 2! </answer>", "<answer> 2 </answer>"]) == [1.0, 0.0]
+    assert reward_problems(["grounding", "test_rewards.exclamation_reward"]) == []
+    problems = reward_problems(["no_such_module.reward", "test_rewards.missing", "test_rewards.NOT_CALLABLE", "grund"])
+    assert "cannot import module 'no_such_module'" in problems[0]
+    assert "module 'test_rewards' has no 'missing'" in problems[1]
+    assert "is 'int', not a function" in problems[2]
+    assert "unknown reward 'grund'" in problems[3] and "dotted path" in problems[3]
 
 
 def test_weighted_total_skips_not_applicable():

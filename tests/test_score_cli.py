@@ -26,7 +26,7 @@ def test_score_writes_every_term(files, preset, capsys):
             str(files / "data.jsonl"),
             "--completions",
             str(files / "completions.jsonl"),
-            "--preset",
+            "--reward_preset",
             preset,
             "--out",
             str(out),
@@ -78,7 +78,7 @@ def test_grounding_reward_and_norm1000_frame(files):
             str(files / "data.jsonl"),
             "--completions",
             str(files / "completions.jsonl"),
-            "--reward",
+            "--extra_rewards",
             "grounding",
             "--frame",
             "norm1000",
@@ -129,7 +129,7 @@ def test_unknown_reward_name(files, capsys):
             str(files / "data.jsonl"),
             "--completions",
             str(files / "completions.jsonl"),
-            "--reward",
+            "--extra_rewards",
             "iou_bonus",
         ]
     )

@@ -173,10 +173,12 @@ def test_data_cli(tmp_path, capsys):
                 "--n",
                 "200",
                 "--families",
-                "counting,spatial",
+                "counting",
+                "spatial",
                 "--mix",
-                "1,1",
-                "--base-tasks",
+                "1",
+                "1",
+                "--base_tasks",
                 "8",
             ]
         )

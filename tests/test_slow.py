@@ -1,6 +1,8 @@
-"""Slow tests (`make test-slow`): distribution through accelerate, and pretraining that really learns."""
+"""Slow tests (`make test-slow`): the documented multi-process command through accelerate, and pretraining that
+really learns."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,29 +14,52 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_two_cpu_processes_end_with_identical_weights(tmp_path):
-    from test_train import make_warm_micro
+def test_the_documented_multi_process_command_trains(warm_micro, tmp_path):
+    """``accelerate launch ... -m grit.cli train --config RECIPE``, as the README documents it, with 2 processes on
+    the CPU: both train in one run (each saves its RNG state in the checkpoint) and the saved model has moved."""
+    from safetensors.torch import load_file
 
-    root = make_warm_micro(tmp_path)
     accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
     out = tmp_path / "out"
     cmd = [
         accelerate,
         "launch",
+        "--num_processes",
+        "2",
         "--config_file",
         str(ROOT / "accelerate" / "cpu_2proc.yaml"),
-        str(ROOT / "tests" / "dist_train_check.py"),
+        "-m",
+        "grit.cli",
+        "train",
+        "--config",
         str(ROOT / "recipes" / "micro_smoke.yaml"),
-        str(root / "warm"),
-        str(root / "data" / "train.jsonl"),
+        "--model",
+        str(warm_micro / "warm"),
+        "--train_data",
+        str(warm_micro / "data" / "train.jsonl"),
+        "--output_dir",
         str(out),
+        "--viewer_every",
+        "0",
+        "--max_steps",
+        "2",
+        "--learning_rate",
+        "0.01",
+        "--max_completion_length",
+        "40",
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    digests = {p.name: p.read_text() for p in out.glob("rank*.digest")}
-    assert len(digests) == 2 and len(set(digests.values())) == 1  # both processes hold the same weights ...
-    initial = {p.read_text() for p in out.glob("rank*.initial")}
-    assert len(initial) == 1 and initial.isdisjoint(digests.values())  # ... which training changed
+    assert "trained 2 steps" in done.stdout
+    assert sorted(p.name for p in (out / "checkpoint-2").glob("rng_state_*.pth")) == [
+        "rng_state_0.pth",
+        "rng_state_1.pth",
+    ]
+    assert json.loads((out / "metrics.json").read_text())["global_step"] == 2
+    before = load_file(warm_micro / "warm" / "model.safetensors")
+    after = load_file(out / "model" / "model.safetensors")
+    assert before.keys() == after.keys() and any(not before[k].equal(after[k]) for k in before)
 
 
 @pytest.mark.slow

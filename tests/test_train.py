@@ -3,50 +3,20 @@ are written, bad configs fail before a model loads, and an interrupted run resum
 ends."""
 
 import json
-import random
 
 import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-from grit.chain import render
 from grit.cli import main
-from grit.data import load_samples
-from grit.data.images import load_image
-from grit.data.shapes.world import write_shapes
 from grit.grpo import GritTrainArguments, TrainConfigError, train
 from grit.models.loading import load_policy
-from grit.models.tiny import TinySpec, save_tiny
-from grit.warmstart import SelfChain, warm_start
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    return make_warm_micro(tmp_path_factory.mktemp("train"))
-
-
-def make_warm_micro(root):
-    """A micro model taught the chain layout with random answers, so sampled rewards differ within groups;
-    ``root/warm`` (model) and ``root/data`` (shapes world)."""
-    write_shapes(root / "data", n=200, seed=0)
-    save_tiny(root / "micro", TinySpec(size="micro"))
-    policy = load_policy(root / "micro")
-    rng = random.Random(0)
-    samples = load_samples(root / "data" / "train.jsonl")[:64]
-    chains = [
-        SelfChain(
-            load_image(s.image_path),
-            s.question,
-            render(["I look."], "So.", rng.choice(["yes", "no", "0", "1", "2", "3", "4"])),
-        )
-        for s in samples
-    ]
-    torch.manual_seed(0)
-    warm_start(policy, chains, steps=60, lr=3e-3, log=lambda *_: None)
-    policy.model.save_pretrained(root / "warm")
-    policy.processor.save_pretrained(root / "warm")
-    return root
+def setup(warm_micro):
+    return warm_micro
 
 
 def grpo_config(out, **kw):
@@ -80,13 +50,22 @@ def grit_args(setup, **kw):
 
 
 def test_smoke_every_parameter_changes_and_everything_is_logged(setup, tmp_path):
-    result = train(grit_args(setup), grpo_config(tmp_path / "run"))
+    # a reward of the user's own, by dotted path, is logged beside the preset's terms
+    result = train(grit_args(setup, extra_rewards=["test_rewards.exclamation_reward"]), grpo_config(tmp_path / "run"))
     before = load_file(setup / "warm" / "model.safetensors")
     after = load_file(tmp_path / "run" / "model" / "model.safetensors")
     unchanged = [k for k in before if torch.equal(before[k], after[k])]
     assert not unchanged, f"parameters that did not change: {unchanged}"
     logged = {k for h in result["history"] for k in h}
-    for term in ("format", "grounded_boxes", "count", "answer_accuracy", "answer_bleu", "repetition"):
+    for term in (
+        "format",
+        "grounded_boxes",
+        "count",
+        "answer_accuracy",
+        "answer_bleu",
+        "repetition",
+        "exclamation_reward",
+    ):
         assert f"rewards/{term}/mean" in logged
     for metric in ("grit/format_compliance", "grit/boxes_per_chain", "grit/invalid_box_share", "frac_reward_zero_std"):
         assert metric in logged
@@ -133,7 +112,7 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("model: x\nlearning_rat: 0.1\n")
     assert main(["train", "--config", str(recipe)]) == 2
-    assert "unknown field(s) learning_rat" in capsys.readouterr().err
+    assert "r.yaml:2: unknown field 'learning_rat'; did you mean learning_rate?" in capsys.readouterr().err
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "keep.txt").write_text("mine")
@@ -145,4 +124,6 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
         train(GritTrainArguments(model=str(tmp_path), train_data=[str(recipe)]), grpo_config(tmp_path / "y"))
     with pytest.raises(TrainConfigError, match="name=weight"):
         train(grit_args(setup, reward_weight_overrides=["count"]), grpo_config(tmp_path / "z"))
+    with pytest.raises(TrainConfigError, match="extra_rewards: reward 'mypkg.rewards.mine': cannot import module"):
+        train(grit_args(setup, extra_rewards=["mypkg.rewards.mine"]), grpo_config(tmp_path / "z"))
     assert (occupied / "keep.txt").read_text() == "mine"

@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grit.boxes import WHOLE_IMAGE_THRESHOLD
+from grit.config import ArgumentParser, ConfigError, field_problems
 from grit.data.selection import MIXES
+from grit.judge import JUDGES
+from grit.models.loading import DTYPES
 from grit.prompts import PROMPT_KINDS
-from grit.rewards import PRESETS, REWARDS
+from grit.rewards import PRESETS, reward_problems
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class GritTrainArguments:
+    """grit's fields of ``grit train``; every field of TRL's ``GRPOConfig`` is accepted beside them."""
+
     model: str = field(default="", metadata={"help": "local model folder (the policy to train)"})
     train_data: list[str] = field(default_factory=list, metadata={"help": "GRIT_data-layout JSONL files"})
     images: list[str] = field(
@@ -32,73 +38,106 @@ class GritTrainArguments:
         metadata={"help": "image folders: none (each file's folder), one for all files, or one per file"},
     )
     grit20: bool = field(default=True, metadata={"help": "train on GRIT-20 chosen from train_data (else on all)"})
-    grit20_seed: int = 0
+    grit20_seed: int = field(default=0, metadata={"help": "seed of the GRIT-20 choice"})
     grit20_mix: str = field(
         default="paper",
         metadata={
-            "help": "paper (10 counting + 10 spatial) or families (20 spread over the data's question families)"
+            "help": "paper (10 counting + 10 spatial) or families (20 spread over the data's question families)",
+            "choices": MIXES,
         },
     )
-    prompt: str = field(default="grounded", metadata={"help": "prompt kind: " + ", ".join(PROMPT_KINDS)})
-    reward_preset: str = field(default="grit", metadata={"help": "grit, paper or reference"})
-    extra_rewards: list[str] = field(default_factory=list, metadata={"help": "rewards added by name, e.g. grounding"})
+    prompt: str = field(default="grounded", metadata={"help": "prompt kind", "choices": PROMPT_KINDS})
+    reward_preset: str = field(
+        default="grit",
+        metadata={"help": "grit (hack-resistant), paper or reference (literal)", "choices": tuple(PRESETS)},
+    )
+    extra_rewards: list[str] = field(
+        default_factory=list,
+        metadata={"help": "rewards added to the preset: a registry name (e.g. grounding) or a dotted path mypkg.fn"},
+    )
     reward_weight_overrides: list[str] = field(default_factory=list, metadata={"help": "name=weight, e.g. count=0.5"})
-    judge: str = field(default="rules", metadata={"help": "rules or openai (then judge_base_url, judge_model)"})
-    judge_base_url: str | None = None
-    judge_model: str | None = None
-    judge_cache: str | None = None
+    judge: str = field(
+        default="rules",
+        metadata={"help": "answer checking: rules, or openai (then judge_base_url, judge_model)", "choices": JUDGES},
+    )
+    judge_base_url: str | None = field(
+        default=None, metadata={"help": "e.g. http://127.0.0.1:8000/v1 (or GRIT_JUDGE_BASE_URL)"}
+    )
+    judge_model: str | None = field(default=None, metadata={"help": "judge model name (or GRIT_JUDGE_MODEL)"})
+    judge_cache: str | None = field(default=None, metadata={"help": "SQLite file caching judge scores"})
     whole_image_threshold: float = field(
         default=WHOLE_IMAGE_THRESHOLD,
         metadata={"help": "a box covering this share of the image counts as whole-image"},
     )
-    dtype: str | None = field(default=None, metadata={"help": "float32, bfloat16, float16 or auto"})
+    dtype: str | None = field(
+        default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
+    )
     max_pixels: int | None = field(default=None, metadata={"help": "processor max_pixels (Qwen2/2.5-VL resize)"})
     min_pixels: int | None = field(default=None, metadata={"help": "processor min_pixels (Qwen2/2.5-VL resize)"})
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    viewer_every: int = field(default=25, metadata={"help": "write a rollout page every N steps (0: never)"})
-    viewer_prompts: int = 4
-    zero_std_alert: float = 0.9
-    zero_std_patience: int = 20
+    lora: bool = field(default=False, metadata={"help": "train LoRA adapters (merged into the saved model)"})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank", "min": 1})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale alpha / r)"})
+    viewer_every: int = field(default=25, metadata={"help": "write a rollout page every N steps (0: never)", "min": 0})
+    viewer_prompts: int = field(default=4, metadata={"help": "prompts (groups) shown per rollout page", "min": 1})
+    zero_std_alert: float = field(
+        default=0.9,
+        metadata={"help": "warn when this share of groups has zero reward spread (no advantage to learn from)"},
+    )
+    zero_std_patience: int = field(default=20, metadata={"help": "... for this many logged steps in a row", "min": 1})
     overwrite: bool = field(default=False, metadata={"help": "write into a non-empty output_dir"})
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint in output_dir"})
 
 
-class TrainConfigError(ValueError):
+# What ``grit train --help`` shows of GRPOConfig (``--help-all``: every field).
+MOST_USED_GRPO_FIELDS = (
+    "output_dir",
+    "learning_rate",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "num_generations",
+    "max_completion_length",
+    "temperature",
+    "beta",
+    "loss_type",
+    "seed",
+    "logging_steps",
+    "save_steps",
+    "bf16",
+    "use_cpu",
+    "use_vllm",
+    "report_to",
+)
+
+
+class TrainConfigError(ConfigError):
     pass
 
 
-def known_fields() -> set[str]:
+def train_parser() -> ArgumentParser:
+    """The parser of ``grit train``: grit's fields, then TRL's ``GRPOConfig``, from a recipe and flags."""
     from trl import GRPOConfig
 
-    return {f.name for f in fields(GritTrainArguments)} | {f.name for f in fields(GRPOConfig)}
+    return ArgumentParser(
+        [GritTrainArguments, GRPOConfig],
+        prog="grit train",
+        usage="grit train --config RECIPE [--field value ...]",
+        description="GRPO-GR on TRL's GRPOTrainer. A recipe (recipes/*.yaml) sets any field below; --field value "
+        "overrides it, e.g. grit train --config recipes/shapes_tiny_cpu.yaml --learning_rate 1e-5",
+        epilog="Every field of TRL's GRPOConfig is accepted as --field value or as a recipe key; --help shows "
+        "the most used, --help-all all of them.",
+        brief={GRPOConfig: MOST_USED_GRPO_FIELDS},
+        env=True,
+    )
 
 
-def check_recipe_keys(config: dict[str, Any], path: str) -> None:
-    unknown = sorted(set(config) - known_fields() - {"env"})
-    if unknown:
-        raise TrainConfigError(
-            f"{path}: unknown field(s) {', '.join(unknown)}. Fix the spelling; fields are grit's "
-            "(grit/train.py GritTrainArguments) and TRL's GRPOConfig."
-        )
-
-
-def load_recipe(path: str | Path | None, overrides: list[str] = ()):
+def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()):
     """(GritTrainArguments, GRPOConfig) from a YAML recipe plus ``--field value`` overrides, TRL-style."""
-    import yaml
-    from trl import GRPOConfig, TrlParser
-
-    argv = list(overrides)
-    if path is not None:
-        check_recipe_keys(yaml.safe_load(Path(path).read_text()) or {}, str(path))
-        argv = ["--config", str(path), *argv]
+    argv = (["--config", str(path)] if path is not None else []) + list(overrides)
     try:
-        return TrlParser((GritTrainArguments, GRPOConfig)).parse_args_and_config(argv)
-    except SystemExit as e:  # argparse already printed what was wrong
-        raise TrainConfigError(
-            "bad training arguments (see above); any recipe field can be given as --field value"
-        ) from e
+        return train_parser().parse(argv)
+    except ConfigError as e:
+        raise TrainConfigError(str(e)) from e
 
 
 def weight_overrides(items: list[str]) -> dict[str, float]:
@@ -124,21 +163,10 @@ def validate(args: GritTrainArguments, grpo) -> None:
     if not args.train_data:
         problems.append("train_data: give one or more JSONL files")
     problems += [f"train_data: {p} does not exist" for p in args.train_data if not Path(p).is_file()]
-    if args.prompt not in PROMPT_KINDS:
-        problems.append(f"prompt: {args.prompt!r} is not one of {', '.join(PROMPT_KINDS)}")
-    if args.grit20_mix not in MIXES:
-        problems.append(f"grit20_mix: {args.grit20_mix!r} is not one of {', '.join(MIXES)}")
-    if args.reward_preset not in PRESETS:
-        problems.append(f"reward_preset: {args.reward_preset!r} is not one of {', '.join(PRESETS)}")
-    problems += [
-        f"extra_rewards: unknown reward {r!r} (known: {', '.join(REWARDS)})"
-        for r in args.extra_rewards
-        if r not in REWARDS
-    ]
+    problems += field_problems(args)
+    problems += [f"extra_rewards: {problem}" for problem in reward_problems(args.extra_rewards)]
     if len(args.images) not in (0, 1, len(args.train_data)):
         problems.append(f"images: give no folder, one, or one per train_data file ({len(args.train_data)})")
-    if args.judge not in ("rules", "openai"):
-        problems.append(f"judge: {args.judge!r} is not rules or openai")
     if grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps % grpo.num_generations:
         problems.append(
             "per_device_train_batch_size x gradient_accumulation_steps must be a multiple of num_generations"

@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Answer checking, as commands and configs name it: the rule-based verifier (grit.answers) or this judge.
+JUDGES = ("rules", "openai")
+
 # The reference code's prompt; it writes the first "model’s" with a typographic apostrophe.
 JUDGE_PROMPT = (
     "You are responsible for proofreading the answers, you need to give a score to the model\u2019s answer by "

@@ -14,16 +14,20 @@ import html
 import json
 import random
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from grit.config import check_fields
 from grit.data import load_samples
 from grit.data.images import load_image
 from grit.data.shapes.world import write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.metrics import gain_text, paired_gain
 from grit.models.loading import load_policy
+from grit.warmstart import LAYOUTS
 
 SHIPPED_BASE = "assets/shapes-base"
 TARGETS = {"format_compliance": 0.9, "union_iou": 0.5, "spatial_gain": 0.15}
@@ -55,28 +59,61 @@ def _eval(policy, samples, prompt: str, out: Path, max_new_tokens: int) -> dict[
     return {"metrics": result.metrics["test"], "rows": result.rows["test"]}
 
 
-def run_quickstart(
-    out: str | Path = "runs/quickstart",
-    base: str | Path | None = None,
-    seed: int = 0,
-    n_eval: int = 400,
-    warm_examples: int = 640,
-    warm_steps: int = 150,
-    warm_lr: float = 3e-4,
-    warm_layout: str = "guess_first",
-    recipe: str | Path | None = None,
-    overrides: list[str] = (),
-    log=print,
-) -> dict[str, Any]:
-    from grit.grpo import load_recipe, train
-    from grit.warmstart import check_layout, self_chains, warm_start
+@dataclass
+class QuickstartConfig:
+    """The fields of ``grit quickstart``; any ``grit train`` field given beside them overrides the recipe."""
 
-    check_layout(warm_layout)  # before minutes of work
-    out, times, started = Path(out), {}, time.monotonic()
-    base = Path(base) if base else shipped_base()
+    out: str = field(default="runs/quickstart", metadata={"help": "run folder: data, evaluations, model, report"})
+    base: str | None = field(default=None, metadata={"help": "base model folder (default: the shipped tiny base)"})
+    seed: int = field(default=0, metadata={"help": "seed of the world, the warm start and GRPO-GR"})
+    n_eval: int = field(default=400, metadata={"help": "held-out test questions evaluated before and after", "min": 1})
+    warm_examples: int = field(
+        default=640, metadata={"help": "unlabeled train questions the warm start builds chains for", "min": 1}
+    )
+    warm_steps: int = field(default=150, metadata={"help": "label-free format warm-start SFT steps", "min": 1})
+    warm_lr: float = field(default=3e-4, metadata={"help": "warm-start learning rate"})
+    warm_layout: str = field(
+        default="guess_first",
+        metadata={"help": "how warm-start chains lay out the base's own answer and boxes", "choices": LAYOUTS},
+    )
+    recipe: str | None = field(
+        default=None, metadata={"help": "GRPO-GR recipe (default: recipes/shapes_tiny_cpu.yaml)"}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "write into a non-empty out folder"})
+
+    def __post_init__(self):
+        check_fields(self)
+
+
+def run_quickstart(
+    cfg: QuickstartConfig | None = None, train_overrides: Sequence[str] = (), log=print
+) -> dict[str, Any]:
+    """The whole pipeline (see the module doc) into ``cfg.out``; ``train_overrides`` are ``--field value`` pairs of
+    ``grit train`` fields, checked with the recipe before any work starts."""
+    from grit.grpo import load_recipe, train
+    from grit.warmstart import self_chains, warm_start
+
+    cfg = cfg or QuickstartConfig()
+    out, times, started = Path(cfg.out), {}, time.monotonic()
+    base = Path(cfg.base) if cfg.base else shipped_base()
+    grit_args, grpo = load_recipe(  # a misspelt field fails here, before minutes of work
+        cfg.recipe or default_recipe(),
+        [
+            "--model",
+            str(out / "warm"),
+            "--train_data",
+            str(out / "data" / "train.jsonl"),
+            "--output_dir",
+            str(out / "grpo"),
+            "--seed",
+            str(cfg.seed),
+            *train_overrides,
+        ],
+    )
+    grit_args.overwrite = True
     tick = time.monotonic()
-    write_shapes(out / "data", n=max(2000, 10 * n_eval), seed=seed, overwrite=True)
-    test = load_samples(out / "data" / "test.jsonl")[:n_eval]
+    write_shapes(out / "data", n=max(2000, 10 * cfg.n_eval), seed=cfg.seed, overwrite=True)
+    test = load_samples(out / "data" / "test.jsonl")[: cfg.n_eval]
     times["data"] = time.monotonic() - tick
 
     tick = time.monotonic()
@@ -93,33 +130,17 @@ def run_quickstart(
 
     tick = time.monotonic()
     pool = load_samples(out / "data" / "train.jsonl")
-    unlabeled = random.Random(seed).sample(pool, min(warm_examples, len(pool)))  # images and questions only
+    unlabeled = random.Random(cfg.seed).sample(pool, min(cfg.warm_examples, len(pool)))  # images and questions only
     chains = self_chains(
-        policy, [load_image(s.image_path) for s in unlabeled], [s.question for s in unlabeled], layout=warm_layout
+        policy, [load_image(s.image_path) for s in unlabeled], [s.question for s in unlabeled], layout=cfg.warm_layout
     )
-    warm_start(policy, chains, steps=warm_steps, lr=warm_lr, seed=seed, log=log)
+    warm_start(policy, chains, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=log)
     policy.model.save_pretrained(out / "warm")
     policy.processor.save_pretrained(out / "warm")
     warm = {"grounded": _eval(policy, test, "grounded", out / "eval" / "warm-grounded", 128)}
     times["warm start"] = time.monotonic() - tick
 
     tick = time.monotonic()
-    recipe = recipe or default_recipe()
-    grit_args, grpo = load_recipe(
-        recipe,
-        [
-            "--model",
-            str(out / "warm"),
-            "--train_data",
-            str(out / "data" / "train.jsonl"),
-            "--output_dir",
-            str(out / "grpo"),
-            "--seed",
-            str(seed),
-            *overrides,
-        ],
-    )
-    grit_args.overwrite = True
     result = train(grit_args, grpo)
     times["GRPO-GR"] = time.monotonic() - tick
 
@@ -131,7 +152,7 @@ def run_quickstart(
     }
     times["evaluate trained"] = time.monotonic() - tick
     times["total"] = time.monotonic() - started
-    summary = summarize(before, after, times, result["global_step"], warm)
+    summary = stage_table(before, after, times, result["global_step"], warm)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "report.html").write_text(
         report(summary, after["grounded"]["rows"], out / "grpo" / "plots"), encoding="utf-8"
@@ -147,7 +168,7 @@ def _family_rows(rows: list[dict], family: str) -> list[dict]:
     return rows if family == "all" else [r for r in rows if r.get("question_family") == family]
 
 
-def summarize(before: dict, after: dict, times: dict, steps: int, warm: dict | None = None) -> dict[str, Any]:
+def stage_table(before: dict, after: dict, times: dict, steps: int, warm: dict | None = None) -> dict[str, Any]:
     """Before/after per question family (and after the warm start, when given), each target met or not, and the
     gain of GRPO-GR's grounded accuracy over the base's direct accuracy per family, paired over the same questions
     with a 95 % interval (about +-0.08 to 0.12 with the 60-160 questions a family of the default 400: a gap inside

@@ -22,6 +22,7 @@ from grit.chain import parse, render, render_box
 from grit.data.shapes.questions import phrase, referents
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
+from grit.pretrain.optim import optimizer_step
 from grit.pretrain.tasks import GROUNDING_TEMPLATE, Example, collate, reasoning_reply
 from grit.prompts import question_text
 
@@ -116,9 +117,10 @@ def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str 
 def warm_start(
     policy: Policy,
     chains: Sequence[SelfChain],
-    steps: int = 40,
+    *,
+    steps: int,
+    lr: float,
     batch_size: int = 16,
-    lr: float = 5e-4,
     seed: int = 0,
     log=print,
 ) -> list[float]:
@@ -139,10 +141,7 @@ def warm_start(
         labels = batch.pop("labels")
         batch.pop("weights")
         loss = model(**batch, labels=labels).loss
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
+        optimizer_step(optimizer, loss, trainable)
         losses.append(loss.item())
     for p in frozen:
         p.requires_grad_(True)

@@ -1,117 +1,66 @@
-"""The ``grit`` command line: thin wrappers that parse arguments and call the library, one module per group of
-commands (:mod:`grit.cli.data`, :mod:`grit.cli.models`, :mod:`grit.cli.training`); this module holds what they share.
+"""The ``grit`` command line: one module per command, ``grit.cli.<command>``, holding a one-line ``HELP``, the
+command's options as dataclasses and ``main(argv) -> int``; :mod:`grit.cli.common` holds what they share. Options
+are parsed by :mod:`grit.config`: ``--config FILE`` (YAML) and ``--field value`` flags named as the fields.
 
 Errors a person can fix (bad data, bad options) print one clear message and exit with status 2.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
+import importlib
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 
-from grit.boxes import FRAME_KINDS, GRIT_TRAIN_MAX_PIXELS, QWEN_FACTOR, QWEN_MIN_PIXELS, FrameSpec
+from grit.cli.common import UsageError, offline_defaults
 
-
-class UsageError(Exception):
-    """A problem with the command's input that the user can fix; printed without a traceback."""
-
-
-def _offline_defaults() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# A command is a module grit.cli.<name> with HELP and main(argv); registering one is adding its name here.
+COMMANDS = ("quickstart", "data", "model", "pretrain", "train", "eval", "infer", "score")
 
 
-def _check_output_file(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise UsageError(f"{path} exists; pass --overwrite to replace it, or choose another --out")
+def overview() -> str:
+    lines = [
+        "usage: grit COMMAND [--config FILE] [--field value ...]",
+        "",
+        "Teach vision-language models to think with images.",
+        "",
+        "commands:",
+    ]
+    for name in COMMANDS:
+        lines.append(f"  {name:<12} {importlib.import_module(f'grit.cli.{name}').HELP}")
+    lines += ["", "grit COMMAND --help lists the command's fields; every field is also a key of its --config file."]
+    return "\n".join(lines)
 
 
-def add_frame_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--frame",
-        choices=FRAME_KINDS,
-        default="resized",
-        help="coordinate frame of the boxes in the completions (default: resized, Qwen2/2.5-VL)",
-    )
-    p.add_argument("--min-pixels", type=int, default=QWEN_MIN_PIXELS, help="processor min_pixels (resized frame)")
-    p.add_argument(
-        "--max-pixels",
-        type=int,
-        default=GRIT_TRAIN_MAX_PIXELS,
-        help="processor max_pixels (resized frame; default: GRIT's training setting 256*28*28)",
-    )
+def fail(prog: str, error: Exception) -> int:
+    from grit.data.schema import DataError
+
+    print(f"{getattr(error, 'prog', prog)}: error: {error}", file=sys.stderr)
+    if isinstance(error, DataError) and len(error.problems) > 1:
+        for problem in error.problems[1:20]:
+            print(f"  {problem}", file=sys.stderr)
+    return 2
 
 
-def frame_spec(args: argparse.Namespace) -> FrameSpec:
-    return FrameSpec(args.frame, args.min_pixels, args.max_pixels, QWEN_FACTOR)
+def main(argv: Sequence[str] | None = None) -> int:
+    offline_defaults()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(overview(), file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        from grit.config import closest
 
-
-def add_judge_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--judge",
-        choices=("rules", "openai"),
-        default="rules",
-        help="answer checking: the rule-based verifier (default, free) or an OpenAI-compatible LLM judge",
-    )
-    p.add_argument("--judge-base-url", default=None, help="e.g. http://127.0.0.1:8000/v1 (or GRIT_JUDGE_BASE_URL)")
-    p.add_argument("--judge-model", default=None, help="judge model name (or GRIT_JUDGE_MODEL)")
-    p.add_argument("--judge-cache", default=None, help="SQLite file caching judge scores")
-
-
-def make_judge(args: argparse.Namespace):
-    if args.judge == "rules":
-        return None
-    from grit.judge import JudgeError, OpenAIJudge
-
-    try:
-        return OpenAIJudge(base_url=args.judge_base_url, model=args.judge_model, cache_path=args.judge_cache)
-    except JudgeError as e:
-        raise UsageError(str(e)) from e
-
-
-def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-
-
-def _check_output_dir(path: Path, overwrite: bool) -> None:
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise UsageError(f"{path} exists and is not empty; pass --overwrite to write into it, or choose another --out")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from grit.cli import data, models, training
-
-    parser = argparse.ArgumentParser(prog="grit", description="Teach vision-language models to think with images.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    data.add_parsers(sub)
-    models.add_parsers(sub)
-    training.add_parsers(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    _offline_defaults()
-    args, extra = build_parser().parse_known_args(argv)
+        return fail("grit", UsageError(f"unknown command {name!r}{closest(name, COMMANDS)} (see grit --help)"))
+    from grit.config import ConfigError
     from grit.data.schema import DataError
 
     try:
-        if getattr(args, "takes_extra", False):
-            return args.func(args, extra)
-        if extra:
-            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
-        return args.func(args)
-    except (UsageError, DataError) as e:
-        print(f"grit {args.command}: error: {e}", file=sys.stderr)
-        if isinstance(e, DataError) and len(e.problems) > 1:
-            for problem in e.problems[1:20]:
-                print(f"  {problem}", file=sys.stderr)
-        return 2
+        return importlib.import_module(f"grit.cli.{name}").main(rest)
+    except SystemExit as e:  # --help
+        return e.code if isinstance(e.code, int) else 0
+    except (UsageError, ConfigError, DataError) as e:
+        return fail(f"grit {name}", e)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = ["COMMANDS", "UsageError", "main"]

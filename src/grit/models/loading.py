@@ -15,6 +15,8 @@ from typing import Any
 from grit.boxes import QWEN_FACTOR, FrameSpec
 from grit.models.families import Family, family_of_model_type
 
+DTYPES = ("float32", "bfloat16", "float16", "auto")  # what load_policy's dtype accepts
+
 
 class ModelLoadError(RuntimeError):
     pass

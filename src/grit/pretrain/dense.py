@@ -75,9 +75,10 @@ def dense_loss(
         losses["box"] = 5.0 * F.l1_loss(torch.sigmoid(heads.box(f)), box[has])
         mapped = heads.coordinate_maps(f).view(f.shape[0], 4, -1)  # (n, 4, H)
         logits = mapped @ number_embeddings.T  # (n, 4, V)
+        # (n * 4, V) against (n * 4,): each box coordinate is a class among the number tokens
         losses["coordinates"] = 0.5 * F.cross_entropy(logits.reshape(-1, logits.shape[-1]), coords[has].reshape(-1))
         if word_embeddings is not None:
-            colour_map, shape_map = heads.word_maps(f).view(f.shape[0], 2, -1).unbind(1)
+            colour_map, shape_map = heads.word_maps(f).view(f.shape[0], 2, -1).unbind(1)  # 2 x (n, H)
             losses["words"] = (
                 F.cross_entropy(colour_map @ word_embeddings["colour"].T, colour[has])
                 + 0.5 * F.cross_entropy(shape_map @ word_embeddings["shape"].T, shape[has])

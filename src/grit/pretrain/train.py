@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import math
 import random
-import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,72 +23,78 @@ import torch
 from tqdm.auto import tqdm
 
 from grit.boxes import Frame
+from grit.config import ConfigError, field_problems
 from grit.data.shapes import WorldConfig, make_scene, plural
 from grit.models.families import get_family
 from grit.models.loading import Policy, frame_of, load_policy
+from grit.models.tiny import SIZES
+from grit.pretrain.checkpoint import LAST, has_checkpoint, restore_checkpoint, save_checkpoint
 from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
+from grit.pretrain.optim import optimizer_step
 from grit.pretrain.probe import HeldOut, evaluate_base, make_heldout
 from grit.pretrain.tasks import TASKS, collate, image_dependent_ids, sample_example
 
 
+def _help(text: str, **more) -> dict:
+    return {"help": text, **more}
+
+
 @dataclass
 class PretrainConfig:
-    out: str = "runs/base"
-    model: str = ""  # a saved tiny model to start from; empty: build one of `size`
-    size: str = "small"
-    seed: int = 0
-    image_size: int = 112
-    min_objects: int = 1
-    max_objects: int = 6
-    vision_steps: int = 600
-    vision_batch: int = 64
-    vision_lr: float = 2e-3
-    lm_steps: int = 6000
-    lm_batch: int = 16
-    lm_lr: float = 1e-3
-    lm_min_lr: float = 1e-4
-    warmup_steps: int = 100
-    image_token_weight: float = 3.0
-    task_mix: dict = field(default_factory=lambda: {"grounding": 0.5, "direct": 0.35, "tags": 0.15})
-    grounding_present_share: float = 0.0  # share of grounding queries about an object that is in the scene
-    word_readout: bool = False  # vision stage: also score each cell's colour/shape against the LM's word embeddings
-    curriculum_steps: int = 1000
-    curriculum_max_objects: int = 2
-    eval_every: int = 1000
-    save_every: int = 250
-    max_minutes: float = 0.0  # wall-clock cap on the language stage (0 = none); the run stops early and says so
-    threads: int = 2
-    heldout_grounding: int = 100
-    heldout_direct: int = 40
-    heldout_reasoning: int = 160
+    """The fields of ``grit pretrain`` (a recipe: recipes/shapes_base.yaml)."""
+
+    out: str = field(default="runs/base", metadata=_help("run folder: checkpoints, eval.jsonl, model/"))
+    model: str = field(default="", metadata=_help("a saved tiny model to start from; empty: build one of `size`"))
+    size: str = field(default="small", metadata=_help("size of a newly built tiny model", choices=tuple(SIZES)))
+    seed: int = field(default=0, metadata=_help("seed of the model, the scenes and the held-out set"))
+    image_size: int = field(default=112, metadata=_help("scene side in pixels (a multiple of 28)", min=28))
+    min_objects: int = field(default=1, metadata=_help("objects per scene, at least", min=1))
+    max_objects: int = field(default=6, metadata=_help("objects per scene, at most", min=1))
+    vision_steps: int = field(default=600, metadata=_help("stage 1 (vision tower + dense heads) steps", min=0))
+    vision_batch: int = field(default=64, metadata=_help("stage 1 scenes per step", min=1))
+    vision_lr: float = field(default=2e-3, metadata=_help("stage 1 learning rate"))
+    lm_steps: int = field(default=6000, metadata=_help("stage 2 (language model, tower frozen) steps", min=0))
+    lm_batch: int = field(default=16, metadata=_help("stage 2 examples per step", min=1))
+    lm_lr: float = field(default=1e-3, metadata=_help("stage 2 peak learning rate (cosine to lm_min_lr)"))
+    lm_min_lr: float = field(default=1e-4, metadata=_help("stage 2 final learning rate"))
+    warmup_steps: int = field(default=100, metadata=_help("stage 2 linear warm-up steps", min=0))
+    image_token_weight: float = field(
+        default=3.0, metadata=_help("loss weight of target tokens that depend on the image (numbers, colours...)")
+    )
+    task_mix: dict = field(
+        default_factory=lambda: {"grounding": 0.5, "direct": 0.35, "tags": 0.15},
+        metadata=_help(f"stage 2 task weights, a mapping over {', '.join(TASKS)}"),
+    )
+    grounding_present_share: float = field(
+        default=0.0, metadata=_help("share of grounding queries about an object that is in the scene", min=0)
+    )
+    word_readout: bool = field(
+        default=False, metadata=_help("stage 1: also score each cell's colour/shape against the LM's word embeddings")
+    )
+    curriculum_steps: int = field(
+        default=1000, metadata=_help("stage 2 starts with this many steps on scenes of few objects", min=0)
+    )
+    curriculum_max_objects: int = field(default=2, metadata=_help("objects per scene during the curriculum", min=1))
+    eval_every: int = field(default=1000, metadata=_help("held-out evaluation every N stage 2 steps", min=1))
+    save_every: int = field(default=250, metadata=_help("checkpoint every N steps", min=1))
+    max_minutes: float = field(
+        default=0.0, metadata=_help("wall-clock cap on stage 2 (0: none); the run stops early and says so", min=0)
+    )
+    threads: int = field(default=2, metadata=_help("torch CPU threads", min=1))
+    heldout_grounding: int = field(default=100, metadata=_help("held-out grounding queries", min=1))
+    heldout_direct: int = field(default=40, metadata=_help("held-out direct questions per question family", min=1))
+    heldout_reasoning: int = field(
+        default=160, metadata=_help("held-out reasoning questions (gold boxes given, the answer asked)", min=1)
+    )
+    resume: bool = field(default=False, metadata=_help("continue from OUT/checkpoint-last"))
 
     def __post_init__(self):
-        problems = []
-        if self.size not in ("micro", "tiny", "small"):
-            problems.append(f"size {self.size!r}: use micro, tiny or small")
-        for name in ("vision_steps", "lm_steps"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0")
-        for name in ("vision_batch", "lm_batch", "eval_every", "save_every", "threads"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1")
+        problems = field_problems(self)
         unknown = set(self.task_mix) - set(TASKS)
         if unknown or not self.task_mix or min(self.task_mix.values()) < 0:
-            problems.append(f"task_mix {self.task_mix}: weights >= 0 for {', '.join(TASKS)}")
+            problems.append(f"task_mix: {self.task_mix}: give weights >= 0 for {', '.join(TASKS)}")
         if problems:
-            raise ValueError("bad pretrain config: " + "; ".join(problems))
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> PretrainConfig:
-        import yaml
-
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        raw.update(overrides or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**raw)
+            raise ConfigError("bad pretrain config: " + "; ".join(problems))
 
 
 def _word_ids(tokenizer, words) -> torch.Tensor:
@@ -111,12 +116,17 @@ def _lr(step: int, cfg: PretrainConfig) -> float:
 
 
 class Pretrainer:
-    def __init__(self, cfg: PretrainConfig, resume: bool = False, log=print):
+    """The two stages, their held-out evaluation and checkpoints (:mod:`grit.pretrain.checkpoint`).
+    ``resume`` (default: ``cfg.resume``) continues from ``OUT/checkpoint-last``."""
+
+    def __init__(self, cfg: PretrainConfig, resume: bool | None = None, log=print):
         self.cfg, self.log, self.out = cfg, log, Path(cfg.out)
+        resume = cfg.resume if resume is None else resume
         torch.set_num_threads(cfg.threads)
         self.state: dict[str, Any] = {"stage": "vision", "step": 0, "history": []}
-        start = self.out / "checkpoint-last" if resume else None
-        if resume and not (start and (start / "config.json").exists()):
+        self._optimizer_state: dict | None = None
+        start = self.out / LAST if resume else None
+        if start is not None and not has_checkpoint(start):
             raise FileNotFoundError(f"nothing to resume: {start} has no checkpoint")
         if not resume and self.out.exists() and any(self.out.iterdir()):
             raise FileExistsError(f"{self.out} is not empty; pass --resume to continue it, or choose another --out")
@@ -159,37 +169,13 @@ class Pretrainer:
         family = get_family("qwen2_5_vl")
         return Policy(model, processor, family, frame_of(processor, family), "")
 
-    # ---- checkpoints -------------------------------------------------------------------------------------
     def save(self, optimizer) -> None:
-        tmp = self.out / "checkpoint-last.tmp"
-        if tmp.exists():
-            shutil.rmtree(tmp)  # our own half-written checkpoint from an interrupted save
-        self.policy.model.save_pretrained(tmp)
-        self.policy.processor.save_pretrained(tmp)
-        torch.save(
-            {
-                "state": self.state,
-                "optimizer": optimizer.state_dict(),
-                "heads": self.heads.state_dict(),
-                "rng": self.rng.getstate(),
-                "torch_rng": torch.get_rng_state(),
-            },
-            tmp / "trainer_state.pt",
-        )
-        final = self.out / "checkpoint-last"
-        if final.exists():
-            shutil.rmtree(final)  # the previous checkpoint of this run, replaced by the newer one
-        tmp.rename(final)
+        save_checkpoint(self.out, self.policy, self.state, optimizer, self.heads, self.rng)
 
     def _restore(self, start: Path) -> None:
-        saved = torch.load(start / "trainer_state.pt", weights_only=False)
-        self.state, self._optimizer_state = saved["state"], saved["optimizer"]
-        self.heads.load_state_dict(saved["heads"])
-        self.rng.setstate(saved["rng"])
-        torch.set_rng_state(saved["torch_rng"])
+        self.state, self._optimizer_state = restore_checkpoint(start, self.heads, self.rng)
         self.log(f"resumed at stage {self.state['stage']}, step {self.state['step']}")
 
-    # ---- stage 1: vision --------------------------------------------------------------------------------
     def _scenes(self, n: int, max_objects: int | None = None):
         cfg = (
             self.world
@@ -214,7 +200,7 @@ class Pretrainer:
             {"params": [embed.weight], "weight_decay": 0.0},
         ]
         optimizer = torch.optim.AdamW(params, lr=cfg.vision_lr, betas=(0.9, 0.98))
-        if getattr(self, "_optimizer_state", None) and self.state["stage"] == "vision":
+        if self._optimizer_state and self.state["stage"] == "vision":
             optimizer.load_state_dict(self._optimizer_state)
         grid, cell = cfg.image_size // 28, 28
         bar = tqdm(
@@ -227,15 +213,12 @@ class Pretrainer:
         for step in bar:
             scenes = self._scenes(cfg.vision_batch)
             pixels = self.policy.processor.image_processor([s.render() for s in scenes], return_tensors="pt")
+            # (B * grid * grid, H): the merged image tokens of every scene, one per 28 px cell
             feats = model.model.visual(pixels["pixel_values"], grid_thw=pixels["image_grid_thw"]).pooler_output
             targets = cell_targets(scenes, grid, cell, list(self.world.colours), list(self.world.shapes), self.frame)
             words = {k: embed(v) for k, v in self.word_ids.items()} if cfg.word_readout else None
             losses = dense_loss(self.heads, feats, targets, embed(self.number_ids), words)
-            loss = sum(losses.values())
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for g in params for p in g["params"]], 1.0)
-            optimizer.step()
+            optimizer_step(optimizer, sum(losses.values()), [p for g in params for p in g["params"]])
             self.state["step"] = step + 1
             bar.set_postfix({k: f"{v.item():.3f}" for k, v in losses.items()}, refresh=False)
             if (step + 1) % cfg.save_every == 0:
@@ -244,7 +227,6 @@ class Pretrainer:
         self._optimizer_state = None
         self.save(optimizer)
 
-    # ---- stage 2: language ------------------------------------------------------------------------------
     def language_stage(self) -> None:
         cfg, model = self.cfg, self.policy.model
         for p in model.model.visual.parameters():
@@ -252,7 +234,7 @@ class Pretrainer:
         model.train()
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=cfg.lm_lr, betas=(0.9, 0.98), weight_decay=0.01)
-        if getattr(self, "_optimizer_state", None):
+        if self._optimizer_state:
             optimizer.load_state_dict(self._optimizer_state)
         started = time.monotonic()
         bar = tqdm(
@@ -282,18 +264,18 @@ class Pretrainer:
             ]
             batch = collate(self.policy.processor, examples, self.weighted, cfg.image_token_weight)
             labels, weights = batch.pop("labels"), batch.pop("weights")
-            logits = model(**batch).logits[:, :-1]
+            logits = model(**batch).logits[:, :-1]  # (B, T-1, V): position t predicts token t+1
             ce = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100, reduction="none"
+                logits.reshape(-1, logits.shape[-1]),  # (B*(T-1), V)
+                labels[:, 1:].reshape(-1),  # (B*(T-1),)
+                ignore_index=-100,
+                reduction="none",
             )
-            w = weights[:, 1:].reshape(-1)
+            w = weights[:, 1:].reshape(-1)  # (B*(T-1),) per-token loss weights
             loss = (ce * w).sum() / w.sum()
             for group in optimizer.param_groups:
                 group["lr"] = _lr(step, cfg)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
+            optimizer_step(optimizer, loss, trainable)
             self.state["step"] = step + 1
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             if (step + 1) % cfg.save_every == 0:

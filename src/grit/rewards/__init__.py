@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,10 +109,48 @@ PRESETS: dict[str, tuple[tuple[str, float], ...]] = {
 
 
 def get_reward(name: str, settings: RewardSettings | None = None) -> Reward:
-    """A reward callable by its registry name."""
-    if name not in REWARDS:
-        raise KeyError(f"unknown reward {name!r}; known rewards: {', '.join(REWARDS)}")
-    return REWARDS[name](settings or RewardSettings())
+    """A reward callable by its registry name, else by the dotted path of a TRL-signature reward function
+    (``mypkg.rewards.my_reward``), as TRL's GRPO script resolves ``reward_funcs``; KeyError saying what is wrong.
+
+    >>> get_reward("grit.rewards.base.bleu1").__name__
+    'bleu1'
+    """
+    if name in REWARDS:
+        return REWARDS[name](settings or RewardSettings())
+    if "." not in name:
+        raise KeyError(
+            f"unknown reward {name!r}; known rewards: {', '.join(REWARDS)}; or give the dotted path of your own "
+            "reward function, e.g. mypkg.rewards.my_reward"
+        )
+    return import_reward(name)
+
+
+def import_reward(path: str) -> Callable:
+    """The callable at a dotted path ``module.attr``; KeyError naming what did not import or is not callable."""
+    module_name, _, attr = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise KeyError(f"reward {path!r}: cannot import module {module_name!r} ({e})") from e
+    func = getattr(module, attr, None)
+    if func is None:
+        raise KeyError(f"reward {path!r}: module {module_name!r} has no {attr!r}")
+    if not callable(func):
+        raise KeyError(f"reward {path!r} is {type(func).__name__!r}, not a function f(completions, **columns)")
+    if not hasattr(func, "__name__"):  # TRL logs each reward by its __name__
+        raise KeyError(f"reward {path!r} has no __name__; TRL logs each reward by it (set one)")
+    return func
+
+
+def reward_problems(names: Sequence[str]) -> list[str]:
+    """Why each reward name or dotted path would not resolve (an empty list: all do)."""
+    problems = []
+    for name in names:
+        try:
+            get_reward(name)
+        except KeyError as e:
+            problems.append(e.args[0])
+    return problems
 
 
 def build_rewards(
@@ -144,4 +183,6 @@ __all__ = [
     "build_rewards",
     "completion_text",
     "get_reward",
+    "import_reward",
+    "reward_problems",
 ]

@@ -1,0 +1,107 @@
+"""What the command modules share: the error a person can fix, the option groups several commands take (the boxes'
+coordinate frame, the answer judge), output-path checks and quiet logging."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grit.boxes import FRAME_KINDS, GRIT_TRAIN_MAX_PIXELS, QWEN_FACTOR, QWEN_MIN_PIXELS, FrameSpec
+from grit.judge import JUDGES
+
+
+class UsageError(Exception):
+    """A problem with the command's input that the user can fix; printed without a traceback."""
+
+
+def offline_defaults() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def check_output_file(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path} exists; pass --overwrite to replace it, or choose another --out")
+
+
+def check_output_dir(path: Path, overwrite: bool) -> None:
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise UsageError(f"{path} exists and is not empty; pass --overwrite to write into it, or choose another --out")
+
+
+@dataclass
+class FrameOptions:
+    """The coordinate frame of the boxes in completions (``grit score``)."""
+
+    frame: str = field(
+        default="resized",
+        metadata={"help": "coordinate frame of the boxes (resized: Qwen2/2.5-VL)", "choices": FRAME_KINDS},
+    )
+    min_pixels: int = field(default=QWEN_MIN_PIXELS, metadata={"help": "processor min_pixels (resized frame)"})
+    max_pixels: int = field(
+        default=GRIT_TRAIN_MAX_PIXELS,
+        metadata={"help": "processor max_pixels (resized frame; GRIT trains with 256*28*28)"},
+    )
+
+    def spec(self) -> FrameSpec:
+        return FrameSpec(self.frame, self.min_pixels, self.max_pixels, QWEN_FACTOR)
+
+
+@dataclass
+class JudgeOptions:
+    """Answer checking: the rule-based verifier, or an OpenAI-compatible LLM judge (``grit score``, ``grit eval``)."""
+
+    judge: str = field(
+        default="rules",
+        metadata={"help": "rules (free, reproducible) or openai (an OpenAI-compatible LLM judge)", "choices": JUDGES},
+    )
+    judge_base_url: str | None = field(
+        default=None, metadata={"help": "e.g. http://127.0.0.1:8000/v1 (or GRIT_JUDGE_BASE_URL)"}
+    )
+    judge_model: str | None = field(default=None, metadata={"help": "judge model name (or GRIT_JUDGE_MODEL)"})
+    judge_cache: str | None = field(default=None, metadata={"help": "SQLite file caching judge scores"})
+
+    def make(self):
+        """The judge, or None for the rule-based verifier."""
+        if self.judge == "rules":
+            return None
+        from grit.judge import JudgeError, OpenAIJudge
+
+        try:
+            return OpenAIJudge(base_url=self.judge_base_url, model=self.judge_model, cache_path=self.judge_cache)
+        except JudgeError as e:
+            raise UsageError(str(e)) from e
+
+
+def parse(argv, *dataclass_types, prog: str, description: str = "", allow_remaining: bool = False, **kw):
+    """The command's dataclass instances from ``argv`` (:class:`grit.config.ArgumentParser`)."""
+    from grit.config import ArgumentParser
+
+    parser = ArgumentParser(list(dataclass_types), prog=prog, description=description.replace("``", ""), **kw)
+    return parser.parse(argv, allow_remaining=allow_remaining)
+
+
+def dispatch(argv: list[str], group: str, commands: dict) -> int:
+    """Run ``grit GROUP SUBCOMMAND ...``: ``commands`` maps a name to (one-line help, main(argv))."""
+    listing = "\n".join(f"  {name:<8} {text}" for name, (text, _) in commands.items())
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"usage: grit {group} {{{','.join(commands)}}} [--field value ...]\n\ncommands:\n{listing}")
+        return 0
+    if not argv or argv[0] not in commands:
+        from grit.config import closest
+
+        given = f"unknown command {argv[0]!r}{closest(argv[0], commands)}" if argv else "give a command"
+        raise UsageError(f"{given} (grit {group} takes {', '.join(commands)}; see grit {group} --help)")
+    try:
+        return commands[argv[0]][1](argv[1:])
+    except Exception as e:  # errors name the subcommand (grit.cli.main prints them)
+        e.prog = f"grit {group} {argv[0]}"
+        raise

@@ -1,0 +1,54 @@
+"""``grit infer``: ask one question about one image, print the chain and its boxes, draw them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grit.cli.common import UsageError, check_output_file, parse, quiet_transformers
+from grit.models.loading import DTYPES
+from grit.prompts import ASK_PROMPTS
+
+HELP = "ask one question about one image and draw the chain's boxes"
+
+
+@dataclass
+class InferConfig:
+    """``grit infer --model DIR --image IMAGE --question TEXT [--out PNG]``."""
+
+    model: str = field(metadata={"help": "local model folder"})
+    image: str = field(metadata={"help": "image file"})
+    question: str = field(metadata={"help": "the question"})
+    prompt: str = field(default="grounded", metadata={"help": "prompt kind", "choices": ASK_PROMPTS})
+    max_new_tokens: int = field(default=256, metadata={"help": "generated tokens, at most", "min": 1})
+    dtype: str | None = field(
+        default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
+    )
+    out: str | None = field(default=None, metadata={"help": "save the image with the boxes drawn here"})
+    overwrite: bool = field(default=False, metadata={"help": "replace --out if it exists"})
+
+
+def main(argv: list[str]) -> int:
+    (cfg,) = parse(argv, InferConfig, prog="grit infer", description=InferConfig.__doc__)
+    quiet_transformers()
+    from grit.data.images import ImageProblem, load_image
+    from grit.infer import annotate, describe, infer
+    from grit.models.generation import GenerationSettings
+    from grit.models.loading import ModelLoadError, load_policy
+
+    out = Path(cfg.out) if cfg.out else None
+    if out:
+        check_output_file(out, cfg.overwrite)
+    try:
+        image = load_image(cfg.image)
+        policy = load_policy(cfg.model, dtype=cfg.dtype)
+    except (ImageProblem, ModelLoadError) as e:
+        raise UsageError(str(e)) from e
+    settings = GenerationSettings(max_new_tokens=cfg.max_new_tokens, batch_size=1)
+    result = infer(policy, image, cfg.question, cfg.prompt, settings)
+    print(describe(result))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        annotate(image, result).save(out)
+        print(f"wrote {out}")
+    return 0

@@ -1,0 +1,21 @@
+"""``grit train``: GRPO-GR on TRL's ``GRPOTrainer`` from a recipe, ``--field value`` overriding it; every field of
+``GritTrainArguments`` and of TRL's ``GRPOConfig`` (``grit train --help``, ``--help-all``)."""
+
+from __future__ import annotations
+
+from grit.cli.common import UsageError, quiet_transformers
+
+HELP = "GRPO-GR on TRL's GRPOTrainer: --config RECIPE [--field value ...]"
+
+
+def main(argv: list[str]) -> int:
+    from grit.grpo import TrainConfigError, train, train_parser
+
+    grit_args, grpo_args = train_parser().parse(argv)
+    quiet_transformers()
+    try:
+        result = train(grit_args, grpo_args)
+    except (TrainConfigError, OSError) as e:
+        raise UsageError(str(e)) from e
+    print(f"trained {result['global_step']} steps; model in {result['model']}")
+    return 0
