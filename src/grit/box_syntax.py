@@ -47,9 +47,9 @@ _POINT_RE = re.compile(_POINT)
 _POINT_RUN_RE = re.compile(rf"{_POINT}(?:\s*,?\s*{_POINT})*")
 _KEYED_POINT_RUN_RE = re.compile(rf"\[?\s*({_POINT}(?:\s*,?\s*{_POINT})*)\s*\]?")
 _KEY_RE = re.compile(
-    r"""(?<![A-Za-z0-9_])["']?(?P<key>bbox_2d(?:_\d+)?|bbox|box|point_2d|point|coordinate)["']?\s*[:=]\s*["']?"""
+    r"""(?<![A-Za-z0-9_])["']?(?P<key>bbox_2d(?:_\d+)?|bbox|box|point_2d|point|coordinate2?)["']?\s*[:=]\s*["']?"""
 )
-_POINT_KEYS = ("point_2d", "point", "coordinate")
+_POINT_KEYS = ("point_2d", "point", "coordinate", "coordinate2")  # coordinate2: where a swipe ends
 _LABEL_KEY_RE = re.compile(r"""["']?(?:label|text_content|text|category)["']?\s*:\s*["']([^"'\n]{0,200})["']""")
 _BRACE_RE = re.compile(r"\{[^{}]*\}?")
 _LIST_RE = re.compile(r"([\[(])([-+\d.,\s]*)([\])]?)")
