@@ -35,7 +35,7 @@ MAX_COORD = 100_000.0
 _NUM = r"[-+]?\d+(?:\.\d+)?"
 _NUMBER_RE = re.compile(_NUM)
 _INT_RE = re.compile(r"[-+]?\d+")
-_MARKUP_RE = re.compile(r"<\s*/?\s*[A-Za-z][\w|]*\s*/?\s*>")
+_MARKUP_RE = re.compile(r"<\s*(?:/\s*)?[A-Za-z][\w|]*\s*(?:/\s*)?>")
 _BOX_TAG_RE = re.compile(r"(?:<ref>(?P<label>[^<]{0,200}?)</ref>\s*)?<box>(?P<body>.*?)</box>", re.S)
 _DEEPSEEK_RE = re.compile(r"(?:<\|ref\|>(?P<label>[^<]{0,200}?)<\|/ref\|>\s*)?<\|det\|>(?P<body>.*?)<\|/det\|>", re.S)
 _QWEN2_RE = re.compile(
@@ -44,8 +44,8 @@ _QWEN2_RE = re.compile(
 )
 _POINT = rf"\(\s*{_NUM}\s*,\s*{_NUM}\s*\)"
 _POINT_RE = re.compile(_POINT)
-_POINT_RUN_RE = re.compile(rf"{_POINT}(?:\s*,?\s*{_POINT})*")
-_KEYED_POINT_RUN_RE = re.compile(rf"\[?\s*({_POINT}(?:\s*,?\s*{_POINT})*)\s*\]?")
+_POINT_RUN_RE = re.compile(rf"{_POINT}(?:\s*(?:,\s*)?{_POINT})*")
+_KEYED_POINT_RUN_RE = re.compile(rf"\[?\s*({_POINT}(?:\s*(?:,\s*)?{_POINT})*)\s*\]?")
 _KEY_RE = re.compile(
     r"""(?<![A-Za-z0-9_])["']?(?P<key>bbox_2d(?:_\d+)?|bbox|box|point_2d|point|coordinate2?)["']?\s*[:=]\s*["']?"""
 )
@@ -91,7 +91,9 @@ def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
 
 
 def _scan_box_tags(text: str, found: list[Found], spans: list) -> None:
-    for regex, syntax in ((_BOX_TAG_RE, "internvl"), (_DEEPSEEK_RE, "deepseek")):
+    for regex, syntax, marker in ((_BOX_TAG_RE, "internvl", "<box>"), (_DEEPSEEK_RE, "deepseek", "<|det|>")):
+        if marker not in text:
+            continue  # a substring test is far cheaper than a regex that starts with an optional group
         for m in regex.finditer(text):
             label = m.group("label").strip() if m.group("label") is not None else None
             body = m.group("body")
@@ -107,6 +109,8 @@ def _scan_box_tags(text: str, found: list[Found], spans: list) -> None:
 
 
 def _scan_qwen2_tokens(text: str, found: list[Found], spans: list) -> None:
+    if "<|box_start|>" not in text:
+        return
     for m in _QWEN2_RE.finditer(text):
         label = m.group("label").strip() if m.group("label") is not None else None
         values, ints = _numbers(m.group("body"))
@@ -173,6 +177,8 @@ def _label(key_start: int, region: tuple[int, int] | None, keys: list[int], labe
 
 
 def _scan_keyed(text: str, found: list[Found], spans: list) -> None:
+    if "box" not in text and "point" not in text and "coordinate" not in text:
+        return
     keys = [m for m in _KEY_RE.finditer(text) if not _overlaps(spans, m.start(), m.end())]
     if not keys:
         return

@@ -21,6 +21,7 @@ baselines) reads chains through :func:`parse`.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Sequence
@@ -32,8 +33,9 @@ from grit.box_syntax import scan
 SEGMENTS = ("think", "rethink", "answer")
 BOX_SYNTAXES = ("json", "list", "tuple", "numbered", "internvl", "qwen2")
 
-_TAG_RE = re.compile(r"<\s*(/?)\s*(think|thinking|rethink|rethinking|answer)\s*(/?)\s*>", re.I)
+_TAG_RE = re.compile(r"<\s*(/\s*)?(think|thinking|rethink|rethinking|answer)\s*(/\s*)?>", re.I)
 _TAG_NAMES = {"think": "think", "thinking": "think", "rethink": "rethink", "rethinking": "rethink", "answer": "answer"}
+_EXACT_TAGS = {f"<{slash}{name}>": (name, not slash) for name in SEGMENTS for slash in ("", "/")}
 _PAPER_BOX_RE = re.compile(r"\b\d+,\s*\d+,\s*\d+,\s*\d+\b")
 
 
@@ -156,24 +158,38 @@ class _Tag(NamedTuple):
 def _tags(text: str) -> list[_Tag]:
     tags = []
     for m in _TAG_RE.finditer(text):
-        if m.group(3):
-            continue  # <think/> is an empty block, neither opening nor closing one
-        name, opening = _TAG_NAMES[m.group(2).lower()], not m.group(1)
-        tags.append(_Tag(m.start(), m.end(), name, opening, m.group() == ("<" if opening else "</") + name + ">"))
+        exact = _EXACT_TAGS.get(m.group())
+        if exact:
+            tags.append(_Tag(m.start(), m.end(), *exact, True))
+        elif not m.group(3):  # <think/> is an empty block, neither opening nor closing one
+            tags.append(_Tag(m.start(), m.end(), _TAG_NAMES[m.group(2).lower()], not m.group(1), False))
     return tags
 
 
 def _blocks(text: str, names: Sequence[str], tags: list[_Tag]) -> list[tuple[int, int]]:
-    """(start, end) of every block opened by a tag of ``names``, up to its next closing tag or the end."""
+    """(start, end) of every block opened by a tag of ``names``, up to its next closing tag or the end, by start."""
     out = []
-    for t in tags:
-        if t.opening and t.name in names:
-            close = next((c for c in tags if c.name == t.name and not c.opening and c.start >= t.end), None)
-            out.append((t.end, close.start if close else len(text)))
-    return out
+    for name in names:
+        closes = [t.start for t in tags if t.name == name and not t.opening]
+        for t in tags:
+            if t.opening and t.name == name:
+                i = bisect.bisect_left(closes, t.end)
+                out.append((t.end, closes[i] if i < len(closes) else len(text)))
+    return sorted(out)
 
 
-def _segment(text: str, name: str, tags: list[_Tag], outer: Sequence[tuple[int, int]] = ()) -> Segment:
+def _first_outside(candidates: list[_Tag], blocks: list[tuple[int, int]]) -> _Tag | None:
+    """The first tag no block holds (both in text order), by one sweep: ``reach`` is the furthest end so far."""
+    reach, i = -1, 0
+    for t in candidates:
+        while i < len(blocks) and blocks[i][0] <= t.start:
+            reach, i = max(reach, blocks[i][1]), i + 1
+        if t.start >= reach:
+            return t
+    return None
+
+
+def _segment(text: str, name: str, tags: list[_Tag], outer: list[tuple[int, int]] | None = None) -> Segment:
     opens = [t for t in tags if t.name == name and t.opening]
     closes = [t for t in tags if t.name == name and not t.opening]
     exact_opens, exact_closes = sum(t.exact for t in opens), sum(t.exact for t in closes)
@@ -181,7 +197,7 @@ def _segment(text: str, name: str, tags: list[_Tag], outer: Sequence[tuple[int, 
     candidates = [t for t in opens if t.exact] or opens
     if not candidates:
         return Segment(name, opens=0, closes=exact_closes, variant=variant)
-    first = next((t for t in candidates if not any(s <= t.start < e for s, e in outer)), candidates[0])
+    first = (_first_outside(candidates, outer) if outer else None) or candidates[0]
     close = next((c for c in closes if c.start >= first.end), None)
     end = close.start if close else len(text)
     return Segment(
