@@ -42,7 +42,7 @@ def test_key_with_bare_numbers(text, boxes):
 
 @pytest.mark.parametrize(
     "text",
-    ["the box: a red one", "box: 3 cats", "inbox: 1, 2, 3, 4 is not a key of a box"],
+    ["the box: a red one", "box: 3 cats", "box: [the red one]", "inbox: 1, 2, 3, 4 is not a key of a box"],
 )
 def test_words_like_keys_name_no_box(text):
     assert parse(text).boxes == ()

@@ -146,6 +146,8 @@ def _value(text: str, pos: int, point: bool, generic: bool):
             end, items = _nested(text, lst.end(1))
             return (end, items, "json") if items else None
         values, ints = _numbers(lst.group(2))
+        if generic and not values:
+            return None  # "box: [the red one]" names no box
         return lst.end(), [(values, ints, lst.group(1) + lst.group(3) in ("[]", "()"))], "json"
     run = _COMMA_RUN_RE.match(text, pos)
     if run and "," not in run.group():

@@ -106,6 +106,10 @@ class ChainPoint:
 
 @dataclass(frozen=True)
 class Chain:
+    """A completion as read: its three blocks, every box and point written anywhere in it (in text order, each
+    with the block it lies in), the answer (see the module docstring for which block counts), and the
+    ``problems`` that keep it from the strict format."""
+
     text: str
     think: Segment
     rethink: Segment
