@@ -7,9 +7,10 @@ whether it is exactly that format and nothing else, and only exact tags pass it.
 - Boxes in every syntax models use (JSON ``bbox_2d``, bare lists and tuples, keys with bare numbers, InternVL,
   Qwen-VL, Qwen2-VL, DeepSeek-VL2, with or without special tokens): :mod:`grit.box_syntax` lists them. Points
   (``"point_2d": [x, y]``) are read apart, as ``Chain.points``, and never count as boxes.
-- Tags written loosely (``< think>``, ``</ answer>``, ``<thinking>``, any case) open and close blocks for reading.
-  ``Segment.opens``/``closes`` count only exact tags and ``closed`` means closed by the exact tag, so the strict
-  format and the rewards gated on it are unchanged; a self-closing ``<think/>`` opens nothing.
+- Tags written loosely (``< think>``, ``</ answer>``, ``<thinking>``, any case) open and close blocks where no
+  exact tag does. An exact tag always wins, so a block the exact tags make is read as before; ``Segment.opens``/
+  ``closes`` count exact tags only and ``closed`` means closed by the exact tag, so the strict format and the
+  rewards gated on it are unchanged. A self-closing ``<think/>`` opens nothing.
 - With several ``<answer>`` blocks the answer is the first one outside every ``<think>``/``<rethink>`` block (one
   inside the reasoning is a draft), else the first. The strict format allows only one, so there it is that one.
 
@@ -41,10 +42,12 @@ _PAPER_BOX_RE = re.compile(r"\b\d+,\s*\d+,\s*\d+,\s*\d+\b")
 
 @dataclass(frozen=True)
 class Segment:
-    """One of the think / rethink / answer blocks: from its opening tag up to the next closing tag in any form.
+    """One of the think / rethink / answer blocks: from its opening tag up to its closing tag.
 
+    Exact tags (``<think>``, ``</think>``) are preferred to variants (``< think>``, ``</ think>``, ``<thinking>``):
+    the block opens at the first exact opening tag, else at the first variant, and closes at the next exact
+    closing tag, else at the next variant; so whenever the exact tags make a closed block, it is that block.
     ``start``/``end`` delimit the content (without tags); an unclosed block runs to the end of the text.
-    An exact tag (``<think>``) is preferred to a variant (``< think>``, ``<thinking>``) as the opening tag.
     ``closed``: ended by the exact closing tag. ``opens``/``closes`` count the exact tags in the whole text,
     as the strict format does; ``variant`` says that some tag of this block was written otherwise.
     """
@@ -202,7 +205,8 @@ def _segment(text: str, name: str, tags: list[_Tag], outer: list[tuple[int, int]
     if not candidates:
         return Segment(name, opens=0, closes=exact_closes, variant=variant)
     first = (_first_outside(candidates, outer) if outer else None) or candidates[0]
-    close = next((c for c in closes if c.start >= first.end), None)
+    after = [c for c in closes if c.start >= first.end]
+    close = next((c for c in after if c.exact), after[0] if after else None)
     end = close.start if close else len(text)
     return Segment(
         name,
@@ -235,7 +239,8 @@ def _box_segment(start: int, segments: Sequence[Segment]) -> str | None:
 
 
 def _problems(text: str, think: Segment, rethink: Segment, answer: Segment) -> tuple[str, ...]:
-    """What keeps the chain from the strict format, judged on blocks delimited by exact tags only."""
+    """What keeps the chain from the strict format. Only exact tags count: the rules need exactly one exact tag
+    of each kind, and then each block is the one those tags make (see :class:`Segment`)."""
     problems = []
     if not text.lstrip().startswith("<think>"):
         problems.append("does not start with <think>")
@@ -265,10 +270,6 @@ def _parse(text: str) -> Chain:
     think, rethink = _segment(text, "think", tags), _segment(text, "rethink", tags)
     answer = _segment(text, "answer", tags, _blocks(text, ("think", "rethink"), tags))
     segments = (think, rethink, answer)
-    exact = [t for t in tags if t.exact]
-    # Without variant tags the lenient blocks are the exact ones wherever the strict rules look (they need
-    # one block of each); with them, judge the format on exact tags alone, as if the variants were text.
-    strict_blocks = segments if len(exact) == len(tags) else [_segment(text, name, exact) for name in SEGMENTS]
     boxes, points = [], []
     for f in scan(text):
         where = _box_segment(f.start, segments)
@@ -284,7 +285,7 @@ def _parse(text: str) -> Chain:
         tuple(boxes),
         answer.content.strip() if answer.present else None,
         _in_order(think, rethink, answer),
-        _problems(text, *strict_blocks),
+        _problems(text, think, rethink, answer),
         tuple(points),
     )
 
