@@ -8,7 +8,7 @@ whether it is exactly that format and nothing else, and only exact tags pass it.
   Qwen-VL, Qwen2-VL, DeepSeek-VL2, with or without special tokens): :mod:`grit.box_syntax` lists them. Points
   (``"point_2d": [x, y]``) are read apart, as ``Chain.points``, and never count as boxes.
 - Tags written loosely (``< think>``, ``</ answer>``, ``<thinking>``, any case) open and close blocks where no
-  exact tag does. An exact tag always wins, so a block the exact tags make is read as before; ``Segment.opens``/
+  exact tag does. An exact tag always wins, so one closed block of exact tags is read as before; ``Segment.opens``/
   ``closes`` count exact tags only and ``closed`` means closed by the exact tag, so the strict format and the
   rewards gated on it are unchanged. A self-closing ``<think/>`` opens nothing.
 - With several ``<answer>`` blocks the answer is the first one outside every ``<think>``/``<rethink>`` block (one
