@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grit.chain import parse
+from grit.chain import paper_boxes, parse
 
 CORPUS = Path(__file__).parent / "corpus" / "real_world_chains.jsonl"
 
@@ -37,6 +37,15 @@ def _boxes(text):
 def test_key_with_bare_numbers(text, boxes):
     c = parse(text)
     assert _boxes(text) == boxes
+    assert all(b.well_formed for b in c.boxes)
+
+
+def test_many_keyed_boxes_brackets_dropped_midway_agree_with_the_reference_count():
+    # GRIT models start with bbox_2d_1: [..] and drop the brackets a few boxes in; the reference counts them all.
+    keys = [f"bbox_2d_{i}: " + ("[{}, {}, {}, {}]" if i <= 2 else "{}, {}, {}, {}") for i in range(1, 16)]
+    text = "<think> " + " ".join(k.format(20 * i, 10, 20 * i + 15, 60) for i, k in enumerate(keys)) + " </think>"
+    c = parse(text)
+    assert len(c.boxes) == len(paper_boxes(text)) == 15
     assert all(b.well_formed for b in c.boxes)
 
 
