@@ -209,6 +209,27 @@ _pieces = st.sampled_from(
         "cat",
         "bbox_2d",
         ":",
+        "< think>",
+        "</ answer>",
+        "<thinking>",
+        "</THINK>",
+        "<think/>",
+        "bbox_2d_3: ",
+        "box: ",
+        'data-bbox="',
+        "<|ref|>",
+        "<|det|>",
+        "<|/det|>",
+        '"point_2d": [',
+        '"coordinate": ',
+        "[[",
+        "]]",
+        "(12,40),(300,410)",
+        ", ",
+        "```json\n",
+        ",\n}",
+        "999999",
+        '"',
     ]
 )
 
@@ -217,10 +238,12 @@ _pieces = st.sampled_from(
 @given(st.one_of(st.text(), st.lists(_pieces | st.text(max_size=3), max_size=60).map("".join)))
 def test_parse_never_raises(text):
     c = parse(text)
-    for b in c.boxes:
+    for b in (*c.boxes, *c.points):
         assert 0 <= b.start <= b.end <= len(text)
         assert b.segment in (None, "think", "rethink", "answer")
-        assert not b.well_formed or len(b.coords) == 4
+    assert all(not b.well_formed or (len(b.coords) == 4 and all(0 <= v <= 1e5 for v in b.coords)) for b in c.boxes)
+    assert all(not p.well_formed or len(p.coords) == 2 for p in c.points)
+    assert c.answer_text is None or c.answer_text == c.answer.content.strip()
     c.without_boxes()
     assert isinstance(c.strict, bool)
     paper_boxes(text)

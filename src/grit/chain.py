@@ -1,13 +1,18 @@
 """The one grammar of grounded reasoning chains: ``parse`` text into a :class:`Chain`, ``render`` one back.
 
 A grounded chain is ``<think> text with boxes </think> <rethink> text </rethink> <answer> text </answer>``
-(GRIT, arXiv 2505.15879, section 3). Models write boxes in many syntaxes; all of these are read:
+(GRIT, arXiv 2505.15879, section 3). ``parse`` reads what real models write, leniently; ``Chain.strict`` says
+whether it is exactly that format and nothing else, and only exact tags pass it.
 
-- JSON objects with ``bbox_2d`` (and ``label``), including the repeated-key pseudo JSON models write
-  (``{"bbox_2d": [..], "label": "a", "bbox_2d": [..], "label": "b"}``) and ``bbox_2d_1: [..]`` keys;
-- bare lists ``[x1, y1, x2, y2]`` and tuples ``(x1, y1, x2, y2)``, also inside numbered lists;
-- InternVL ``<ref>label</ref><box>[[x1, y1, x2, y2], ...]</box>``;
-- Qwen2-VL ``<|object_ref_start|>label<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)<|box_end|>``.
+- Boxes in every syntax models use (JSON ``bbox_2d``, bare lists and tuples, keys with bare numbers, InternVL,
+  Qwen-VL, Qwen2-VL, DeepSeek-VL2, with or without special tokens): :mod:`grit.box_syntax` lists them. Points
+  (``"point_2d": [x, y]``) are read apart, as ``Chain.points``, and never count as boxes.
+- Tags written loosely (``< think>``, ``</ answer>``, ``<thinking>``, any case) open and close blocks where no
+  exact tag does. An exact tag always wins, so one closed block of exact tags is read as before; ``Segment.opens``/
+  ``closes`` count exact tags only and ``closed`` means closed by the exact tag, so the strict format and the
+  rewards gated on it are unchanged. A self-closing ``<think/>`` opens nothing.
+- With several ``<answer>`` blocks the answer is the first one outside every ``<think>``/``<rethink>`` block (one
+  inside the reasoning is a draft), else the first. The strict format allows only one, so there it is that one.
 
 Coordinates are kept as written (the model's frame); :mod:`grit.boxes` maps them to original pixels.
 The paper's own box rule (four comma-separated integers anywhere) is :func:`paper_boxes`: the reference
@@ -17,42 +22,34 @@ baselines) reads chains through :func:`parse`.
 
 from __future__ import annotations
 
+import bisect
 import functools
-import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+from grit.box_syntax import scan
 
 SEGMENTS = ("think", "rethink", "answer")
 BOX_SYNTAXES = ("json", "list", "tuple", "numbered", "internvl", "qwen2")
 
-_NUM = r"[-+]?\d+(?:\.\d+)?"
-_TAG_RE = re.compile(r"</?(?:think|rethink|answer)>")
-_INTERNVL_RE = re.compile(r"(?:<ref>(?P<label>[^<]{0,200}?)</ref>\s*)?<box>(?P<body>.*?)</box>", re.S)
-_QWEN2_RE = re.compile(
-    r"(?:<\|object_ref_start\|>(?P<label>.{0,200}?)<\|object_ref_end\|>\s*)?<\|box_start\|>(?P<body>.*?)<\|box_end\|>",
-    re.S,
-)
-_QWEN2_BODY_RE = re.compile(rf"^\s*\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*,\s*\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*$")
-_BBOX_KEY_RE = re.compile(r"""["']?bbox_2d(?:_\d+)?["']?\s*:\s*""")
-_LABEL_KEY_RE = re.compile(r"""["']?label["']?\s*:\s*["']([^"'\n]{0,200})["']""")
-_BRACE_RE = re.compile(r"\{[^{}]*\}?")
-_OPEN_LIST_RE = re.compile(r"[\[(]([-+\d.,\s]*)([\])]?)")
-_BARE_RE = re.compile(
-    rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]|\(\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\)"
-)
-_INNER_LIST_RE = re.compile(r"\[([^\[\]]*)\]")
-_NUMBER_RE = re.compile(_NUM)
+_TAG_RE = re.compile(r"<\s*(/\s*)?(think|thinking|rethink|rethinking|answer)\s*(/\s*)?>", re.I)
+_TAG_NAMES = {"think": "think", "thinking": "think", "rethink": "rethink", "rethinking": "rethink", "answer": "answer"}
+_EXACT_TAGS = {f"<{slash}{name}>": (name, not slash) for name in SEGMENTS for slash in ("", "/")}
 _PAPER_BOX_RE = re.compile(r"\b\d+,\s*\d+,\s*\d+,\s*\d+\b")
 
 
 @dataclass(frozen=True)
 class Segment:
-    """One of the think / rethink / answer blocks: its first opening tag up to the next closing tag.
+    """One of the think / rethink / answer blocks: from its opening tag up to its closing tag.
 
+    Exact tags (``<think>``, ``</think>``) are preferred to variants (``< think>``, ``</ think>``, ``<thinking>``):
+    the block opens at the first exact opening tag, else at the first variant, and closes at the next exact
+    closing tag, else at the next variant; so whenever the exact tags make a closed block, it is that block.
     ``start``/``end`` delimit the content (without tags); an unclosed block runs to the end of the text.
-    ``opens``/``closes`` count every occurrence of the tags in the whole text.
+    ``closed``: ended by the exact closing tag. ``opens``/``closes`` count the exact tags in the whole text,
+    as the strict format does; ``variant`` says that some tag of this block was written otherwise.
     """
 
     name: str
@@ -65,15 +62,19 @@ class Segment:
     tag_end: int = -1
     opens: int = 0
     closes: int = 0
+    variant: bool = False
 
 
 @dataclass(frozen=True)
 class ChainBox:
     """A box as written in the chain, in the model's frame.
 
-    ``coords`` holds the numbers read (four for a well-formed box; whatever was there otherwise).
-    ``well_formed`` means exactly four finite numbers in a closed list; geometry (x2 > x1, inside the
-    image, not the whole image) is judged by :func:`grit.boxes.check_box` after mapping to pixels.
+    ``coords`` holds the numbers read (four for a well-formed box; whatever was there otherwise). ``syntax`` is
+    how it was written: one of :data:`BOX_SYNTAXES` but ``numbered`` (read as ``tuple``), ``keyed`` (a key and bare
+    numbers) or ``deepseek``.
+    ``well_formed`` means exactly four numbers, each in [0, :data:`grit.box_syntax.MAX_COORD`], in a closed
+    list; geometry (x2 > x1, inside the image, not the whole image) is judged by :func:`grit.boxes.check_box`
+    after mapping to pixels.
     """
 
     coords: tuple[float, ...]
@@ -93,7 +94,25 @@ class ChainBox:
 
 
 @dataclass(frozen=True)
+class ChainPoint:
+    """A point as written (``"point_2d": [x, y]``, ``"coordinate": [x, y]``), in the model's frame; never a box.
+    ``well_formed`` means exactly two numbers in range, closed."""
+
+    coords: tuple[float, ...]
+    label: str | None
+    segment: str | None
+    start: int
+    end: int
+    syntax: str
+    well_formed: bool
+
+
+@dataclass(frozen=True)
 class Chain:
+    """A completion as read: its three blocks, every box and point written anywhere in it (in text order, each
+    with the block it lies in), the answer (see the module docstring for which block counts), and the
+    ``problems`` that keep it from the strict format."""
+
     text: str
     think: Segment
     rethink: Segment
@@ -102,12 +121,13 @@ class Chain:
     answer_text: str | None
     in_order: bool
     problems: tuple[str, ...] = field(default=())
+    points: tuple[ChainPoint, ...] = field(default=())
 
     @property
     def strict(self) -> bool:
         """The complete chain and nothing else: starts with ``<think>``, exactly one think, rethink and
         answer block, in that order, each closed, only whitespace between and after them, and a
-        non-empty answer. ``problems`` says what is wrong otherwise."""
+        non-empty answer, all tags written exactly. ``problems`` says what is wrong otherwise."""
         return not self.problems
 
     def segment(self, name: str) -> Segment:
@@ -117,11 +137,11 @@ class Chain:
         return tuple(b for b in self.boxes if b.segment == segment)
 
     def without_boxes(self) -> str:
-        """The chain text with every box's coordinates removed (a labelled box leaves its label), whitespace
-        tidied: what the paper's cross-modal test shows a judge."""
+        """The chain text with every box's and point's coordinates removed (a labelled box leaves its label),
+        whitespace tidied: what the paper's cross-modal test shows a judge."""
         out, last = [], 0
         spans: dict[tuple[int, int], list[str]] = {}
-        for b in self.boxes:
+        for b in (*self.boxes, *self.points):
             spans.setdefault((b.start, b.end), [])
             if b.label and b.label not in spans[(b.start, b.end)]:
                 spans[(b.start, b.end)].append(b.label)
@@ -134,124 +154,93 @@ class Chain:
         return re.sub(r"[ \t]+", " ", "".join(out)).strip()
 
 
-def _segment(text: str, name: str, tags: list[tuple[int, int, str]]) -> Segment:
-    open_tag, close_tag = f"<{name}>", f"</{name}>"
-    opens = [t for t in tags if t[2] == open_tag]
-    closes = [t for t in tags if t[2] == close_tag]
-    if not opens:
-        return Segment(name, opens=0, closes=len(closes))
-    first = opens[0]
-    close = next((c for c in closes if c[0] >= first[1]), None)
-    end = close[0] if close else len(text)
+class _Tag(NamedTuple):
+    start: int
+    end: int
+    name: str
+    opening: bool
+    exact: bool
+
+
+def _tags(text: str) -> list[_Tag]:
+    tags = []
+    for m in _TAG_RE.finditer(text):
+        exact = _EXACT_TAGS.get(m.group())
+        if exact:
+            tags.append(_Tag(m.start(), m.end(), *exact, True))
+        elif not m.group(3):  # <think/> is an empty block, neither opening nor closing one
+            tags.append(_Tag(m.start(), m.end(), _TAG_NAMES[m.group(2).lower()], not m.group(1), False))
+    return tags
+
+
+def _blocks(text: str, names: Sequence[str], tags: list[_Tag]) -> list[tuple[int, int]]:
+    """(start, end) of every block opened by a tag of ``names``, up to its next closing tag or the end, by start."""
+    out = []
+    for name in names:
+        closes = [t.start for t in tags if t.name == name and not t.opening]
+        for t in tags:
+            if t.opening and t.name == name:
+                i = bisect.bisect_left(closes, t.end)
+                out.append((t.end, closes[i] if i < len(closes) else len(text)))
+    return sorted(out)
+
+
+def _first_outside(candidates: list[_Tag], blocks: list[tuple[int, int]]) -> _Tag | None:
+    """The first tag no block holds (both in text order), by one sweep: ``reach`` is the furthest end so far."""
+    reach, i = -1, 0
+    for t in candidates:
+        while i < len(blocks) and blocks[i][0] <= t.start:
+            reach, i = max(reach, blocks[i][1]), i + 1
+        if t.start >= reach:
+            return t
+    return None
+
+
+def _segment(text: str, name: str, tags: list[_Tag], outer: list[tuple[int, int]] | None = None) -> Segment:
+    opens = [t for t in tags if t.name == name and t.opening]
+    closes = [t for t in tags if t.name == name and not t.opening]
+    exact_opens, exact_closes = sum(t.exact for t in opens), sum(t.exact for t in closes)
+    variant = exact_opens + exact_closes < len(opens) + len(closes)
+    candidates = [t for t in opens if t.exact] or opens
+    if not candidates:
+        return Segment(name, opens=0, closes=exact_closes, variant=variant)
+    first = (_first_outside(candidates, outer) if outer else None) or candidates[0]
+    after = [c for c in closes if c.start >= first.end]
+    close = next((c for c in after if c.exact), after[0] if after else None)
+    end = close.start if close else len(text)
     return Segment(
         name,
         present=True,
-        closed=close is not None,
-        content=text[first[1] : end],
-        start=first[1],
+        closed=close is not None and close.exact,
+        content=text[first.end : end],
+        start=first.end,
         end=end,
-        tag_start=first[0],
-        tag_end=close[1] if close else len(text),
-        opens=len(opens),
-        closes=len(closes),
+        tag_start=first.start,
+        tag_end=close.end if close else len(text),
+        opens=exact_opens,
+        closes=exact_closes,
+        variant=variant,
     )
 
 
-def _numbers(body: str) -> tuple[tuple[float, ...], bool]:
-    raw = _NUMBER_RE.findall(body)
-    values = tuple(float(v) for v in raw)
-    return values, all(re.fullmatch(r"[-+]?\d+", v) for v in raw)
+def _in_order(think: Segment, rethink: Segment, answer: Segment) -> bool:
+    return (
+        think.closed
+        and rethink.closed
+        and answer.present
+        and think.tag_end <= rethink.tag_start
+        and rethink.tag_end <= answer.tag_start
+    )
 
 
-def _is_four_finite(values: Sequence[float]) -> bool:
-    return len(values) == 4 and all(math.isfinite(v) for v in values)
-
-
-def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
-    return any(s < end and start < e for s, e in spans)
-
-
-def _scan_internvl(text: str, found: list, spans: list) -> None:
-    for m in _INTERNVL_RE.finditer(text):
-        label = m.group("label").strip() if m.group("label") is not None else None
-        lists = list(_INNER_LIST_RE.finditer(m.group("body")))
-        if not lists:
-            values, ints = _numbers(m.group("body"))
-            found.append((m.start(), m.end(), values, label, "internvl", _is_four_finite(values), ints))
-        for inner in lists:
-            values, ints = _numbers(inner.group(1))
-            found.append((m.start(), m.end(), values, label, "internvl", _is_four_finite(values), ints))
-        spans.append(m.span())
-
-
-def _scan_qwen2(text: str, found: list, spans: list) -> None:
-    for m in _QWEN2_RE.finditer(text):
-        label = m.group("label").strip() if m.group("label") is not None else None
-        body = _QWEN2_BODY_RE.match(m.group("body"))
-        values, ints = _numbers(m.group("body"))
-        found.append((m.start(), m.end(), values, label, "qwen2", body is not None and _is_four_finite(values), ints))
-        spans.append(m.span())
-
-
-def _json_region(regions: list[tuple[int, int]], key_start: int) -> tuple[int, int] | None:
-    return next(((s, e) for s, e in regions if s <= key_start < e), None)
-
-
-def _json_label(key_start: int, region, keys: list[int], labels) -> str | None:
-    if region is None:
-        return None
-    s, e = region
-    key_positions = [k for k in keys if s <= k < e]
-    i = key_positions.index(key_start)
-    nxt = key_positions[i + 1] if i + 1 < len(key_positions) else e
-    prv = key_positions[i - 1] if i > 0 else s
-    after = [lab for pos, lab in labels if key_start < pos < nxt]
-    if after:
-        return after[0]
-    before = [lab for pos, lab in labels if prv <= pos < key_start]
-    return before[-1] if before else None
-
-
-def _scan_json(text: str, found: list, spans: list) -> None:
-    keys = [m for m in _BBOX_KEY_RE.finditer(text) if not _overlaps(spans, m.start(), m.end())]
-    if not keys:
-        return
-    # A closed {...} holding no chain tag is one object; its boxes share its span, so the
-    # box-free text of the chain loses the whole object and keeps its labels.
-    regions = [m.span() for m in _BRACE_RE.finditer(text) if m.group().endswith("}") and not _TAG_RE.search(m.group())]
-    labels = [(m.start(), m.group(1).strip()) for m in _LABEL_KEY_RE.finditer(text)]
-    key_starts = [m.start() for m in keys]
-    for key in keys:
-        region = _json_region(regions, key.start())
-        label = _json_label(key.start(), region, key_starts, labels)
-        lst = _OPEN_LIST_RE.match(text, key.end())
-        end = lst.end() if lst else key.end()
-        start, end = (min(region[0], key.start()), max(region[1], end)) if region else (key.start(), end)
-        if lst is None:
-            found.append((start, end, (), label, "json", False, True))
-            continue
-        values, ints = _numbers(lst.group(1))
-        closed = lst.group(2) != "" and (text[lst.start()] + lst.group(2)) in ("[]", "()")
-        found.append((start, end, values, label, "json", closed and _is_four_finite(values), ints))
-        spans.append((start, end))
-
-
-def _scan_bare(text: str, found: list, spans: list) -> None:
-    for m in _BARE_RE.finditer(text):
-        if _overlaps(spans, m.start(), m.end()):
-            continue
-        groups = [g for g in m.groups() if g is not None]
-        values = tuple(float(g) for g in groups)
-        ints = all(re.fullmatch(r"[-+]?\d+", g) for g in groups)
-        found.append((m.start(), m.end(), values, None, "tuple" if text[m.start()] == "(" else "list", True, ints))
-
-
-def _box_segment(start: int, segments: Iterable[Segment]) -> str | None:
+def _box_segment(start: int, segments: Sequence[Segment]) -> str | None:
     inside = [s for s in segments if s.present and s.start <= start < s.end]
     return max(inside, key=lambda s: s.start).name if inside else None
 
 
-def _problems(text: str, think: Segment, rethink: Segment, answer: Segment, in_order: bool) -> tuple[str, ...]:
+def _problems(text: str, think: Segment, rethink: Segment, answer: Segment) -> tuple[str, ...]:
+    """What keeps the chain from the strict format. Only exact tags count: the rules need exactly one exact tag
+    of each kind, and then each block is the one those tags make (see :class:`Segment`)."""
     problems = []
     if not text.lstrip().startswith("<think>"):
         problems.append("does not start with <think>")
@@ -260,7 +249,7 @@ def _problems(text: str, think: Segment, rethink: Segment, answer: Segment, in_o
             problems.append(f"<{seg.name}> x{seg.opens}, </{seg.name}> x{seg.closes} (need exactly one each)")
         elif not seg.closed:
             problems.append(f"<{seg.name}> is not closed")
-    if not problems and not in_order:
+    if not problems and not _in_order(think, rethink, answer):
         problems.append("blocks are not in the order think, rethink, answer")
     if not problems:
         gaps = (
@@ -277,29 +266,27 @@ def _problems(text: str, think: Segment, rethink: Segment, answer: Segment, in_o
 
 @functools.lru_cache(maxsize=16384)
 def _parse(text: str) -> Chain:
-    tags = [(m.start(), m.end(), m.group()) for m in _TAG_RE.finditer(text)]
-    think, rethink, answer = (_segment(text, name, tags) for name in SEGMENTS)
-    found: list = []
-    spans: list[tuple[int, int]] = []
-    _scan_internvl(text, found, spans)
-    _scan_qwen2(text, found, spans)
-    _scan_json(text, found, spans)
-    _scan_bare(text, found, spans)
-    found.sort(key=lambda f: f[0])
-    boxes = tuple(
-        ChainBox(values, label, _box_segment(s, (think, rethink, answer)), s, e, syntax, wf, ints)
-        for s, e, values, label, syntax, wf, ints in found
-    )
-    in_order = (
-        think.closed
-        and rethink.closed
-        and answer.present
-        and think.tag_end <= rethink.tag_start
-        and rethink.tag_end <= answer.tag_start
-    )
-    answer_text = answer.content.strip() if answer.present else None
+    tags = _tags(text)
+    think, rethink = _segment(text, "think", tags), _segment(text, "rethink", tags)
+    answer = _segment(text, "answer", tags, _blocks(text, ("think", "rethink"), tags))
+    segments = (think, rethink, answer)
+    boxes, points = [], []
+    for f in scan(text):
+        where = _box_segment(f.start, segments)
+        if f.point:
+            points.append(ChainPoint(f.coords, f.label, where, f.start, f.end, f.syntax, f.well_formed))
+        else:
+            boxes.append(ChainBox(f.coords, f.label, where, f.start, f.end, f.syntax, f.well_formed, f.integers))
     return Chain(
-        text, think, rethink, answer, boxes, answer_text, in_order, _problems(text, think, rethink, answer, in_order)
+        text,
+        think,
+        rethink,
+        answer,
+        tuple(boxes),
+        answer.content.strip() if answer.present else None,
+        _in_order(think, rethink, answer),
+        _problems(text, think, rethink, answer),
+        tuple(points),
     )
 
 
