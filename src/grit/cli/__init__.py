@@ -84,13 +84,14 @@ def _check_output_dir(path: Path, overwrite: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from grit.cli import data, models, training
+    from grit.cli import data, demo, models, training
 
     parser = argparse.ArgumentParser(prog="grit", description="Teach vision-language models to think with images.")
     sub = parser.add_subparsers(dest="command", required=True)
     data.add_parsers(sub)
     models.add_parsers(sub)
     training.add_parsers(sub)
+    demo.add_parsers(sub)
     return parser
 
 
