@@ -190,3 +190,23 @@ def test_stream_says_when_it_was_cut_off(base):
     image = shapes_image()
     final = list(ask(base, image, GROUNDING_TEMPLATE.format(what="shapes"), "plain", generation_settings(6, 0.0)))[-1]
     assert final.cut_off and final.new_tokens == 6 and "Cut off" in final.status()
+
+
+def test_demo_refuses_a_missing_model_folder_before_serving(tmp_path, capsys):
+    from grit.cli import main
+
+    missing = tmp_path / "no-such-model"
+    assert main(["demo", "--model", str(missing), "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"model folder {missing} does not exist" in err and "Traceback" not in err
+
+
+def test_demo_defaults_to_the_quickstart_model_when_there_is_one(tmp_path, monkeypatch):
+    from grit.cli.demo import QUICKSTART_MODEL, default_model
+    from grit.quickstart import shipped_base
+
+    monkeypatch.chdir(tmp_path)
+    assert default_model() == shipped_base()
+    (tmp_path / QUICKSTART_MODEL).mkdir(parents=True)
+    (tmp_path / QUICKSTART_MODEL / "config.json").write_text("{}")
+    assert default_model() == QUICKSTART_MODEL
