@@ -167,6 +167,7 @@ def test_demo_streams_boxes_into_the_page(server, browser, tmp_path):
     (tmp_path / "notes.txt").write_text("this is not an image")
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(ANSWER_MS)  # 2 busy cores make a page load or a click slow, not wrong
     left_loopback = []
     page.on("request", lambda r: None if r.url.startswith(("data:", "blob:", url)) else left_loopback.append(r.url))
     page.goto(url)
