@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install quickstart test test-slow bench style quality clean-venv
+.PHONY: install quickstart test test-slow test-browser demo bench style quality clean-venv
 
 install: $(STAMP)
 
@@ -29,6 +29,15 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# Only the browser tests: `grit demo` driven by headless Chromium (Debian's: apt-get install chromium
+# chromium-driver; Playwright downloads no browser). `make test` runs them too, and skips them without Chromium.
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -q -m browser
+
+# The demo page on http://127.0.0.1:7860 (the quickstart's model when there is one, else the shipped base).
+demo: $(STAMP)
+	$(BIN)/grit demo
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

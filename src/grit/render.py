@@ -40,14 +40,17 @@ def draw_boxes(
     colour: tuple[int, int, int] | None = None,
     numbered: bool = True,
     dashed: bool = False,
+    text_size: int | None = None,
+    line_width: int | None = None,
 ) -> Image.Image:
-    """A copy of ``image`` (resized by ``scale``) with boxes given in its original pixels drawn on it."""
+    """A copy of ``image`` (resized by ``scale``) with boxes given in its original pixels drawn on it. Tag text
+    size and line width grow with ``scale`` unless given."""
     out = image.convert("RGB")
     if scale != 1.0:
         out = out.resize((max(1, round(out.width * scale)), max(1, round(out.height * scale))), Image.NEAREST)
     draw = ImageDraw.Draw(out)
-    f = font(max(10, round(11 * max(scale, 1) ** 0.5)))
-    width = max(1, round(scale))
+    f = font(text_size or max(10, round(11 * max(scale, 1) ** 0.5)))
+    width = line_width or max(1, round(scale))
     for i, box in enumerate(boxes):
         c = colour or PALETTE[i % len(PALETTE)]
         x1, y1, x2, y2 = (v * scale for v in box)

@@ -33,9 +33,27 @@ def prompt_texts(policy: Policy, questions: Sequence[str], kind: str) -> list[st
     ]
 
 
-def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """The text up to and including the first stop string (generation can run a few characters past it)."""
     cuts = [text.index(s) + len(s) for s in stops if s in text]
     return text[: min(cuts)] if cuts else text
+
+
+def stop_strings(policy: Policy, kind: str, settings: GenerationSettings) -> list[str]:
+    """The strings that end a completion: the family's ``</answer>`` for prompts that ask for an answer block."""
+    return list(policy.stop_strings) if settings.stop_at_answer and kind in CHAIN_PROMPTS else []
+
+
+def generation_kwargs(policy: Policy, settings: GenerationSettings, stops: Sequence[str]) -> dict:
+    """Keyword arguments of ``model.generate`` for these settings (greedy unless ``do_sample``)."""
+    kwargs: dict = dict(max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample)
+    if settings.do_sample:
+        kwargs["temperature"] = settings.temperature
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    if stops:
+        kwargs.update(stop_strings=list(stops), tokenizer=policy.tokenizer)
+    return kwargs
 
 
 def generate(
@@ -62,24 +80,17 @@ def generate(
             tuple(enc["image_grid_thw"].flatten().tolist()) if "image_grid_thw" in enc else (),
         )
         groups.setdefault(key, []).append(i)
-    stops = list(policy.stop_strings) if settings.stop_at_answer and kind in CHAIN_PROMPTS else []
+    stops = stop_strings(policy, kind, settings)
     outputs: list[str | None] = [None] * len(texts)
     device = next(model.parameters()).device
     for indices in groups.values():
         for lo in range(0, len(indices), settings.batch_size):
             chunk = indices[lo : lo + settings.batch_size]
             batch = {k: torch.cat([encoded[i][k] for i in chunk]).to(device) for k in encoded[chunk[0]]}
-            kwargs = dict(max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample)
-            if settings.do_sample:
-                kwargs["temperature"] = settings.temperature
-            else:
-                kwargs.update(temperature=None, top_p=None, top_k=None)
-            if stops:
-                kwargs.update(stop_strings=stops, tokenizer=policy.tokenizer)
             with torch.no_grad():
-                out = model.generate(**batch, **kwargs)
+                out = model.generate(**batch, **generation_kwargs(policy, settings, stops))
             new = out[:, batch["input_ids"].shape[1] :]
             decoded = policy.tokenizer.batch_decode(new, skip_special_tokens=True)
             for i, text in zip(chunk, decoded):
-                outputs[i] = _cut_at_stop(text, stops) if stops else text
+                outputs[i] = cut_at_stop(text, stops) if stops else text
     return outputs  # type: ignore[return-value]

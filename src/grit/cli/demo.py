@@ -1,0 +1,70 @@
+"""``grit demo``: serve the web page of :mod:`grit.demo` for a local model folder."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grit.cli.common import UsageError, parse, quiet_transformers
+from grit.models.loading import DTYPES
+
+HELP = "a web page that streams the grounded chain and draws its boxes as they appear"
+QUICKSTART_MODEL = Path("runs/quickstart/grpo/model")
+
+
+@dataclass
+class DemoConfig:
+    """``grit demo [--model DIR] [--host 127.0.0.1] [--port 7860]``."""
+
+    model: str | None = field(
+        default=None,
+        metadata={"help": f"local model folder (default: {QUICKSTART_MODEL} when it exists, else the shipped base)"},
+    )
+    host: str = field(default="127.0.0.1", metadata={"help": "address to serve on (default: loopback only)"})
+    port: int = field(default=7860, metadata={"help": "port to serve on", "min": 1})
+    dtype: str | None = field(
+        default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the shapes-world example images"})
+
+
+def default_model() -> Path:
+    """The quickstart's trained model when it exists (run from the source tree), else the shipped base."""
+    if (QUICKSTART_MODEL / "config.json").exists():
+        return QUICKSTART_MODEL
+    from grit.quickstart import shipped_base
+
+    return shipped_base()
+
+
+def main(argv: list[str]) -> int:
+    (cfg,) = parse(argv, DemoConfig, prog="grit demo", description=DemoConfig.__doc__)
+    # Before gradio is imported: it reads these at import. No analytics, no share link, no update check.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    model = Path(cfg.model) if cfg.model else default_model()
+    if not model.is_dir():
+        raise UsageError(
+            f"model folder {model} does not exist; pass --model DIR (a saved model folder, e.g. "
+            "runs/quickstart/grpo/model after `grit quickstart`)"
+        )
+    try:
+        import gradio  # noqa: F401
+    except ImportError as e:
+        raise UsageError(f"grit demo needs gradio: pip install 'grit[demo]' ({e})") from e
+    quiet_transformers()
+    from grit.demo.app import build_app, serve
+    from grit.demo.examples import write_examples
+    from grit.models.loading import ModelLoadError, load_policy
+
+    try:
+        policy = load_policy(model, dtype=cfg.dtype, trust_remote_code=False)
+    except ModelLoadError as e:
+        raise UsageError(str(e)) from e
+    policy.model.eval()
+    with tempfile.TemporaryDirectory(prefix="grit-demo-") as folder:
+        examples = write_examples(folder, seed=cfg.seed)
+        print(f"grit demo: {model} on http://{cfg.host}:{cfg.port} (Ctrl+C stops it)", flush=True)
+        serve(build_app(policy, examples), cfg.host, cfg.port, allowed_paths=[folder])
+    return 0
