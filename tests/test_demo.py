@@ -210,3 +210,16 @@ def test_demo_defaults_to_the_quickstart_model_when_there_is_one(tmp_path, monke
     (tmp_path / QUICKSTART_MODEL).mkdir(parents=True)
     (tmp_path / QUICKSTART_MODEL / "config.json").write_text("{}")
     assert default_model() == QUICKSTART_MODEL
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "internvl"])  # a resized frame and a 0-1000 one
+def test_stream_matches_batch_generation_for_other_families(family, tmp_path):
+    from grit.models.generation import generate
+    from grit.models.loading import load_policy
+    from grit.models.micro import save_micro
+
+    policy = load_policy(save_micro(family, tmp_path / family))
+    image, settings = Image.new("RGB", (300, 200), (30, 90, 200)), generation_settings(12, 0.0)
+    final = list(ask(policy, image, "How many?", "grounded", settings))[-1]
+    assert final.done and final.partial.text == generate(policy, [image], ["How many?"], "grounded", settings)[0]
+    assert final.frame.kind == policy.frame.kind and (final.frame.width, final.frame.height) == (300, 200)
