@@ -244,3 +244,13 @@ def test_bleu1_equals_nltk(hypothesis, reference):
         warnings.simplefilter("ignore")
         expected = sentence_bleu([reference], hypothesis, weights=(1, 0, 0, 0)) if reference else 0.0
     assert bleu1(hypothesis, reference) == pytest.approx(float(expected), abs=1e-12)
+
+
+def test_paper_answer_cut_is_literal_first_answer_tag_even_inside_think():
+    """The paper's and the reference's answer reads from the first ``<answer>``, wherever it stands (grit's parse
+    counts the first answer outside the reasoning; the literal presets must not follow it)."""
+    from grit.rewards.answer import AnswerReward
+
+    text = "<think> draft <answer> 3 </answer> </think> <rethink> r </rethink> <answer> 2 </answer>"
+    assert AnswerReward(cut="paper")([text], answer=["3"], answer_type=["count"]) == [1.0]
+    assert AnswerReward(cut="paper")([text], answer=["2"], answer_type=["count"]) == [0.0]

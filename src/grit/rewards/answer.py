@@ -50,8 +50,13 @@ class AnswerReward(Reward):
         self.failures = 0
 
     def prediction(self, chain: Chain) -> str | None:
-        if self.cut == "paper":
-            return chain.answer_text
+        if self.cut == "paper":  # literal, as the paper and the reference: the first "<answer>" (exact tag), wherever
+            start = chain.text.find("<answer>")
+            if start < 0:
+                return None
+            rest = chain.text[start + len("<answer>") :]
+            end = rest.find("</answer>")
+            return (rest if end < 0 else rest[:end]).strip()
         a = chain.answer
         return chain.answer_text if a.closed and a.opens == 1 and a.closes == 1 else None
 
