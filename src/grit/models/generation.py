@@ -7,7 +7,7 @@ numbers changed with the batch size, GRIT issue #10).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PIL import Image
@@ -44,8 +44,10 @@ def generate(
     questions: Sequence[str],
     kind: str = "grounded",
     settings: GenerationSettings = GenerationSettings(),
+    on_batch: Callable[[list[int], list[str]], None] | None = None,
 ) -> list[str]:
-    """One completion per (image, question), in input order."""
+    """One completion per (image, question), in input order; ``on_batch(indices, texts)`` is called after each
+    batch (for a progress bar)."""
     import torch
 
     texts = prompt_texts(policy, questions, kind)
@@ -78,4 +80,6 @@ def generate(
             decoded = policy.tokenizer.batch_decode(new, skip_special_tokens=True)
             for i, text in zip(chunk, decoded):
                 outputs[i] = _cut_at_stop(text, stops) if stops else text
+            if on_batch is not None:
+                on_batch(chunk, [outputs[i] for i in chunk])
     return outputs  # type: ignore[return-value]
