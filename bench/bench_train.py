@@ -48,7 +48,7 @@ def run(model: str, data: Path, out: Path, steps: int, grit: bool) -> dict:
         learning_rate=0.0,
         beta=0.0,
         bf16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         use_cpu=True,
         report_to="none",
         logging_steps=1,

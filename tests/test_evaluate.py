@@ -170,6 +170,10 @@ def test_eval_cli_writes_everything_and_compares(noisy_model, shapes, tmp_path, 
     assert len(rows) == 10 and {"output", "accuracy", "union_iou", "boxes_original", "prediction"} <= set(rows[0])
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metrics"]["d"]["all"]["samples"] == 10 and metrics["info"]["judge"] == "rules"
+    assert {"git_commit", "seed", "versions", "threads", "machine"} <= set(metrics["provenance"])
+    printed = capsys.readouterr()
+    assert "10/10" in printed.err and "acc=" in printed.err  # a progress bar with the accuracy so far
+    assert "{'" not in printed.out
     html = (out / "report.html").read_text()
     assert html.count("<img src='data:image/png;base64,") >= 10 and "best" in html and "worst" in html
     assert main(["eval", "--model", str(noisy_model), "--data", str(data), "--out", str(out)]) == 2  # not empty

@@ -1,5 +1,7 @@
-"""``grit quickstart`` end to end on a micro base with a few steps of everything: every stage runs, the summary
-holds every question family before, after the warm start and after GRPO-GR, and the report is written."""
+"""``grit quickstart`` end to end on a micro base with a few steps of everything: every stage runs with a header on
+the console and no raw dicts, the summary holds every question family before, after the warm start and after
+GRPO-GR and the run's provenance, and the report is one page whose links reach every evaluation report and rollout
+page."""
 
 import json
 
@@ -7,6 +9,7 @@ import pytest
 
 from grit.cli import main
 from grit.models.tiny import TinySpec, save_tiny
+from test_report import check_links, check_page
 
 
 def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
@@ -58,6 +61,19 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
         assert (out / "eval" / stage / "metrics.json").exists(), stage
     page = (out / "report.html").read_text()
     assert "Before and after" in page and "warm grounded accuracy" in page and "95 % interval" in page
+    linked = set(check_links(check_page(page), out))
+    pages = {*out.glob("eval/*/report.html"), *out.glob("grpo/rollouts/step-*.html")}
+    assert len(pages) == 5 + 2 and pages <= linked and out / "grpo" / "log.jsonl" in linked
+    for other in pages:
+        check_page(other.read_text())
+    assert summary["provenance"]["seed"] == 0 and "torch" in summary["provenance"]["versions"]
+    assert f"commit {summary['provenance']['git_commit']}" in page
+    headers = [line for line in printed.splitlines() if line.startswith("[")]
+    assert [h.split(":")[0] for h in headers] == ["[1/5] data", "[2/5] base eval", "[3/5] warm start"] + [
+        "[4/5] GRPO-GR",
+        "[5/5] eval",
+    ]
+    assert "{'" not in printed and "FutureWarning" not in printed
     # a second run into the same folder is refused without --overwrite, and nothing was deleted
     assert main(args) == 2
     assert (out / "summary.json").exists()

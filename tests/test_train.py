@@ -3,6 +3,7 @@ are written, bad configs fail before a model loads, and an interrupted run resum
 ends."""
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from grit.cli import main
-from grit.grpo import GritTrainArguments, TrainConfigError, train
+from grit.grpo import GritTrainArguments, TrainConfigError, load_recipe, train
 from grit.models.loading import load_policy
 
 
@@ -31,7 +32,7 @@ def grpo_config(out, **kw):
         learning_rate=1e-3,
         beta=0.0,
         bf16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         use_cpu=True,
         report_to="none",
         logging_steps=1,
@@ -106,6 +107,35 @@ def test_resume_ends_where_an_uninterrupted_run_ends(setup, tmp_path):
     assert resumed["global_step"] == full["global_step"] == 4
     # the same samples, step for step: the interrupted half plus the resumed half is the uninterrupted run
     assert {**seen_cut.ids, **seen_resumed.ids} == seen_full.ids and sorted(seen_resumed.ids) == [3, 4]
+
+
+def test_console_shows_a_bar_not_dicts_and_logs_go_to_files(setup, tmp_path, capfd):
+    """The CLI with a shipped recipe: no dict per log and no FutureWarning from grit's settings on the console;
+    every log in log.jsonl, trainer_state.json and metrics.json with the run's provenance."""
+    out = tmp_path / "run"
+    argv = ["--model", str(setup / "warm"), "--train_data", str(setup / "data" / "train.jsonl")]
+    argv += ["--output_dir", str(out), "--max_steps", "2"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", "--config", "recipes/micro_smoke.yaml", *argv]) == 0
+        cpu = [*argv, "--use_cpu", "true", "--bf16", "false"]
+        defaults = load_recipe(None, cpu)[1]  # no checkpointing field given: TRL's default, under the new name
+    printed = capfd.readouterr()
+    assert "{'" not in printed.out and "{'" not in printed.err
+    assert "FutureWarning" not in printed.err
+    future = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+    assert not future, future
+    assert defaults.activation_checkpointing is True
+    with pytest.warns(FutureWarning, match="gradient_checkpointing"):  # the user's own old name still warns
+        assert load_recipe(None, [*cpu, "--gradient_checkpointing", "false"])[1].activation_checkpointing is False
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in logged] == [1, 2, 2]  # a log per step, then the end-of-training summary
+    assert "rewards/format/mean" in logged[0] and "train_runtime" in logged[-1]
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 and len(state["log_history"]) == 3
+    record = json.loads((out / "metrics.json").read_text())["provenance"]
+    assert record["seed"] == 0 and {"torch", "transformers", "trl", "grit"} <= set(record["versions"])
+    assert {"git_commit", "threads", "machine"} <= set(record)
 
 
 def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):

@@ -5,14 +5,16 @@
   boxes, and the grounding IoU of the chains where the data has evidence boxes (a metric, not a reward);
 - :class:`ZeroStdAlarm`: warns when the share of groups whose rewards all tie (zero advantage, no gradient)
   stays high, the failure GRIT users hit (GRIT issue #2) and the prototypes' hacked runs ended in;
-- :class:`RolloutViewer`: every N steps a self-contained HTML page with, for a few prompts, the whole group of
-  sampled completions, their boxes drawn on the image in original pixels, every reward term and the advantage;
-- :func:`plot_history`: PNG plots of reward terms and metrics over steps.
+- :class:`RolloutViewer`: every N steps a rollout page (:func:`grit.report.rollout_page`) with, for a few prompts,
+  the whole group of sampled completions, their boxes drawn on the image in original pixels, every reward term and
+  the advantage;
+- :class:`JsonLog` and :class:`TrainProgress` (put in place by :func:`console_callbacks`): every log to
+  ``OUT/log.jsonl``, and one progress bar on the console with the few figures that matter, instead of a dict per log.
 """
 
 from __future__ import annotations
 
-import html
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +24,7 @@ from transformers import TrainerCallback
 
 from grit.chain import parse
 from grit.grounding import chain_record, frame_for, grounding_scores
+from grit.progress import Stage, figures, finish, start
 from grit.rewards.base import BoxReward, completion_text
 
 logger = logging.getLogger(__name__)
@@ -111,6 +114,8 @@ class RolloutViewer(TrainerCallback):
         return logs
 
     def write(self, out: Path, step: int) -> Path | None:
+        from grit.report import rollout_page
+
         logs = self._logs()
         completions = list(logs["completion"])
         ids = list(logs["extra"].get("sample_id", []))
@@ -119,88 +124,99 @@ class RolloutViewer(TrainerCallback):
         rewards = {name: list(values) for name, values in logs["rewards"].items() if name != "diagnostics"}
         advantages = list(logs["advantages"])
         groups = [range(i, i + self.g) for i in range(0, len(completions) - self.g + 1, self.g)][: self.prompts]
-        body = [f"<h1>rollouts at step {step}</h1>"]
-        for group in groups:
-            body.append(self._group_html(group, completions, ids, rewards, advantages))
         page = out / "rollouts" / f"step-{step:06d}.html"
         page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text(_page(f"rollouts at step {step}", "\n".join(body)), encoding="utf-8")
+        html = rollout_page(step, [self._group(group, completions, ids, rewards, advantages) for group in groups])
+        page.write_text(html, encoding="utf-8")
         self.pages.append(page)
         return page
 
-    def _group_html(self, group, completions, ids, rewards, advantages) -> str:
-        from grit.render import draw_boxes, to_data_uri
-        from grit.report import fmt
-
+    def _group(self, group, completions, ids, rewards, advantages) -> dict[str, Any]:
+        """One prompt's completions with their boxes in original pixels, reward terms and advantages."""
         sample = self.samples[ids[group[0]]]
-        image = sample.image_path and _open(sample.image_path)
-        cells = []
+        frame = frame_for(self.frame, sample.width, sample.height)
+        shown = []
         for i in group:
             text = completion_text(completions[i])
-            record = chain_record(parse(text), frame_for(self.frame, sample.width, sample.height))
-            drawn = [b["original"] for b in record["boxes"] if b["original"] is not None]
-            picture = ""
-            if image is not None:
-                scale = max(1.0, 224 / max(image.width, image.height))
-                shown = draw_boxes(image, sample.evidence_boxes, None, scale, (255, 255, 255), False, True)
-                shown = draw_boxes(shown, [[v * scale for v in b] for b in drawn], None, 1.0)
-                picture = f"<img src='{to_data_uri(shown)}'>"
-            terms = " · ".join(f"{html.escape(n)} {fmt(v[i])}" for n, v in rewards.items())
-            cells.append(
-                f"<div class='card'>{picture}<div class='meta'>advantage <b>{fmt(advantages[i])}</b> · "
-                f"{terms}</div><div class='out'>{html.escape(text)}</div></div>"
-            )
-        return (
-            f"<h2>{html.escape(sample.id)}: {html.escape(sample.question)} (gold: {html.escape(sample.answer)})</h2>"
-            f"<div class='cards'>{''.join(cells)}</div>"
-        )
+            boxes = [b["original"] for b in chain_record(parse(text), frame)["boxes"] if b["original"] is not None]
+            terms = {name: values[i] for name, values in rewards.items()}
+            shown.append({"text": text, "boxes": boxes, "advantage": advantages[i], "rewards": terms})
+        return {
+            "id": sample.id,
+            "question": sample.question,
+            "answer": sample.answer,
+            "image": sample.image_path,
+            "evidence_boxes": sample.evidence_boxes,
+            "completions": shown,
+        }
 
 
-def _open(path):
-    from grit.data.images import load_image
+class JsonLog(TrainerCallback):
+    """Every log TRL makes, one JSON object a line, in ``OUT/log.jsonl`` (appended to on resume). The console shows
+    only a few of its figures (:class:`TrainProgress`)."""
 
-    return load_image(path)
+    def __init__(self):
+        self.path: Path | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.path = Path(args.output_dir) / "log.jsonl"
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if state.global_step == 0:
+                self.path.write_text("")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.path is not None and logs:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": state.global_step, **logs}, default=str) + "\n")
 
 
-def _page(title: str, body: str) -> str:
-    from grit.report import STYLE
+class TrainProgress(TrainerCallback):
+    """The console during training, in place of transformers' PrinterCallback/ProgressCallback (which print every
+    log as a dict): one bar over the steps with an ETA and, from the last log, the figures that matter.
+    ``TQDM_DISABLE=1`` turns it off."""
 
-    return (
-        f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-        f"<body>{body}</body></html>"
-    )
-
-
-def plot_history(history: Sequence[dict[str, Any]], out: Path) -> list[Path]:
-    """PNG plots over steps: reward terms (means), the total reward and zero-std share, grit's chain metrics."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    rows = [h for h in history if "step" in h]
-    panels = {
-        "rewards.png": sorted(
-            {k for h in rows for k in h if k.startswith("rewards/") and k.endswith("/mean") and "diagnostics" not in k}
-        ),
-        "reward_and_ties.png": [k for k in ("reward", "frac_reward_zero_std") if any(k in h for h in rows)],
-        "chains.png": sorted({k for h in rows for k in h if k.startswith("grit/")}),
+    FIGURES = {
+        "reward": "reward",
+        "format": "grit/format_compliance",
+        "acc": "rewards/answer_accuracy/mean",
+        "IoU": "grit/grounding_iou",
+        "zero-std": "frac_reward_zero_std",
+        "s/step": "step_time",
     }
-    written = []
-    for name, keys in panels.items():
-        if not keys:
-            continue
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        for key in keys:
-            points = [(h["step"], h[key]) for h in rows if isinstance(h.get(key), (int, float))]
-            if points:
-                ax.plot(*zip(*points), label=key.replace("rewards/", "").replace("/mean", ""))
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=100)
-        plt.close(fig)
-        written.append(out / name)
-    return written
+
+    def __init__(self, progress: Stage | None = None):
+        self.progress, self.bar = progress, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.bar = start(self.progress, "steps" if self.progress else "GRPO-GR", state.max_steps, "step")
+            self.bar.update(state.global_step)  # resumed runs start where they stopped
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is None or not logs:
+            return
+        shown = {label: logs.get(key) for label, key in self.FIGURES.items()}
+        self.bar.set_postfix(figures({k: v for k, v in shown.items() if isinstance(v, (int, float))}), refresh=False)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            finish(self.progress, self.bar)
+            self.bar = None
+
+
+def console_callbacks(trainer, progress: Stage | None = None) -> None:
+    """Swap transformers' console callbacks (a dict per log on stdout) for :class:`TrainProgress` and
+    :class:`JsonLog`; TensorBoard and the like stay as ``report_to`` asks."""
+    from transformers.trainer import DEFAULT_PROGRESS_CALLBACK
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for callback in list(trainer.callback_handler.callbacks):
+        if isinstance(callback, (PrinterCallback, ProgressCallback, DEFAULT_PROGRESS_CALLBACK)):
+            trainer.remove_callback(callback)
+    trainer.add_callback(JsonLog())
+    trainer.add_callback(TrainProgress(progress))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grit.answers import verify
 from grit.chain import parse
 from grit.data.images import load_image
 from grit.data.schema import Sample
@@ -20,6 +21,8 @@ from grit.grounding import chain_record, frame_for
 from grit.metrics import aggregate, gain_text, grouped, paired_gain, prediction_of, sample_metrics
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
+from grit.progress import Stage, figures, phase
+from grit.prompts import CHAIN_PROMPTS
 
 CHUNK = 256  # samples whose images are in memory at once
 
@@ -40,13 +43,28 @@ class EvalResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _generate_all(policy: Policy, samples: Sequence[Sample], settings: EvalSettings) -> list[str]:
+def _generate_all(policy: Policy, samples: Sequence[Sample], settings: EvalSettings, bar) -> list[str]:
     gen = GenerationSettings(max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size)
+    chained, judged = settings.prompt in CHAIN_PROMPTS, settings.judge is not None
+    right = formatted = 0
     texts: list[str] = []
     for lo in range(0, len(samples), CHUNK):
         chunk = samples[lo : lo + CHUNK]
+
+        def done(indices: list[int], outputs: list[str], chunk=chunk) -> None:
+            nonlocal right, formatted
+            for i, text in zip(indices, outputs):  # a judge scores after generation: no accuracy so far then
+                s = chunk[i]
+                if not judged:
+                    right += verify(prediction_of(text, settings.prompt), s.answer, s.answer_type, s.question)
+                formatted += chained and parse(text).strict
+            bar.update(len(indices))
+            seen = bar.n or 1
+            so_far = {"acc": None if judged else right / seen, "format": formatted / seen if chained else None}
+            bar.set_postfix(figures(so_far), refresh=False)
+
         images = [load_image(s.image_path) for s in chunk]
-        texts += generate(policy, images, [s.question for s in chunk], settings.prompt, gen)
+        texts += generate(policy, images, [s.question for s in chunk], settings.prompt, gen, on_batch=done)
     return texts
 
 
@@ -91,11 +109,15 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def evaluate(policy: Policy, data: dict[str, Sequence[Sample]], settings: EvalSettings) -> EvalResult:
-    """Evaluate ``policy`` on each named data set; ``metrics`` holds each set's summary and the overall one."""
+def evaluate(
+    policy: Policy, data: dict[str, Sequence[Sample]], settings: EvalSettings, progress: Stage | None = None
+) -> EvalResult:
+    """Evaluate ``policy`` on each named data set; ``metrics`` holds each set's summary and the overall one.
+    A progress bar per data set shows the accuracy so far (``progress``: a :class:`grit.progress.Stage` to use)."""
     result = EvalResult({})
     for name, samples in data.items():
-        texts = _generate_all(policy, samples, settings)
+        with phase(progress, f"{settings.prompt} · {name}", len(samples), "sample") as bar:
+            texts = _generate_all(policy, samples, settings, bar)
         result.rows[name] = [{"data": name, **r} for r in _rows(policy, samples, texts, settings)]
         result.metrics[name] = summarize(result.rows[name])
         if settings.cross_modal and settings.judge is not None:
@@ -112,16 +134,22 @@ def _cross_modal(rows: Sequence[dict], settings: EvalSettings) -> dict[str, Any]
     return judge_consistency(settings.judge, items, settings.cross_modal_repeats)
 
 
-def write_outputs(result: EvalResult, out: Path, info: dict[str, Any]) -> None:
+def write_outputs(result: EvalResult, out: Path, info: dict[str, Any], seed: int | None = None) -> None:
+    """``predictions.jsonl``, ``metrics.json`` (with the run's provenance) and ``report.html`` in ``out``."""
+    from grit.provenance import provenance
+
+    record = provenance(seed)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "predictions.jsonl").open("w", encoding="utf-8") as f:
         for rows in result.rows.values():
             for r in rows:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    (out / "metrics.json").write_text(json.dumps({"info": info, "metrics": result.metrics}, indent=2) + "\n")
+    (out / "metrics.json").write_text(
+        json.dumps({"info": info, "metrics": result.metrics, "provenance": record}, indent=2) + "\n"
+    )
     from grit.report import eval_report
 
-    (out / "report.html").write_text(eval_report(result, info), encoding="utf-8")
+    (out / "report.html").write_text(eval_report(result, info, record), encoding="utf-8")
 
 
 COLUMNS = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -131,9 +132,27 @@ def train_parser() -> ArgumentParser:
     )
 
 
+def _recipe_keys(path: str | Path | None, overrides: Sequence[str]) -> set[str]:
+    """The fields a recipe and its overrides set (a bad recipe file is reported by the parser, with its line)."""
+    import yaml
+
+    keys = {a[2:].split("=")[0].replace("-", "_") for a in overrides if a.startswith("--")}
+    if path is not None and Path(path).is_file():
+        try:
+            recipe = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            recipe = None
+        keys |= set(recipe) if isinstance(recipe, dict) else set()
+    return keys
+
+
 def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()):
     """(GritTrainArguments, GRPOConfig) from a YAML recipe plus ``--field value`` overrides, TRL-style."""
     argv = (["--config", str(path)] if path is not None else []) + list(overrides)
+    if not _recipe_keys(path, overrides) & {"activation_checkpointing", "gradient_checkpointing"}:
+        # TRL's default (on) under transformers' new name: the old one warns (FutureWarning) whenever it is set,
+        # and TRL sets it by default.
+        argv += ["--activation_checkpointing", "true"]
     try:
         return train_parser().parse(argv)
     except ConfigError as e:
@@ -197,11 +216,13 @@ def set_resize(policy, min_pixels: int | None, max_pixels: int | None) -> None:
     policy.frame = frame_of(policy.processor, policy.family)
 
 
-def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()):
-    """Data, model, rewards and callbacks, assembled into a ``GRPOTrainer`` (nothing is trained here)."""
+def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=None):
+    """Data, model, rewards and callbacks, assembled into a ``GRPOTrainer`` (nothing is trained here). The console
+    gets one progress bar (in ``progress``, a :class:`grit.progress.Stage`, when given); every log goes to
+    ``OUT/log.jsonl``."""
     from trl import GRPOTrainer
 
-    from grit.callbacks import ChainDiagnostics, RolloutViewer, ZeroStdAlarm
+    from grit.callbacks import ChainDiagnostics, RolloutViewer, ZeroStdAlarm, console_callbacks
     from grit.data import load_samples
     from grit.data.selection import select_grit20
     from grit.data.trl import to_trl_dataset
@@ -254,22 +275,32 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()):
         callbacks=callbacks,
         peft_config=peft_config,
     )
+    console_callbacks(trainer, progress)
     for callback in callbacks:  # callbacks that read the completions TRL keeps get the trainer
         if hasattr(callback, "trainer") and callback.trainer is None:
             callback.trainer = trainer
     return trainer, policy, samples
 
 
-def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()) -> dict[str, Any]:
-    """Validate, build, train, save the model (safetensors), the config, metrics.json and plots."""
+def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=None) -> dict[str, Any]:
+    """Validate, build, train, save the model (safetensors), the config, metrics.json (with the run's provenance),
+    trainer_state.json and plots."""
+    from grit.provenance import provenance
+
     validate(args, grpo)
-    trainer, policy, samples = build_trainer(args, grpo, extra_callbacks)
+    trainer, policy, samples = build_trainer(args, grpo, extra_callbacks, progress)
     out = Path(grpo.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "grit_train_config.json").write_text(
         json.dumps({"grit": asdict(args), "grpo": grpo.to_dict()}, indent=2, default=str) + "\n"
     )
-    trainer.train(resume_from_checkpoint=True if args.resume else None)
+    with warnings.catch_warnings():
+        # TRL 1.16 reads model.is_gradient_checkpointing, deprecated by transformers 5.23, at every generation step:
+        # a FutureWarning per step that no setting of ours can avoid, and nothing the user can act on.
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        trainer.train(resume_from_checkpoint=True if args.resume else None)
+    if trainer.is_world_process_zero():
+        trainer.state.save_to_json(str(out / "trainer_state.json"))
     model_dir = out / "model"
     if args.lora:  # a plain model folder that load_policy and transformers load without PEFT
         trainer.model.merge_and_unload().save_pretrained(model_dir)
@@ -283,12 +314,13 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()) -> dict[s
                 "log_history": history,
                 "train_samples": [s.id for s in samples],
                 "global_step": trainer.state.global_step,
+                "provenance": provenance(grpo.seed),
             },
             indent=2,
         )
         + "\n"
     )
-    from grit.callbacks import plot_history
+    from grit.report import plot_history
 
     plot_history(history, out / "plots")
     return {"global_step": trainer.state.global_step, "model": str(model_dir), "history": history}

@@ -5,12 +5,13 @@
 3. label-free format warm start on the base's own outputs (:mod:`grit.warmstart`; a deviation from the paper,
    needed by a tiny base that never samples the chain layout on its own);
 4. GRPO-GR on GRIT-20 with ``recipes/shapes_tiny_cpu.yaml``;
-5. evaluate again and write ``OUT/report.html`` (before/after tables per question family, plots, chains drawn).
+5. evaluate again and write ``OUT/report.html`` (:func:`grit.report.quickstart_report`).
+
+Each stage prints a one-line header and shows one progress bar; the logs go to files.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import random
 import time
@@ -25,8 +26,11 @@ from grit.data import load_samples
 from grit.data.images import load_image
 from grit.data.shapes.world import write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
-from grit.metrics import gain_text, paired_gain
+from grit.metrics import paired_gain
 from grit.models.loading import load_policy
+from grit.progress import Stage
+from grit.provenance import provenance
+from grit.report import quickstart_report
 from grit.warmstart import LAYOUTS
 
 SHIPPED_BASE = "assets/shapes-base"
@@ -52,11 +56,16 @@ def default_recipe() -> Path:
     raise FileNotFoundError("recipes/shapes_tiny_cpu.yaml not found; run from the grit source tree or pass --recipe")
 
 
-def _eval(policy, samples, prompt: str, out: Path, max_new_tokens: int) -> dict[str, Any]:
+def _eval(policy, samples, prompt: str, out: Path, max_new_tokens: int, stage=None, seed=None) -> dict[str, Any]:
     settings = EvalSettings(prompt=prompt, batch_size=32, max_new_tokens=max_new_tokens)
-    result = evaluate(policy, {"test": samples}, settings)
-    write_outputs(result, out, {"model": policy.path, **settings_info(settings)})
+    result = evaluate(policy, {"test": samples}, settings, stage)
+    write_outputs(result, out, {"model": policy.path, **settings_info(settings)}, seed)
     return {"metrics": result.metrics["test"], "rows": result.rows["test"]}
+
+
+def _figures(m: dict[str, Any], *keys: str) -> str:
+    names = {"accuracy": "accuracy", "format_compliance": "format", "union_iou": "IoU"}
+    return ", ".join(f"{names[k]} {'-' if m['all'][k] is None else format(m['all'][k], '.3f')}" for k in keys)
 
 
 @dataclass
@@ -96,8 +105,9 @@ def run_quickstart(
     cfg = cfg or QuickstartConfig()
     out, times, started = Path(cfg.out), {}, time.monotonic()
     base = Path(cfg.base) if cfg.base else shipped_base()
+    recipe = cfg.recipe or default_recipe()
     grit_args, grpo = load_recipe(  # a misspelt field fails here, before minutes of work
-        cfg.recipe or default_recipe(),
+        recipe,
         [
             "--model",
             str(out / "warm"),
@@ -111,53 +121,67 @@ def run_quickstart(
         ],
     )
     grit_args.overwrite = True
-    tick = time.monotonic()
-    write_shapes(out / "data", n=max(2000, 10 * cfg.n_eval), seed=cfg.seed, overwrite=True)
+    n_data = max(2000, 10 * cfg.n_eval)
+    stage = Stage(1, 5, "data", f"shapes world, {n_data} questions -> {out / 'data'}", log)
+    write_shapes(out / "data", n=n_data, seed=cfg.seed, overwrite=True, progress=stage)
     test = load_samples(out / "data" / "test.jsonl")[: cfg.n_eval]
-    times["data"] = time.monotonic() - tick
+    times["data"] = stage.done(f"{cfg.n_eval} held-out test questions")
 
-    tick = time.monotonic()
+    stage = Stage(2, 5, "base eval", f"{base}, direct and grounded prompts, {len(test)} questions", log)
     policy = load_policy(base)
     before = {
-        p: _eval(policy, test, p, out / "eval" / f"base-{p}", 8 if p == "direct" else 128)
+        p: _eval(policy, test, p, out / "eval" / f"base-{p}", 8 if p == "direct" else 128, stage, cfg.seed)
         for p in ("direct", "grounded")
     }
-    times["evaluate base"] = time.monotonic() - tick
-    log(
-        f"base: direct accuracy {before['direct']['metrics']['all']['accuracy']:.3f}, grounded format "
-        f"{before['grounded']['metrics']['all']['format_compliance']:.3f}"
+    times["evaluate base"] = stage.done(
+        f"direct {_figures(before['direct']['metrics'], 'accuracy')}; grounded "
+        f"{_figures(before['grounded']['metrics'], 'accuracy', 'format_compliance')}"
     )
 
-    tick = time.monotonic()
+    stage = Stage(3, 5, "warm start", f"{cfg.warm_steps} SFT steps on the base's own chains ({cfg.warm_layout})", log)
     pool = load_samples(out / "data" / "train.jsonl")
     unlabeled = random.Random(cfg.seed).sample(pool, min(cfg.warm_examples, len(pool)))  # images and questions only
     chains = self_chains(
-        policy, [load_image(s.image_path) for s in unlabeled], [s.question for s in unlabeled], layout=cfg.warm_layout
+        policy,
+        [load_image(s.image_path) for s in unlabeled],
+        [s.question for s in unlabeled],
+        layout=cfg.warm_layout,
+        progress=stage,
     )
-    warm_start(policy, chains, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=log)
+    warm_start(policy, chains, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=stage.log, progress=stage)
     policy.model.save_pretrained(out / "warm")
     policy.processor.save_pretrained(out / "warm")
-    warm = {"grounded": _eval(policy, test, "grounded", out / "eval" / "warm-grounded", 128)}
-    times["warm start"] = time.monotonic() - tick
+    warm = {"grounded": _eval(policy, test, "grounded", out / "eval" / "warm-grounded", 128, stage, cfg.seed)}
+    times["warm start"] = stage.done(
+        "grounded " + _figures(warm["grounded"]["metrics"], "accuracy", "format_compliance", "union_iou")
+    )
 
-    tick = time.monotonic()
-    result = train(grit_args, grpo)
-    times["GRPO-GR"] = time.monotonic() - tick
+    stage = Stage(4, 5, "GRPO-GR", f"{recipe} -> {out / 'grpo'} (every log: {out / 'grpo' / 'log.jsonl'})", log)
+    result = train(grit_args, grpo, progress=stage)
+    times["GRPO-GR"] = stage.done(f"{result['global_step']} steps" + _reward_trend(result["history"]))
 
-    tick = time.monotonic()
+    stage = Stage(5, 5, "eval", f"the trained model, grounded and direct prompts, {len(test)} questions", log)
     trained = load_policy(out / "grpo" / "model")
     after = {
-        p: _eval(trained, test, p, out / "eval" / f"grit-{p}", 8 if p == "direct" else 128)
+        p: _eval(trained, test, p, out / "eval" / f"grit-{p}", 8 if p == "direct" else 128, stage, cfg.seed)
         for p in ("grounded", "direct")
     }
-    times["evaluate trained"] = time.monotonic() - tick
+    times["evaluate trained"] = stage.done(
+        "grounded " + _figures(after["grounded"]["metrics"], "accuracy", "format_compliance", "union_iou")
+    )
     times["total"] = time.monotonic() - started
     summary = stage_table(before, after, times, result["global_step"], warm)
+    summary["provenance"] = provenance(cfg.seed)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "report.html").write_text(
-        report(summary, after["grounded"]["rows"], out / "grpo" / "plots"), encoding="utf-8"
-    )
+    (out / "report.html").write_text(quickstart_report(summary, after["grounded"]["rows"], out), encoding="utf-8")
     return summary
+
+
+def _reward_trend(history: list[dict]) -> str:
+    rewards = [h["reward"] for h in history if isinstance(h.get("reward"), (int, float))]
+    if len(rewards) > 1:
+        return f", reward {rewards[0]:.3f} -> {rewards[-1]:.3f}"
+    return f", reward {rewards[0]:.3f}" if rewards else ""
 
 
 def _families(m: dict) -> dict[str, dict]:
@@ -212,43 +236,3 @@ def stage_table(before: dict, after: dict, times: dict, steps: int, warm: dict |
         >= TARGETS["spatial_gain"],
     }
     return {"table": table, "gain_over_base_direct": gains, "targets": targets, "seconds": times, "grpo_steps": steps}
-
-
-def report(summary: dict[str, Any], rows: list[dict], plots: Path) -> str:
-    from PIL import Image
-
-    from grit.render import to_data_uri
-    from grit.report import STYLE, chain_card, example_rows, fmt
-
-    cols = list(next(iter(summary["table"].values())))
-    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in cols)
-    body = "".join(
-        f"<tr><td>{html.escape(f)}</td>" + "".join(f"<td>{fmt(r[c])}</td>" for c in cols) + "</tr>"
-        for f, r in summary["table"].items()
-    )
-    gains = "".join(
-        f"<tr><td>{html.escape(f)}</td><td>{html.escape(gain_text(g))}</td></tr>"
-        for f, g in summary["gain_over_base_direct"].items()
-    )
-    targets = "".join(
-        f"<li class='{'ok' if ok else 'bad'}'>{'met' if ok else 'not met'}: {html.escape(t)}</li>"
-        for t, ok in summary["targets"].items()
-    )
-    times = " · ".join(f"{html.escape(k)} {v:.0f} s" for k, v in summary["seconds"].items())
-    pictures = "".join(
-        f"<h3>{p.stem}</h3><img style='max-width:800px' src='{to_data_uri(Image.open(p))}'>"
-        for p in sorted(plots.glob("*.png"))
-    )
-    examples = "".join(
-        f"<h3>{t}</h3><div class='cards'>{''.join(chain_card(r) for r in chosen)}</div>"
-        for t, chosen in example_rows(rows).items()
-    )
-    return (
-        f"<html><head><meta charset='utf-8'><title>grit quickstart</title><style>{STYLE}</style></head><body>"
-        f"<h1>grit quickstart</h1><p class='meta'>{times} · {summary['grpo_steps']} GRPO-GR steps</p>"
-        f"<h2>Targets</h2><ul>{targets}</ul><h2>Before and after, held-out test split</h2>"
-        f"<table><tr><th>question family</th>{head}</tr>{body}</table>"
-        f"<h3>Grounded accuracy after GRPO-GR minus the base's direct accuracy, same questions (95 % interval)</h3>"
-        f"<table><tr><th>question family</th><th>gain</th></tr>{gains}</table>"
-        f"<h2>Training curves</h2>{pictures}<h2>Chains after GRPO-GR</h2>{examples}</body></html>"
-    )

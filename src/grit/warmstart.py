@@ -24,6 +24,7 @@ from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
 from grit.pretrain.optim import optimizer_step
 from grit.pretrain.tasks import GROUNDING_TEMPLATE, Example, collate, reasoning_reply
+from grit.progress import Stage, figures, finish, phase, start
 from grit.prompts import question_text
 
 
@@ -48,30 +49,43 @@ def self_chains(
     questions: Sequence[str],
     batch_size: int = 32,
     layout: str = "guess_first",
+    progress: Stage | None = None,
 ) -> list[SelfChain]:
     """Chains built from the policy's own grounding and direct answers (no labels).
 
     ``layout``: ``boxes_then_answer`` lists every box, then answers in the rethink; ``named`` names each referent
     before its boxes ("Let me find the red circles: ..."); ``guess_first`` also states the direct answer first
-    and checks it against the boxes in the rethink."""
+    and checks it against the boxes in the rethink. ``progress``: a :class:`grit.progress.Stage` to show progress in.
+    """
     check_layout(layout)
     asks = [(i, phrase(*r)) for i, q in enumerate(questions) for r in referents(q)]
-    grounding = generate(
-        policy,
-        [images[i] for i, _ in asks],
-        [GROUNDING_TEMPLATE.format(what=what) for _, what in asks],
-        "plain",
-        GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False),
-    )
+    with phase(progress, "own boxes", len(asks), "ask") as bar:
+        grounding = generate(
+            policy,
+            [images[i] for i, _ in asks],
+            [GROUNDING_TEMPLATE.format(what=what) for _, what in asks],
+            "plain",
+            GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False),
+            on_batch=lambda indices, _: bar.update(len(indices)),
+        )
     found: dict[int, list[tuple[str, list]]] = {}
     for (i, what), text in zip(asks, grounding):
         found.setdefault(i, []).append((what, [b for b in parse(text).boxes if b.well_formed]))
     settings = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
-    if layout == "boxes_first":  # the answer the base reads off its own boxes
-        starts = [reasoning_reply_start(found.get(i, [])) for i in range(len(questions))]
-        answers = generate(policy, list(images), list(questions), "direct", settings, reply_starts=starts)
-    else:
-        answers = generate(policy, list(images), list(questions), "direct", settings)
+    # boxes_first: the answer the base reads off its own boxes; else its direct answer
+    starts = (
+        [reasoning_reply_start(found.get(i, [])) for i in range(len(questions))] if layout == "boxes_first" else None
+    )
+    with phase(progress, "own answers", len(images), "question") as bar:
+        answers = generate(
+            policy,
+            list(images),
+            list(questions),
+            "direct",
+            settings,
+            reply_starts=starts,
+            on_batch=lambda indices, _: bar.update(len(indices)),
+        )
     chains = []
     for i, (image, question) in enumerate(zip(images, questions)):
         answer = answers[i].strip().split("\n")[0].strip() or "none"
@@ -123,9 +137,10 @@ def warm_start(
     batch_size: int = 16,
     seed: int = 0,
     log=print,
+    progress: Stage | None = None,
 ) -> list[float]:
     """A few SFT steps of the grounded prompt -> the policy's own chains; returns the losses. The vision tower
-    stays frozen, as in pretraining."""
+    stays frozen, as in pretraining. ``progress``: a :class:`grit.progress.Stage` to show progress in."""
     model = policy.model
     rng = random.Random(seed)
     frozen = [p for p in model.model.visual.parameters()] if hasattr(model.model, "visual") else []
@@ -136,6 +151,7 @@ def warm_start(
     examples = [Example(c.image, question_text(c.question, "grounded"), c.chain, "warm") for c in chains]
     losses = []
     model.train()
+    bar = start(progress, "SFT", steps, "step")
     for _ in range(steps):
         batch = collate(policy.processor, rng.sample(examples, min(batch_size, len(examples))), set(), 1.0)
         labels = batch.pop("labels")
@@ -143,6 +159,9 @@ def warm_start(
         loss = model(**batch, labels=labels).loss
         optimizer_step(optimizer, loss, trainable)
         losses.append(loss.item())
+        bar.update()
+        bar.set_postfix(figures({"loss": losses[-1]}), refresh=False)
+    finish(progress, bar)
     for p in frozen:
         p.requires_grad_(True)
     model.eval()

@@ -7,7 +7,7 @@ numbers changed with the batch size, GRIT issue #10).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PIL import Image
@@ -63,9 +63,11 @@ def generate(
     kind: str = "grounded",
     settings: GenerationSettings = GenerationSettings(),
     reply_starts: Sequence[str] | None = None,
+    on_batch: Callable[[list[int], list[str]], None] | None = None,
 ) -> list[str]:
     """One completion per (image, question), in input order; ``reply_starts`` (one per question) are written at
-    the start of the reply, and the completion continues them (they are not part of the returned text)."""
+    the start of the reply, and the completion continues them (they are not part of the returned text);
+    ``on_batch(indices, texts)`` is called after each batch (for a progress bar)."""
     import torch
 
     texts = prompt_texts(policy, questions, kind)
@@ -93,4 +95,6 @@ def generate(
             decoded = policy.tokenizer.batch_decode(new, skip_special_tokens=True)
             for i, text in zip(chunk, decoded):
                 outputs[i] = cut_at_stop(text, stops) if stops else text
+            if on_batch is not None:
+                on_batch(chunk, [outputs[i] for i in chunk])
     return outputs  # type: ignore[return-value]

@@ -71,9 +71,13 @@ def write_shapes(
     mix: dict[str, float] | None = None,
     splits: dict[str, float] | None = None,
     overwrite: bool = False,
+    progress=None,
 ) -> dict[str, Path]:
     """Generate and write the shapes world; returns the JSONL path of each split. Refuses to write over existing
-    split files unless ``overwrite`` (it never deletes anything)."""
+    split files unless ``overwrite`` (it never deletes anything). ``progress``: a :class:`grit.progress.Stage` to
+    show progress in."""
+    from grit.progress import phase
+
     cfg = cfg or WorldConfig()
     unknown = [f for f in families if f not in QUESTION_FAMILIES]
     if unknown:
@@ -88,11 +92,13 @@ def write_shapes(
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist; pass --overwrite or choose another --out")
     (out / "images").mkdir(parents=True, exist_ok=True)
-    for split, k in apportion(n, splits).items():
-        questions = generate_split(cfg, k, seed, split, mix)
-        with paths[split].open("w", encoding="utf-8") as f:
-            for i, q in enumerate(questions):
-                name = f"images/{split}-{i:06d}.png"
-                q.scene.render().save(out / name, format="PNG", optimize=False)
-                f.write(json.dumps(sample_record(q, f"{split}-{i:06d}", name, split)) + "\n")
+    with phase(progress, "shapes world", n, "question") as bar:
+        for split, k in apportion(n, splits).items():
+            questions = generate_split(cfg, k, seed, split, mix)
+            with paths[split].open("w", encoding="utf-8") as f:
+                for i, q in enumerate(questions):
+                    name = f"images/{split}-{i:06d}.png"
+                    q.scene.render().save(out / name, format="PNG", optimize=False)
+                    f.write(json.dumps(sample_record(q, f"{split}-{i:06d}", name, split)) + "\n")
+                    bar.update()
     return paths
