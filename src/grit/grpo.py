@@ -20,7 +20,8 @@ from grit.boxes import WHOLE_IMAGE_THRESHOLD
 from grit.config import ArgumentParser, ConfigError, field_problems
 from grit.data.selection import MIXES
 from grit.judge import JUDGES
-from grit.models.loading import DTYPES
+from grit.models.loading import DTYPES, looks_like_hub_id
+from grit.outputs import TRAIN_OUTPUTS, clear_outputs, unknown_entries
 from grit.prompts import PROMPT_KINDS
 from grit.rewards import PRESETS, reward_problems
 
@@ -84,7 +85,10 @@ class GritTrainArguments:
         metadata={"help": "warn when this share of groups has zero reward spread (no advantage to learn from)"},
     )
     zero_std_patience: int = field(default=20, metadata={"help": "... for this many logged steps in a row", "min": 1})
-    overwrite: bool = field(default=False, metadata={"help": "write into a non-empty output_dir"})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "start a non-empty output_dir again: remove grit's own outputs there (never other files)"},
+    )
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint in output_dir"})
 
 
@@ -158,7 +162,15 @@ def validate(args: GritTrainArguments, grpo) -> None:
     problems = []
     if not args.model:
         problems.append("model: give a local model folder (grit model tiny --out DIR makes one)")
-    elif not (Path(args.model) / "config.json").exists():
+    elif not Path(args.model).expanduser().exists():
+        problems.append(
+            f"model: {args.model} is not a local folder; grit trains offline, so download it first "
+            f"(`hf download {args.model} --local-dir DIR`) and pass --model DIR"
+            if looks_like_hub_id(args.model)
+            else f"model: folder {args.model} does not exist (relative paths start at the working directory "
+            f"{Path.cwd()}); grit model tiny --out DIR makes one"
+        )
+    elif not (Path(args.model).expanduser() / "config.json").exists():
         problems.append(f"model: {args.model} has no config.json; pass a saved model folder")
     if not args.train_data:
         problems.append("train_data: give one or more JSONL files")
@@ -172,10 +184,20 @@ def validate(args: GritTrainArguments, grpo) -> None:
             "per_device_train_batch_size x gradient_accumulation_steps must be a multiple of num_generations"
         )
     out = Path(grpo.output_dir)
-    if out.exists() and any(out.iterdir()) and not (args.overwrite or args.resume):
+    if out.exists() and not out.is_dir():
+        problems.append(f"output_dir: {out} is a file; choose a folder")
+    elif out.exists() and any(out.iterdir()) and not (args.overwrite or args.resume):
         problems.append(
-            f"output_dir: {out} is not empty; pass --resume to continue it, --overwrite to write into it, "
-            "or choose another output_dir (grit never deletes it)"
+            f"output_dir: {out} is not empty; pass --resume to continue it, --overwrite to start it again "
+            "(grit removes only its own outputs there), or choose another output_dir"
+        )
+    if args.overwrite and args.resume:
+        problems.append("overwrite, resume: pass one (--resume continues the run, --overwrite starts it again)")
+    elif args.overwrite and unknown_entries(out, TRAIN_OUTPUTS):
+        names = ", ".join(unknown_entries(out, TRAIN_OUTPUTS)[:10])
+        problems.append(
+            f"overwrite: {out} holds files grit did not write ({names}); --overwrite only replaces grit's own "
+            "outputs, so move those away or choose another output_dir"
         )
     if args.resume and not any(out.glob("checkpoint-*")):
         problems.append(f"resume: {out} has no checkpoint-* folder to resume from")
@@ -265,6 +287,10 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()) -> dict[s
     validate(args, grpo)
     trainer, policy, samples = build_trainer(args, grpo, extra_callbacks)
     out = Path(grpo.output_dir)
+    if args.overwrite:  # start clean: an old checkpoint must not be resumed or mixed with this run's
+        removed = clear_outputs(out, TRAIN_OUTPUTS, "output_dir")
+        if removed:
+            logger.warning("--overwrite: removed the earlier run's %s from %s", ", ".join(removed), out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "grit_train_config.json").write_text(
         json.dumps({"grit": asdict(args), "grpo": grpo.to_dict()}, indent=2, default=str) + "\n"

@@ -58,6 +58,11 @@ def _read(path: Path, max_pixels: int, action):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageProblem(f"image {path} is too large to decode safely ({e})", "downscale it") from e
+    except Image.UnidentifiedImageError as e:
+        raise ImageProblem(
+            f"{path} is not an image file PIL recognises (is it a text or other file?)",
+            f"pass an image ({', '.join(sorted(ALLOWED_FORMATS))})",
+        ) from e
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageProblem(f"image {path} cannot be read ({type(e).__name__}: {e})", "replace the corrupt file") from e
 

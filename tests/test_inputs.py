@@ -1,0 +1,106 @@
+"""What real users type: bad inputs get one clear message (file, line, field, fix) and exit 2, never a traceback, a
+silent nan or an empty report; ``--overwrite`` starts an output folder clean but never deletes a user's file."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import grit.grpo
+from grit.cli import main
+from grit.outputs import SHAPES_OUTPUTS, TRAIN_OUTPUTS, OutputFolderError, clear_outputs, unknown_entries
+
+
+def old_run(folder: Path) -> Path:
+    """An earlier grit train run: a checkpoint, a rollout page, plots, metrics, a model card."""
+    (folder / "checkpoint-7").mkdir(parents=True)
+    (folder / "checkpoint-7" / "trainer_state.json").write_text("{}")
+    (folder / "rollouts").mkdir()
+    (folder / "rollouts" / "step-000007.html").write_text("<html>")
+    (folder / "plots").mkdir()
+    (folder / "plots" / "rewards.png").write_bytes(b"png")
+    (folder / "metrics.json").write_text("{}")
+    (folder / "README.md").write_text("model card")
+    return folder
+
+
+def test_clear_outputs_removes_only_grits_files_and_refuses_others(tmp_path):
+    run = old_run(tmp_path / "run")
+    (run / "plots" / "my_notes.txt").write_text("mine")  # a folder named like grit's, holding a user file
+    (run / "data.csv").write_text("mine")
+    assert unknown_entries(run, TRAIN_OUTPUTS) == ["data.csv", "plots"]
+    with pytest.raises(OutputFolderError, match=r"did not write \(data.csv, plots\)"):
+        clear_outputs(run, TRAIN_OUTPUTS)
+    assert (run / "checkpoint-7").exists() and (run / "data.csv").exists()  # nothing removed
+    (run / "plots" / "my_notes.txt").unlink()
+    (run / "data.csv").unlink()
+    assert clear_outputs(run, TRAIN_OUTPUTS) and not any(run.iterdir())
+    assert clear_outputs(tmp_path / "absent", SHAPES_OUTPUTS) == []
+
+
+@pytest.fixture
+def fake_training(tmp_path, monkeypatch):
+    """``grit train`` with GRPOTrainer replaced by a stand-in that records the output folder it starts in."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    data = tmp_path / "train.jsonl"
+    data.write_text("")
+    seen = {}
+
+    class Trainer:
+        state = SimpleNamespace(log_history=[], global_step=1)
+
+        def __init__(self, out):
+            self.out = Path(out)
+
+        def train(self, resume_from_checkpoint=None):
+            seen["entries"] = sorted(p.name for p in self.out.iterdir())
+            seen["resume"] = resume_from_checkpoint
+
+        def save_model(self, folder):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+
+    def build_trainer(args, grpo, extra_callbacks=()):
+        policy = SimpleNamespace(processor=SimpleNamespace(save_pretrained=lambda folder: None))
+        return Trainer(grpo.output_dir), policy, []
+
+    monkeypatch.setattr(grit.grpo, "build_trainer", build_trainer)
+    argv = ["train", "--model", str(model), "--train_data", str(data), "--use_cpu", "true", "--report_to", "none"]
+    return argv, seen
+
+
+def test_train_overwrite_starts_clean(fake_training, tmp_path):
+    argv, seen = fake_training
+    run = old_run(tmp_path / "run")
+    assert main([*argv, "--output_dir", str(run), "--overwrite", "true"]) == 0
+    assert seen["entries"] == ["grit_train_config.json"] and seen["resume"] is None  # no old checkpoint left
+
+
+def test_train_overwrite_refuses_unknown_files_and_deletes_nothing(fake_training, tmp_path, capsys):
+    argv, seen = fake_training
+    run = old_run(tmp_path / "run")
+    (run / "my_data.jsonl").write_text("mine")
+    assert main([*argv, "--output_dir", str(run), "--overwrite", "true"]) == 2
+    err = capsys.readouterr().err
+    assert "holds files grit did not write (my_data.jsonl)" in err and "Traceback" not in err
+    assert (run / "my_data.jsonl").read_text() == "mine" and (run / "checkpoint-7").is_dir() and not seen
+    assert main([*argv, "--output_dir", str(run), "--overwrite", "true", "--resume", "true"]) == 2
+    assert "overwrite, resume: pass one" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        ("Qwen/Qwen2.5-VL-3B-Instruct", "hf download Qwen/Qwen2.5-VL-3B-Instruct"),
+        ("/nope/model", "folder /nope/model does not exist"),
+        ("./nope", "folder ./nope does not exist"),
+    ],
+)
+def test_train_names_a_missing_model_by_what_it_looks_like(fake_training, tmp_path, capsys, model, message):
+    argv, _ = fake_training
+    argv = [a if i != 2 else model for i, a in enumerate(argv)]
+    assert main([*argv, "--output_dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "config.json" not in err
+    assert ("hf download" in err) == model.startswith("Qwen/")
