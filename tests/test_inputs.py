@@ -28,8 +28,8 @@ def test_clear_outputs_removes_only_grits_files_and_refuses_others(tmp_path):
     run = old_run(tmp_path / "run")
     (run / "plots" / "my_notes.txt").write_text("mine")  # a folder named like grit's, holding a user file
     (run / "data.csv").write_text("mine")
-    assert unknown_entries(run, TRAIN_OUTPUTS) == ["data.csv", "plots"]
-    with pytest.raises(OutputFolderError, match=r"did not write \(data.csv, plots\)"):
+    assert unknown_entries(run, TRAIN_OUTPUTS) == ["data.csv", "plots/my_notes.txt"]
+    with pytest.raises(OutputFolderError, match=r"did not write \(data.csv, plots/my_notes.txt\)"):
         clear_outputs(run, TRAIN_OUTPUTS)
     assert (run / "checkpoint-7").exists() and (run / "data.csv").exists()  # nothing removed
     (run / "plots" / "my_notes.txt").unlink()
@@ -104,3 +104,23 @@ def test_train_names_a_missing_model_by_what_it_looks_like(fake_training, tmp_pa
     err = capsys.readouterr().err
     assert message in err and "config.json" not in err
     assert ("hf download" in err) == model.startswith("Qwen/")
+
+
+def test_shapes_overwrite_leaves_nothing_stale(tmp_path, capsys):
+    world = tmp_path / "world"
+    assert main(["data", "shapes", "--out", str(world), "--n", "300"]) == 0
+    assert (world / "grit20.jsonl").exists() and (world / "images" / "train-000200.png").exists()
+    assert main(["data", "shapes", "--out", str(world), "--n", "20", "--overwrite"]) == 0
+    assert not (world / "grit20.jsonl").exists()  # 16 train samples give no GRIT-20: the old one is gone
+    assert sorted(p.name for p in (world / "images").iterdir())[-1] == "val-000001.png"  # no image beyond n
+    assert main(["data", "check", str(world / "train.jsonl")]) == 0
+
+
+def test_shapes_overwrite_refuses_a_folder_with_other_files(tmp_path, capsys):
+    world = tmp_path / "world"
+    assert main(["data", "shapes", "--out", str(world), "--n", "20"]) == 0
+    (world / "images" / "holiday.jpg").write_bytes(b"mine")
+    assert main(["data", "shapes", "--out", str(world), "--n", "20", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "holds files grit did not write (images/holiday.jpg)" in err
+    assert (world / "images" / "holiday.jpg").read_bytes() == b"mine" and (world / "train.jsonl").exists()

@@ -48,16 +48,21 @@ class OutputFolderError(ValueError):
     """The folder holds files grit did not write; the message names them."""
 
 
-def _owned(entry: Path, patterns: Sequence[str]) -> bool:
+def _unknown(entry: Path, patterns: Sequence[str]) -> list[str]:
+    """The names under ``entry`` grit did not write: ``[]``, ``[entry]``, or the strangers in a folder of grit's."""
     for pattern in patterns:
         name, _, inner = pattern.partition("/")
         if not fnmatch.fnmatch(entry.name, name):
             continue
         if not inner:
-            return True
+            return []
         if entry.is_dir() and not entry.is_symlink():
-            return all(p.is_file() and fnmatch.fnmatch(p.name, inner) for p in entry.iterdir())
-    return False
+            return [
+                f"{entry.name}/{p.name}"
+                for p in entry.iterdir()
+                if not (p.is_file() and fnmatch.fnmatch(p.name, inner))
+            ]
+    return [entry.name]
 
 
 def unknown_entries(folder: str | Path, patterns: Sequence[str]) -> list[str]:
@@ -65,7 +70,7 @@ def unknown_entries(folder: str | Path, patterns: Sequence[str]) -> list[str]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted(e.name for e in folder.iterdir() if not _owned(e, patterns))
+    return sorted(name for e in folder.iterdir() for name in _unknown(e, patterns))
 
 
 def clear_outputs(folder: str | Path, patterns: Sequence[str], what: str = "output folder") -> list[str]:

@@ -34,7 +34,9 @@ class ShapesConfig:
         default=0,
         metadata={"help": "also write N base-model tasks (grounding, direct answers) to base_tasks.jsonl", "min": 0},
     )
-    overwrite: bool = field(default=False, metadata={"help": "replace existing split files"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace an earlier world there (its files only; others are never deleted)"}
+    )
 
 
 @dataclass

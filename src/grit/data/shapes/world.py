@@ -14,6 +14,7 @@ from pathlib import Path
 
 from grit.data.shapes.questions import Question, make_question
 from grit.data.shapes.scene import QUESTION_FAMILIES, WorldConfig
+from grit.outputs import SHAPES_OUTPUTS, clear_outputs
 
 DEFAULT_MIX = {"counting": 0.4, "spatial": 0.3, "existence": 0.15, "attribute": 0.15}
 DEFAULT_SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
@@ -73,7 +74,8 @@ def write_shapes(
     overwrite: bool = False,
 ) -> dict[str, Path]:
     """Generate and write the shapes world; returns the JSONL path of each split. Refuses to write over existing
-    split files unless ``overwrite`` (it never deletes anything)."""
+    split files unless ``overwrite``; then it first removes the world's own files (splits, GRIT-20, base tasks,
+    images: :data:`grit.outputs.SHAPES_OUTPUTS`) so nothing stale is left, and refuses if ``out`` holds others."""
     cfg = cfg or WorldConfig()
     unknown = [f for f in families if f not in QUESTION_FAMILIES]
     if unknown:
@@ -87,6 +89,8 @@ def write_shapes(
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist; pass --overwrite or choose another --out")
+    if overwrite:
+        clear_outputs(out, SHAPES_OUTPUTS, "--out")
     (out / "images").mkdir(parents=True, exist_ok=True)
     for split, k in apportion(n, splits).items():
         questions = generate_split(cfg, k, seed, split, mix)
