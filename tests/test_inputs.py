@@ -124,3 +124,66 @@ def test_shapes_overwrite_refuses_a_folder_with_other_files(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "holds files grit did not write (images/holiday.jpg)" in err
     assert (world / "images" / "holiday.jpg").read_bytes() == b"mine" and (world / "train.jsonl").exists()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from grit.data.shapes.world import write_shapes
+
+    root = tmp_path_factory.mktemp("inputs")
+    write_shapes(root / "world", n=20, seed=0)
+    return root / "world"
+
+
+def first_line(world: Path) -> str:
+    return (world / "test.jsonl").read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b'{"question": "q\xff"}\n', "bad.jsonl:1: not UTF-8 text (byte 0xff"),
+        (b"", "bad.jsonl: the file is empty: no samples to read"),
+        (b"\n\n", "bad.jsonl: the file is empty"),
+        (b'{"width": ' + b"9" * 5000 + b"}\n", "bad.jsonl:1: a value cannot be read (Exceeds the limit"),
+    ],
+)
+def test_unreadable_data_files_name_file_and_line(world, tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(content)
+    for argv in (
+        ["data", "show", str(bad), "--out", str(tmp_path / "sheet.png")],
+        ["score", "--data", str(bad), "--completions", str(bad)],
+        ["eval", "--model", "/nope", "--data", str(bad), "--out", str(tmp_path / "ev")],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert main(["data", "check", str(bad)]) in (1, 2)  # 1: the report lists the problem
+    assert message in "".join(capsys.readouterr())
+
+
+def test_a_byte_order_mark_is_accepted(world, tmp_path, capsys):
+    data = tmp_path / "bom.jsonl"
+    data.write_bytes(b"\xef\xbb\xbf" + first_line(world).encode() + b"\n")
+    assert main(["data", "check", str(data), "--images", str(world)]) == 0
+    completions = tmp_path / "completions.jsonl"
+    completions.write_bytes(b'\xef\xbb\xbf{"id": "test-000000", "completion": "<answer>1</answer>"}\n')
+    assert main(["score", "--data", str(data), "--images", str(world), "--completions", str(completions)]) == 0
+
+
+def test_empty_completions_and_folders_given_as_files(world, tmp_path, capsys):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["score", "--data", str(world / "test.jsonl"), "--completions", str(empty)]) == 2
+    assert "empty.jsonl: the file is empty: no completions to read" in capsys.readouterr().err
+    assert main(["data", "check", str(world)]) == 2
+    assert f"{world}: is a folder, not a JSONL file" in capsys.readouterr().err
+
+
+def test_a_total_that_never_applies_is_na_not_nan():
+    from grit.score import summary_table
+
+    record = {"rewards": {"count": None}, "total": None, "format": {"strict": False}, "boxes": []}
+    table = summary_table([record], ["count"], [1.0])
+    assert "nan" not in table and "n/a" in table.splitlines()[2]

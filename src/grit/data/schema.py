@@ -56,7 +56,9 @@ class DataProblem:
     fix: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" + (f": field {self.field!r}" if self.field else "")
+        where = (f"{self.file}:{self.line}" if self.line else self.file) + (
+            f": field {self.field!r}" if self.field else ""
+        )
         return f"{where}: {self.message}. Fix: {self.fix}"
 
 
