@@ -187,3 +187,43 @@ def test_a_total_that_never_applies_is_na_not_nan():
     record = {"rewards": {"count": None}, "total": None, "format": {"strict": False}, "boxes": []}
     table = summary_table([record], ["count"], [1.0])
     assert "nan" not in table and "n/a" in table.splitlines()[2]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["eval", "--model", "m", "--data", "d.jsonl", "--out", "o", "--limit", "-1"],
+            "limit: -1 is below the minimum 1",
+        ),
+        (
+            ["eval", "--model", "m", "--data", "d.jsonl", "--out", "o", "--limit", "0"],
+            "limit: 0 is below the minimum 1",
+        ),
+        (["eval", "--model", "m", "--data", "d", "--out", "o", "--batch_size", "0"], "batch_size: 0 is below"),
+        (["infer", "--model", "m", "--image", "i", "--question", "q", "--max_new_tokens", "0"], "max_new_tokens: 0"),
+        (["data", "shapes", "--out", "o", "--n", "-5"], "n: -5 is below the minimum 1"),
+        (["score", "--data", "d", "--completions", "c", "--max_pixels", "0"], "max_pixels: 0 is below the minimum 1"),
+        (["train", "--num_generations", "0"], "num_generations: 0 is below the minimum 2"),
+        (["train", "--learning_rate", "-1"], "learning_rate: -1.0 is below the minimum 0"),
+        (["train", "--zero_std_alert", "2"], "zero_std_alert: 2.0 is above the maximum 1"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_before_any_work(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_field_problems_checks_min_and_max_in_one_place():
+    from dataclasses import dataclass, field
+
+    from grit.config import field_problems
+
+    @dataclass
+    class Share:
+        share: float = field(default=0.5, metadata={"min": 0, "max": 1})
+
+    assert field_problems(Share(1.5)) == ["share: 1.5 is above the maximum 1"]
+    assert field_problems(Share(1.5), {"share": (None, 2)}) == []

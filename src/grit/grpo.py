@@ -68,13 +68,17 @@ class GritTrainArguments:
     judge_cache: str | None = field(default=None, metadata={"help": "SQLite file caching judge scores"})
     whole_image_threshold: float = field(
         default=WHOLE_IMAGE_THRESHOLD,
-        metadata={"help": "a box covering this share of the image counts as whole-image"},
+        metadata={"help": "a box covering this share of the image counts as whole-image", "min": 0, "max": 1},
     )
     dtype: str | None = field(
         default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
     )
-    max_pixels: int | None = field(default=None, metadata={"help": "processor max_pixels (Qwen2/2.5-VL resize)"})
-    min_pixels: int | None = field(default=None, metadata={"help": "processor min_pixels (Qwen2/2.5-VL resize)"})
+    max_pixels: int | None = field(
+        default=None, metadata={"help": "processor max_pixels (Qwen2/2.5-VL resize)", "min": 1}
+    )
+    min_pixels: int | None = field(
+        default=None, metadata={"help": "processor min_pixels (Qwen2/2.5-VL resize)", "min": 1}
+    )
     lora: bool = field(default=False, metadata={"help": "train LoRA adapters (merged into the saved model)"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank", "min": 1})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale alpha / r)"})
@@ -82,7 +86,11 @@ class GritTrainArguments:
     viewer_prompts: int = field(default=4, metadata={"help": "prompts (groups) shown per rollout page", "min": 1})
     zero_std_alert: float = field(
         default=0.9,
-        metadata={"help": "warn when this share of groups has zero reward spread (no advantage to learn from)"},
+        metadata={
+            "help": "warn when this share of groups has zero reward spread (no advantage to learn from)",
+            "min": 0,
+            "max": 1,
+        },
     )
     zero_std_patience: int = field(default=20, metadata={"help": "... for this many logged steps in a row", "min": 1})
     overwrite: bool = field(
@@ -114,6 +122,21 @@ MOST_USED_GRPO_FIELDS = (
 )
 
 
+# Ranges grit checks of TRL's GRPOConfig fields (its own checks come later, or as deep errors): name -> (min, max).
+GRPO_RANGES = {
+    "num_generations": (2, None),
+    "per_device_train_batch_size": (1, None),
+    "gradient_accumulation_steps": (1, None),
+    "max_completion_length": (1, None),
+    "learning_rate": (0, None),
+    "temperature": (0, None),
+    "beta": (0, None),
+    "logging_steps": (0, None),
+    "save_steps": (0, None),
+    "num_train_epochs": (0, None),
+}
+
+
 class TrainConfigError(ConfigError):
     pass
 
@@ -132,6 +155,7 @@ def train_parser() -> ArgumentParser:
         "the most used, --help-all all of them.",
         brief={GRPOConfig: MOST_USED_GRPO_FIELDS},
         env=True,
+        ranges=GRPO_RANGES,
     )
 
 
@@ -176,10 +200,12 @@ def validate(args: GritTrainArguments, grpo) -> None:
         problems.append("train_data: give one or more JSONL files")
     problems += [f"train_data: {p} does not exist" for p in args.train_data if not Path(p).is_file()]
     problems += field_problems(args)
+    ranged = field_problems(grpo, GRPO_RANGES)
+    problems += [p for p in ranged if p.split(":")[0] in GRPO_RANGES]
     problems += [f"extra_rewards: {problem}" for problem in reward_problems(args.extra_rewards)]
     if len(args.images) not in (0, 1, len(args.train_data)):
         problems.append(f"images: give no folder, one, or one per train_data file ({len(args.train_data)})")
-    if grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps % grpo.num_generations:
+    if not ranged and grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps % grpo.num_generations:
         problems.append(
             "per_device_train_batch_size x gradient_accumulation_steps must be a multiple of num_generations"
         )
@@ -235,7 +261,10 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = ()):
     )
     samples = [s for path, root in zip(args.train_data, roots) for s in load_samples(path, root)]
     if args.grit20:
-        samples = select_grit20(samples, seed=args.grit20_seed, mix=args.grit20_mix)
+        try:
+            samples = select_grit20(samples, seed=args.grit20_seed, mix=args.grit20_mix)
+        except ValueError as e:
+            raise TrainConfigError(f"grit20: {e}; give more train_data, or --grit20 false to train on all") from e
     policy = load_policy(args.model, dtype=args.dtype)
     if args.max_pixels or args.min_pixels:
         set_resize(policy, args.min_pixels, args.max_pixels)

@@ -45,10 +45,12 @@ class FrameOptions:
         default="resized",
         metadata={"help": "coordinate frame of the boxes (resized: Qwen2/2.5-VL)", "choices": FRAME_KINDS},
     )
-    min_pixels: int = field(default=QWEN_MIN_PIXELS, metadata={"help": "processor min_pixels (resized frame)"})
+    min_pixels: int = field(
+        default=QWEN_MIN_PIXELS, metadata={"help": "processor min_pixels (resized frame)", "min": 1}
+    )
     max_pixels: int = field(
         default=GRIT_TRAIN_MAX_PIXELS,
-        metadata={"help": "processor max_pixels (resized frame; GRIT trains with 256*28*28)"},
+        metadata={"help": "processor max_pixels (resized frame; GRIT trains with 256*28*28)", "min": 1},
     )
 
     def spec(self) -> FrameSpec:
