@@ -1,6 +1,7 @@
 """What real users type: bad inputs get one clear message (file, line, field, fix) and exit 2, never a traceback, a
 silent nan or an empty report; ``--overwrite`` starts an output folder clean but never deletes a user's file."""
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -227,3 +228,47 @@ def test_field_problems_checks_min_and_max_in_one_place():
 
     assert field_problems(Share(1.5)) == ["share: 1.5 is above the maximum 1"]
     assert field_problems(Share(1.5), {"share": (None, 2)}) == []
+
+
+def eval_folder(folder: Path, ids: list[str], accuracy: float = 1.0) -> Path:
+    """A grit eval output folder: metrics.json and predictions.jsonl for data set ``d``."""
+    folder.mkdir(parents=True)
+    metrics = {"all": {"samples": len(ids), "accuracy": accuracy}}
+    (folder / "metrics.json").write_text(json.dumps({"info": {}, "metrics": {"d": metrics, "overall": metrics}}))
+    rows = [{"data": "d", "id": i, "accuracy": accuracy} for i in ids]
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_compare_takes_folders_and_warns_on_different_samples(tmp_path, capsys):
+    a = eval_folder(tmp_path / "a", ["1", "2", "3"], 0.5)
+    b = eval_folder(tmp_path / "b", ["1", "2", "4"], 1.0)
+    assert main(["eval", "--compare", str(a), str(b / "metrics.json")]) == 0
+    out, err = capsys.readouterr()
+    assert "+0.500" in out and "d: different samples (2 in common, of 3 and 3)" in err
+    c = eval_folder(tmp_path / "c", ["1", "2", "3"])
+    assert main(["eval", "--compare", str(a), str(c)]) == 0
+    assert "different samples" not in capsys.readouterr().err
+    (c / "predictions.jsonl").unlink()
+    (a / "predictions.jsonl").unlink()
+    (b / "predictions.jsonl").unlink()
+    assert main(["eval", "--compare", str(b), str(c)]) == 0  # counts equal: no warning from metrics.json alone
+    assert "different" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: None, "does not exist; give a grit eval output folder or its metrics.json"),
+        (lambda p: p.mkdir(), "holds no metrics.json"),
+        (lambda p: p.write_text("not json"), "is not a metrics.json of grit eval"),
+        (lambda p: p.write_text('{"accuracy": 1}'), 'no "metrics" per data set'),
+        (lambda p: p.write_bytes(b"\xff\xfe"), "is not a metrics.json of grit eval"),
+    ],
+)
+def test_compare_refuses_what_is_not_an_eval_result(tmp_path, capsys, make, message):
+    a = eval_folder(tmp_path / "a", ["1"])
+    make(tmp_path / "x")
+    assert main(["eval", "--compare", str(a), str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
