@@ -272,3 +272,39 @@ def test_compare_refuses_what_is_not_an_eval_result(tmp_path, capsys, make, mess
     assert main(["eval", "--compare", str(a), str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    from grit.models.tiny import TinySpec, save_tiny
+
+    folder = tmp_path_factory.mktemp("micro") / "model"
+    save_tiny(folder, TinySpec(size="micro"))
+    return folder
+
+
+def test_out_without_extension_gets_png_and_odd_extensions_are_refused(world, micro, tmp_path, capsys):
+    assert main(["data", "show", str(world / "test.jsonl"), "--out", str(tmp_path / "sheet"), "--n", "2"]) == 0
+    assert (tmp_path / "sheet.png").is_file() and f"wrote {tmp_path / 'sheet.png'}" in capsys.readouterr().out
+    image = str(world / "images" / "test-000000.png")
+    argv = ["infer", "--model", str(micro), "--image", image, "--question", "How many?", "--max_new_tokens", "4"]
+    assert main([*argv, "--out", str(tmp_path / "drawn")]) == 0
+    assert (tmp_path / "drawn.png").is_file()
+    assert main([*argv, "--out", str(tmp_path / "drawn.txt")]) == 2
+    assert "--out: cannot write a .txt image; give a .png" in capsys.readouterr().err
+    assert main(["data", "show", str(world / "test.jsonl"), "--out", str(tmp_path)]) == 2
+    assert "is a folder; give an image file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("prompt", ["direct", "cot", "grounded"])
+@pytest.mark.parametrize("text", ["  7 ", "<think>one</think> <answer>7</answer>", "I think it is 7"])
+def test_infer_prints_the_answer_eval_scores(prompt, text):
+    from grit.chain import parse
+    from grit.infer import InferResult, describe
+    from grit.metrics import prediction_of
+
+    result = InferResult(text, parse(text), (), prompt)
+    assert result.answer == prediction_of(text, prompt)
+    assert f"answer: {prediction_of(text, prompt)!r}" in describe(result)
+    if prompt == "direct":
+        assert result.answer is not None
