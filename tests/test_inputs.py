@@ -308,3 +308,33 @@ def test_infer_prints_the_answer_eval_scores(prompt, text):
     assert f"answer: {prediction_of(text, prompt)!r}" in describe(result)
     if prompt == "direct":
         assert result.answer is not None
+
+
+def test_grit_recipes_lists_every_shipped_recipe_with_its_first_comment(capsys):
+    assert main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    shipped = sorted(Path(__file__).parents[1].joinpath("recipes").glob("*.yaml"))
+    assert shipped and all(p.stem in out for p in shipped)
+    assert "GRPO-GR on the shipped tiny base" in out and "relative to" in out
+
+
+def test_every_recipe_states_its_path_rule():
+    for recipe in Path(__file__).parents[1].joinpath("recipes").glob("*.yaml"):
+        assert "relative to the working directory" in recipe.read_text(), recipe
+
+
+def test_a_recipe_run_elsewhere_says_paths_start_at_the_working_directory(tmp_path, monkeypatch, capsys):
+    recipe = Path(__file__).parents[1] / "recipes" / "shapes_tiny_cpu.yaml"
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert f"relative paths, in recipes too, start at the working directory {tmp_path}" in err
+    assert "train_data: runs/quickstart/data/train.jsonl does not exist" in err and "hf download" not in err
+
+
+@pytest.mark.parametrize("model", ["/nope/model", "./nope", "~/nope-grit-model", "src/nope"])
+def test_a_missing_local_model_is_never_sent_to_the_hub(world, tmp_path, capsys, model):
+    image = str(world / "images" / "test-000000.png")
+    assert main(["infer", "--model", model, "--image", image, "--question", "q"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "hf download" not in err

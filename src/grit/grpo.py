@@ -18,6 +18,7 @@ from typing import Any
 
 from grit.boxes import WHOLE_IMAGE_THRESHOLD
 from grit.config import ArgumentParser, ConfigError, field_problems
+from grit.data.schema import relative_hint
 from grit.data.selection import MIXES
 from grit.judge import JUDGES
 from grit.models.loading import DTYPES, looks_like_hub_id
@@ -191,14 +192,21 @@ def validate(args: GritTrainArguments, grpo) -> None:
             f"model: {args.model} is not a local folder; grit trains offline, so download it first "
             f"(`hf download {args.model} --local-dir DIR`) and pass --model DIR"
             if looks_like_hub_id(args.model)
-            else f"model: folder {args.model} does not exist (relative paths start at the working directory "
-            f"{Path.cwd()}); grit model tiny --out DIR makes one"
+            else f"model: folder {args.model} does not exist{relative_hint(args.model)}; grit model tiny --out DIR "
+            "makes one"
         )
     elif not (Path(args.model).expanduser() / "config.json").exists():
         problems.append(f"model: {args.model} has no config.json; pass a saved model folder")
     if not args.train_data:
         problems.append("train_data: give one or more JSONL files")
-    problems += [f"train_data: {p} does not exist" for p in args.train_data if not Path(p).is_file()]
+    problems += [
+        f"train_data: {p} is a folder; give its JSONL files"
+        if Path(p).is_dir()
+        else f"train_data: {p} does not exist{relative_hint(p)}"
+        for p in args.train_data
+        if not Path(p).is_file()
+    ]
+    problems += [f"images: folder {p} does not exist{relative_hint(p)}" for p in args.images if not Path(p).is_dir()]
     problems += field_problems(args)
     ranged = field_problems(grpo, GRPO_RANGES)
     problems += [p for p in ranged if p.split(":")[0] in GRPO_RANGES]

@@ -21,7 +21,7 @@ from typing import Any
 
 from grit.answers import ANSWER_TYPES, infer_answer_type
 from grit.data.images import MAX_IMAGE_PIXELS, ImageProblem, check_image, resolve_image
-from grit.data.schema import DataError, DataProblem, Sample
+from grit.data.schema import DataError, DataProblem, Sample, relative_hint
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def jsonl_records(path: Path, what: str = "records"):
     if path.is_dir():
         raise DataError([DataProblem(str(path), 0, None, "is a folder, not a JSONL file", "pass a .jsonl file in it")])
     if not path.is_file():
-        raise DataError([DataProblem(str(path), 0, None, "file not found", "check the path")])
+        raise DataError([DataProblem(str(path), 0, None, "file not found", f"check the path{relative_hint(path)}")])
     any_line = False
     with path.open("rb") as f:
         for line_no, raw in enumerate(f, start=1):

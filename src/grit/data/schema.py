@@ -45,6 +45,13 @@ class Sample:
         return record
 
 
+def relative_hint(path: str | Path) -> str:
+    """For a message about a path that does not exist: where a relative path was looked for, and the rule."""
+    if Path(path).expanduser().is_absolute():
+        return ""
+    return f" (relative paths, in recipes too, start at the working directory {Path.cwd()})"
+
+
 @dataclass(frozen=True)
 class DataProblem:
     """One problem in a data file, said so that a person can fix it."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from grit.boxes import QWEN_FACTOR, FrameSpec
+from grit.data.schema import relative_hint
 from grit.models.families import Family, family_of_model_type
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")  # what load_policy's dtype accepts
@@ -85,8 +86,8 @@ def _resolve(path: str | os.PathLike) -> str:
         raise ModelLoadError(f"{p} is a file; pass the model's folder")
     if not looks_like_hub_id(path):
         raise ModelLoadError(
-            f"model folder {p} does not exist; check the path (relative paths start at the working directory "
-            f"{Path.cwd()}), or build the tiny model with `grit model tiny --out DIR`"
+            f"model folder {p} does not exist; check the path{relative_hint(path)}, or build the tiny model with "
+            "`grit model tiny --out DIR`"
         )
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         raise ModelLoadError(
