@@ -338,3 +338,15 @@ def test_a_missing_local_model_is_never_sent_to_the_hub(world, tmp_path, capsys,
     assert main(["infer", "--model", model, "--image", image, "--question", "q"]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "hf download" not in err
+
+
+def test_the_readme_api_example_runs_as_written():
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "api.py")], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "answer 'yes', complete chain True" in done.stdout and "weighted total" in done.stdout
