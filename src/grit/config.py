@@ -35,7 +35,7 @@ from typing import Any
 from transformers import HfArgumentParser
 
 # Field metadata grit reads itself; the rest (help, nargs, metavar, ...) goes to argparse as HfArgumentParser does.
-GRIT_METADATA = ("choices", "min", "positional", "aliases")
+GRIT_METADATA = ("choices", "min", "max", "positional", "aliases")
 HELP_FLAGS = ("-h", "--help", "--help-all")
 
 
@@ -53,10 +53,12 @@ def _choices_text(choices) -> str:
     return ", ".join(str(c) for c in choices)
 
 
-def field_problems(obj: Any) -> list[str]:
-    """What is wrong with a dataclass instance's values, by its fields' ``choices`` and ``min`` metadata (list
-    fields: every item). ``None`` passes where it is the field's default. The one place these are checked."""
+def field_problems(obj: Any, ranges: dict[str, tuple[float | None, float | None]] | None = None) -> list[str]:
+    """What is wrong with a dataclass instance's values, by its fields' ``choices``, ``min`` and ``max`` metadata
+    (list fields: every item). ``None`` passes where it is the field's default. ``ranges``: ``name -> (min, max)``
+    for a class whose metadata is not ours (TRL's ``GRPOConfig``). The one place these are checked."""
     problems = []
+    ranges = ranges or {}
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if value is None and f.default is None:
@@ -67,14 +69,14 @@ def field_problems(obj: Any) -> list[str]:
             problems += [
                 f"{f.name}: {v!r} is not one of {_choices_text(choices)}" for v in values if v not in tuple(choices)
             ]
-        low = f.metadata.get("min")
-        if low is not None:
-            problems += [
-                f"{f.name}: {v!r} is below the minimum {low}"
-                for v in values
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and v < low
-            ]
+        problems += range_problems(f.name, values, *ranges.get(f.name, (f.metadata.get("min"), f.metadata.get("max"))))
     return problems
+
+
+def range_problems(name: str, values: list, low: float | None, high: float | None) -> list[str]:
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    problems = [f"{name}: {v!r} is below the minimum {low}" for v in numbers if low is not None and v < low]
+    return problems + [f"{name}: {v!r} is above the maximum {high}" for v in numbers if high is not None and v > high]
 
 
 def check_fields(obj: Any) -> None:
@@ -217,7 +219,8 @@ class ArgumentParser(HfArgumentParser):
     """``HfArgumentParser`` that reads ``--config FILE``, checks keys, types and choices, shows each flag once
     (the field's name; the dashed spelling is accepted as an alias) and raises :class:`ConfigError` instead of
     exiting. ``brief``: a dataclass type -> the few of its fields ``--help`` shows (``--help-all`` shows all).
-    ``env``: a config file's ``env:`` mapping sets environment variables, as TRL's recipes do."""
+    ``env``: a config file's ``env:`` mapping sets environment variables, as TRL's recipes do. ``ranges``: ``name ->
+    (min, max)`` of fields whose metadata is not grit's (TRL's), checked before their dataclass is built."""
 
     def __init__(
         self,
@@ -228,8 +231,9 @@ class ArgumentParser(HfArgumentParser):
         epilog: str | None = None,
         brief: dict[type, Sequence[str]] | None = None,
         env: bool = False,
+        ranges: dict[str, tuple[float | None, float | None]] | None = None,
     ):
-        self.brief, self.env, self.aliases = dict(brief or {}), env, {}
+        self.brief, self.env, self.aliases, self.ranges = dict(brief or {}), env, {}, dict(ranges or {})
         self.groups: dict[str, type] = {}
         super().__init__(
             list(dataclass_types),
@@ -366,6 +370,12 @@ class ArgumentParser(HfArgumentParser):
             namespace.__dict__.pop(name, None)
         if remaining and not allow_remaining:
             raise ConfigError(self.unknown_message(remaining))
+        values = vars(namespace)
+        problems = [
+            p for k, (lo, hi) in self.ranges.items() if k in values for p in range_problems(k, [values[k]], lo, hi)
+        ]
+        if problems:
+            raise ConfigError(_listed(problems))
         outputs = []
         for dtype in self.dataclass_types:
             keys = {f.name for f in dataclasses.fields(dtype) if f.init}

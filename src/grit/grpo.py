@@ -19,9 +19,11 @@ from typing import Any
 
 from grit.boxes import WHOLE_IMAGE_THRESHOLD
 from grit.config import ArgumentParser, ConfigError, field_problems
+from grit.data.schema import relative_hint
 from grit.data.selection import MIXES
 from grit.judge import JUDGES
-from grit.models.loading import DTYPES
+from grit.models.loading import DTYPES, looks_like_hub_id
+from grit.outputs import TRAIN_OUTPUTS, clear_outputs, unknown_entries
 from grit.prompts import PROMPT_KINDS
 from grit.rewards import PRESETS, reward_problems
 
@@ -68,13 +70,17 @@ class GritTrainArguments:
     judge_cache: str | None = field(default=None, metadata={"help": "SQLite file caching judge scores"})
     whole_image_threshold: float = field(
         default=WHOLE_IMAGE_THRESHOLD,
-        metadata={"help": "a box covering this share of the image counts as whole-image"},
+        metadata={"help": "a box covering this share of the image counts as whole-image", "min": 0, "max": 1},
     )
     dtype: str | None = field(
         default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
     )
-    max_pixels: int | None = field(default=None, metadata={"help": "processor max_pixels (Qwen2/2.5-VL resize)"})
-    min_pixels: int | None = field(default=None, metadata={"help": "processor min_pixels (Qwen2/2.5-VL resize)"})
+    max_pixels: int | None = field(
+        default=None, metadata={"help": "processor max_pixels (Qwen2/2.5-VL resize)", "min": 1}
+    )
+    min_pixels: int | None = field(
+        default=None, metadata={"help": "processor min_pixels (Qwen2/2.5-VL resize)", "min": 1}
+    )
     lora: bool = field(default=False, metadata={"help": "train LoRA adapters (merged into the saved model)"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank", "min": 1})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale alpha / r)"})
@@ -82,10 +88,17 @@ class GritTrainArguments:
     viewer_prompts: int = field(default=4, metadata={"help": "prompts (groups) shown per rollout page", "min": 1})
     zero_std_alert: float = field(
         default=0.9,
-        metadata={"help": "warn when this share of groups has zero reward spread (no advantage to learn from)"},
+        metadata={
+            "help": "warn when this share of groups has zero reward spread (no advantage to learn from)",
+            "min": 0,
+            "max": 1,
+        },
     )
     zero_std_patience: int = field(default=20, metadata={"help": "... for this many logged steps in a row", "min": 1})
-    overwrite: bool = field(default=False, metadata={"help": "write into a non-empty output_dir"})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "start a non-empty output_dir again: remove grit's own outputs there (never other files)"},
+    )
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint in output_dir"})
 
 
@@ -111,6 +124,21 @@ MOST_USED_GRPO_FIELDS = (
 )
 
 
+# Ranges grit checks of TRL's GRPOConfig fields (its own checks come later, or as deep errors): name -> (min, max).
+GRPO_RANGES = {
+    "num_generations": (2, None),
+    "per_device_train_batch_size": (1, None),
+    "gradient_accumulation_steps": (1, None),
+    "max_completion_length": (1, None),
+    "learning_rate": (0, None),
+    "temperature": (0, None),
+    "beta": (0, None),
+    "logging_steps": (0, None),
+    "save_steps": (0, None),
+    "num_train_epochs": (0, None),
+}
+
+
 class TrainConfigError(ConfigError):
     pass
 
@@ -129,6 +157,7 @@ def train_parser() -> ArgumentParser:
         "the most used, --help-all all of them.",
         brief={GRPOConfig: MOST_USED_GRPO_FIELDS},
         env=True,
+        ranges=GRPO_RANGES,
     )
 
 
@@ -177,24 +206,51 @@ def validate(args: GritTrainArguments, grpo) -> None:
     problems = []
     if not args.model:
         problems.append("model: give a local model folder (grit model tiny --out DIR makes one)")
-    elif not (Path(args.model) / "config.json").exists():
+    elif not Path(args.model).expanduser().exists():
+        problems.append(
+            f"model: {args.model} is not a local folder; grit trains offline, so download it first "
+            f"(`hf download {args.model} --local-dir DIR`) and pass --model DIR"
+            if looks_like_hub_id(args.model)
+            else f"model: folder {args.model} does not exist{relative_hint(args.model)}; grit model tiny --out DIR "
+            "makes one"
+        )
+    elif not (Path(args.model).expanduser() / "config.json").exists():
         problems.append(f"model: {args.model} has no config.json; pass a saved model folder")
     if not args.train_data:
         problems.append("train_data: give one or more JSONL files")
-    problems += [f"train_data: {p} does not exist" for p in args.train_data if not Path(p).is_file()]
+    problems += [
+        f"train_data: {p} is a folder; give its JSONL files"
+        if Path(p).is_dir()
+        else f"train_data: {p} does not exist{relative_hint(p)}"
+        for p in args.train_data
+        if not Path(p).is_file()
+    ]
+    problems += [f"images: folder {p} does not exist{relative_hint(p)}" for p in args.images if not Path(p).is_dir()]
     problems += field_problems(args)
+    ranged = field_problems(grpo, GRPO_RANGES)
+    problems += [p for p in ranged if p.split(":")[0] in GRPO_RANGES]
     problems += [f"extra_rewards: {problem}" for problem in reward_problems(args.extra_rewards)]
     if len(args.images) not in (0, 1, len(args.train_data)):
         problems.append(f"images: give no folder, one, or one per train_data file ({len(args.train_data)})")
-    if grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps % grpo.num_generations:
+    if not ranged and grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps % grpo.num_generations:
         problems.append(
             "per_device_train_batch_size x gradient_accumulation_steps must be a multiple of num_generations"
         )
     out = Path(grpo.output_dir)
-    if out.exists() and any(out.iterdir()) and not (args.overwrite or args.resume):
+    if out.exists() and not out.is_dir():
+        problems.append(f"output_dir: {out} is a file; choose a folder")
+    elif out.exists() and any(out.iterdir()) and not (args.overwrite or args.resume):
         problems.append(
-            f"output_dir: {out} is not empty; pass --resume to continue it, --overwrite to write into it, "
-            "or choose another output_dir (grit never deletes it)"
+            f"output_dir: {out} is not empty; pass --resume to continue it, --overwrite to start it again "
+            "(grit removes only its own outputs there), or choose another output_dir"
+        )
+    if args.overwrite and args.resume:
+        problems.append("overwrite, resume: pass one (--resume continues the run, --overwrite starts it again)")
+    elif args.overwrite and unknown_entries(out, TRAIN_OUTPUTS):
+        names = ", ".join(unknown_entries(out, TRAIN_OUTPUTS)[:10])
+        problems.append(
+            f"overwrite: {out} holds files grit did not write ({names}); --overwrite only replaces grit's own "
+            "outputs, so move those away or choose another output_dir"
         )
     if args.resume and not any(out.glob("checkpoint-*")):
         problems.append(f"resume: {out} has no checkpoint-* folder to resume from")
@@ -234,7 +290,10 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), p
     )
     samples = [s for path, root in zip(args.train_data, roots) for s in load_samples(path, root)]
     if args.grit20:
-        samples = select_grit20(samples, seed=args.grit20_seed, mix=args.grit20_mix)
+        try:
+            samples = select_grit20(samples, seed=args.grit20_seed, mix=args.grit20_mix)
+        except ValueError as e:
+            raise TrainConfigError(f"grit20: {e}; give more train_data, or --grit20 false to train on all") from e
     policy = load_policy(args.model, dtype=args.dtype)
     if args.max_pixels or args.min_pixels:
         set_resize(policy, args.min_pixels, args.max_pixels)
@@ -290,6 +349,10 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=
     validate(args, grpo)
     trainer, policy, samples = build_trainer(args, grpo, extra_callbacks, progress)
     out = Path(grpo.output_dir)
+    if args.overwrite:  # start clean: an old checkpoint must not be resumed or mixed with this run's
+        removed = clear_outputs(out, TRAIN_OUTPUTS, "output_dir")
+        if removed:
+            logger.warning("--overwrite: removed the earlier run's %s from %s", ", ".join(removed), out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "grit_train_config.json").write_text(
         json.dumps({"grit": asdict(args), "grpo": grpo.to_dict()}, indent=2, default=str) + "\n"

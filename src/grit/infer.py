@@ -8,6 +8,7 @@ from PIL import Image
 
 from grit.chain import Chain, parse
 from grit.grounding import PlacedBox, frame_for, place_boxes
+from grit.metrics import prediction_of
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
 from grit.render import draw_boxes
@@ -18,6 +19,12 @@ class InferResult:
     text: str
     chain: Chain
     boxes: tuple[PlacedBox, ...]
+    prompt: str = "grounded"
+
+    @property
+    def answer(self) -> str | None:
+        """The answer, by the rule ``grit eval`` scores with (:func:`grit.metrics.prediction_of`)."""
+        return prediction_of(self.text, self.prompt)
 
 
 def infer(
@@ -30,7 +37,7 @@ def infer(
     text = generate(policy, [image], [question], kind, settings)[0]
     chain = parse(text)
     frame = frame_for(policy.frame, image.width, image.height)
-    return InferResult(text, chain, place_boxes(chain, frame, "any"))
+    return InferResult(text, chain, place_boxes(chain, frame, "any"), kind)
 
 
 def annotate(image: Image.Image, result: InferResult, scale: float | None = None) -> Image.Image:
@@ -46,7 +53,7 @@ def describe(result: InferResult) -> str:
         "completion:",
         result.text,
         "",
-        f"answer: {result.chain.answer_text!r}",
+        f"answer: {result.answer!r}",
         f"format: {'complete chain' if result.chain.strict else '; '.join(result.chain.problems)}",
     ]
     if not result.boxes:

@@ -80,7 +80,7 @@ class QuickstartConfig:
         default=640, metadata={"help": "unlabeled train questions the warm start builds chains for", "min": 1}
     )
     warm_steps: int = field(default=150, metadata={"help": "label-free format warm-start SFT steps", "min": 1})
-    warm_lr: float = field(default=3e-4, metadata={"help": "warm-start learning rate"})
+    warm_lr: float = field(default=3e-4, metadata={"help": "warm-start learning rate", "min": 0})
     warm_layout: str = field(
         default="guess_first",
         metadata={"help": "how warm-start chains lay out the base's own answer and boxes", "choices": LAYOUTS},

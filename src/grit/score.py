@@ -8,7 +8,6 @@ and the format flags.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from grit.chain import parse
+from grit.data.loader import jsonl_records
 from grit.data.schema import DataError, DataProblem, Sample
 from grit.grounding import chain_record, frame_for
 from grit.rewards import RewardSettings, build_rewards
@@ -44,41 +44,34 @@ def sample_columns(sample: Sample) -> dict[str, Any]:
 def read_completions(path: str | Path, known_ids: set[str]) -> list[Completion]:
     """Read a completions file; a malformed line or an id not in the data is an error naming file and line."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError([DataProblem(str(path), 0, None, "file not found", "check the path")])
     out, problems = [], []
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = (str(path), line_no)
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(DataProblem(*where, None, f"not valid JSON: {e.msg}", "one JSON object per line"))
-                continue
-            if not isinstance(record, dict) or "id" not in record or not isinstance(record.get("completion"), str):
-                problems.append(
-                    DataProblem(
-                        *where,
-                        None,
-                        'need {"id": ..., "completion": "..."}',
-                        "give each line an id and a completion string",
-                    )
+    for line_no, record, problem in jsonl_records(path, "completions"):
+        if problem is not None:
+            problems.append(problem)
+            continue
+        where = (str(path), line_no)
+        if not isinstance(record, dict) or "id" not in record or not isinstance(record.get("completion"), str):
+            problems.append(
+                DataProblem(
+                    *where,
+                    None,
+                    'need {"id": ..., "completion": "..."}',
+                    "give each line an id and a completion string",
                 )
-                continue
-            sample_id = str(record["id"])
-            if sample_id not in known_ids:
-                problems.append(
-                    DataProblem(
-                        *where,
-                        "id",
-                        f"id {sample_id!r} is not in the data file",
-                        "use the data's id field, or its line number when it has none",
-                    )
+            )
+            continue
+        sample_id = str(record["id"])
+        if sample_id not in known_ids:
+            problems.append(
+                DataProblem(
+                    *where,
+                    "id",
+                    f"id {sample_id!r} is not in the data file",
+                    "use the data's id field, or its line number when it has none",
                 )
-                continue
-            out.append(Completion(sample_id, record["completion"], f"{path}:{line_no}"))
+            )
+            continue
+        out.append(Completion(sample_id, record["completion"], f"{path}:{line_no}"))
     if problems:
         raise DataError(problems)
     return out
@@ -139,7 +132,8 @@ def summary_table(records: Sequence[dict[str, Any]], names: Sequence[str], weigh
         lines.append(f"{name:<26}{weight:>8.2f}{mean:>10}{len(vals):>6}/{len(records)}")
     totals = [r["total"] for r in records if r["total"] is not None]
     n = max(len(records), 1)
-    lines.append(f"{'total':<26}{'':>8}{(sum(totals) / len(totals)) if totals else float('nan'):>10.4f}")
+    mean_total = f"{sum(totals) / len(totals):.4f}" if totals else "n/a"
+    lines.append(f"{'total':<26}{'':>8}{mean_total:>10}{len(totals):>6}/{len(records)}")
     strict = sum(r["format"]["strict"] for r in records)
     boxes = sum(len(r["boxes"]) for r in records)
     invalid = sum(1 for r in records for b in r["boxes"] if b["problem"])

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from grit.cli.common import UsageError, offline_defaults
 
 # A command is a module grit.cli.<name> with HELP and main(argv); registering one is adding its name here.
-COMMANDS = ("quickstart", "data", "model", "pretrain", "train", "eval", "infer", "score", "demo")
+COMMANDS = ("quickstart", "data", "model", "pretrain", "train", "eval", "infer", "score", "recipes", "demo")
 
 
 def overview() -> str:

@@ -32,6 +32,20 @@ def check_output_file(path: Path, overwrite: bool) -> None:
         raise UsageError(f"{path} exists; pass --overwrite to replace it, or choose another --out")
 
 
+def image_output(out: str) -> Path:
+    """The image file ``--out`` names: ``.png`` added when it has no extension; refused when PIL cannot write it."""
+    from PIL import Image
+
+    path = Path(out)
+    if out.endswith(("/", "\\")) or path.is_dir():
+        raise UsageError(f"--out: {out} is a folder; give an image file such as {path / 'sheet.png'}")
+    if not path.suffix:
+        return path.with_name(path.name + ".png")
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise UsageError(f"--out: cannot write a {path.suffix} image; give a .png (or .jpg) file")
+    return path
+
+
 def check_output_dir(path: Path, overwrite: bool) -> None:
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise UsageError(f"{path} exists and is not empty; pass --overwrite to write into it, or choose another --out")
@@ -45,10 +59,12 @@ class FrameOptions:
         default="resized",
         metadata={"help": "coordinate frame of the boxes (resized: Qwen2/2.5-VL)", "choices": FRAME_KINDS},
     )
-    min_pixels: int = field(default=QWEN_MIN_PIXELS, metadata={"help": "processor min_pixels (resized frame)"})
+    min_pixels: int = field(
+        default=QWEN_MIN_PIXELS, metadata={"help": "processor min_pixels (resized frame)", "min": 1}
+    )
     max_pixels: int = field(
         default=GRIT_TRAIN_MAX_PIXELS,
-        metadata={"help": "processor max_pixels (resized frame; GRIT trains with 256*28*28)"},
+        metadata={"help": "processor max_pixels (resized frame; GRIT trains with 256*28*28)", "min": 1},
     )
 
     def spec(self) -> FrameSpec:

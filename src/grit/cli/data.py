@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grit.boxes import FrameSpec
-from grit.cli.common import UsageError, check_output_file, dispatch, parse
+from grit.cli.common import UsageError, check_output_file, dispatch, image_output, parse
 from grit.data.shapes.scene import QUESTION_FAMILIES
 
 HELP = "make, check and look at data: shapes | check | show"
@@ -34,7 +34,9 @@ class ShapesConfig:
         default=0,
         metadata={"help": "also write N base-model tasks (grounding, direct answers) to base_tasks.jsonl", "min": 0},
     )
-    overwrite: bool = field(default=False, metadata={"help": "replace existing split files"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace an earlier world there (its files only; others are never deleted)"}
+    )
 
 
 @dataclass
@@ -50,7 +52,7 @@ class ShowConfig:
     """``grit data show FILE --out PNG``: draw samples with their evidence boxes on a contact sheet."""
 
     file: str = field(metadata={"help": "a GRIT_data-layout JSONL file", "positional": True})
-    out: str = field(metadata={"help": "the contact sheet (PNG)"})
+    out: str = field(metadata={"help": "the contact sheet (an image file; .png added if no extension)"})
     images: str | None = field(default=None, metadata={"help": "image folder (default: the file's folder)"})
     n: int = field(default=8, metadata={"help": "samples drawn", "min": 1})
     seed: int = field(default=0, metadata={"help": "seed of the sample choice"})
@@ -114,7 +116,7 @@ def show(argv: list[str]) -> int:
     from grit.data.inspect import show_sheet
 
     (cfg,) = parse(argv, ShowConfig, prog="grit data show", description=ShowConfig.__doc__)
-    out = Path(cfg.out)
+    out = image_output(cfg.out)
     check_output_file(out, cfg.overwrite)
     samples = load_samples(cfg.file, cfg.images, skip_invalid=cfg.skip_invalid)
     try:

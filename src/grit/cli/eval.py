@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,21 +39,71 @@ class EvalConfig:
     overwrite: bool = field(default=False, metadata={"help": "write into a non-empty --out"})
     compare: list[str] = field(
         default_factory=list,
-        metadata={"help": "two metrics.json files put side by side with deltas", "nargs": 2, "metavar": ("A", "B")},
+        metadata={
+            "help": "two eval output folders (or their metrics.json) put side by side with deltas",
+            "nargs": 2,
+            "metavar": ("A", "B"),
+        },
     )
+
+
+def read_metrics(path: Path) -> tuple[Path, dict]:
+    """``(metrics.json path, its content)`` of a ``--compare`` argument: an eval output folder or its metrics.json."""
+    file = path / "metrics.json" if path.is_dir() else path
+    if not file.is_file():
+        where = f"{path} holds no metrics.json" if path.is_dir() else f"{path} does not exist"
+        raise UsageError(f"compare: {where}; give a grit eval output folder or its metrics.json")
+    try:
+        content = json.loads(file.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise UsageError(f"compare: {file} is not a metrics.json of grit eval ({e})") from e
+    metrics = content.get("metrics") if isinstance(content, dict) else None
+    if not isinstance(metrics, dict) or not all(isinstance(m, dict) and "all" in m for m in metrics.values()):
+        raise UsageError(f'compare: {file} is not a metrics.json of grit eval (no "metrics" per data set)')
+    return file, content
+
+
+def read_rows(file: Path) -> list[dict] | None:
+    """The prediction rows written beside a metrics.json, or None (missing or unreadable)."""
+    predictions = file.parent / "predictions.jsonl"
+    if not predictions.is_file():
+        return None
+    try:
+        return [json.loads(line) for line in predictions.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    except ValueError:
+        print(f"warning: {predictions} cannot be read; no paired interval", file=sys.stderr)
+        return None
+
+
+def sample_warnings(a: dict, b: dict, rows) -> list[str]:
+    """Say where the two sides were not measured on the same samples (their deltas then compare different sets)."""
+    warnings = []
+    for dataset in [d for d in a["metrics"] if d in b["metrics"] and d != "overall"]:
+        if rows:
+            ids = [{r.get("id") for r in side if r.get("data") == dataset} for side in rows]
+            if ids[0] != ids[1]:
+                warnings.append(
+                    f"{dataset}: different samples ({len(ids[0] & ids[1])} in common, of {len(ids[0])} and "
+                    f"{len(ids[1])})"
+                )
+            continue
+        n = [side["metrics"][dataset]["all"].get("samples") for side in (a, b)]
+        if n[0] != n[1]:
+            warnings.append(f"{dataset}: different sample counts ({n[0]} and {n[1]})")
+    return warnings
 
 
 def compare(paths: list[Path]) -> int:
     from grit.evaluate import compare
 
-    a, b = (json.loads(p.read_text()) for p in paths)
-    predictions = [p.parent / "predictions.jsonl" for p in paths]
-    rows = None
-    if all(p.is_file() for p in predictions):  # written beside metrics.json by grit eval
-        rows = tuple([json.loads(line) for line in p.read_text().splitlines() if line.strip()] for p in predictions)
-    print(compare(a, b, (paths[0].parent.name or "A", paths[1].parent.name or "B"), rows))
+    (file_a, a), (file_b, b) = (read_metrics(p) for p in paths)
+    rows = tuple(read_rows(f) for f in (file_a, file_b))
+    rows = rows if all(r is not None for r in rows) else None
+    print(compare(a, b, (file_a.parent.name or "A", file_b.parent.name or "B"), rows))
     if rows is None:
         print("(no predictions.jsonl beside both files: no paired interval)")
+    for warning in sample_warnings(a, b, rows):
+        print(f"warning: {warning}: the deltas compare different sets", file=sys.stderr)
     return 0
 
 
@@ -61,7 +112,7 @@ def main(argv: list[str]) -> int:
     if cfg.compare:
         return compare([Path(p) for p in cfg.compare])
     if not (cfg.model and cfg.data and cfg.out):
-        raise UsageError("grit eval needs --model, --data and --out (or --compare A/metrics.json B/metrics.json)")
+        raise UsageError("grit eval needs --model, --data and --out (or --compare A B: two grit eval output folders)")
     quiet_transformers()
     from grit.data import load_samples
     from grit.evaluate import EvalSettings, console_table, evaluate, settings_info, write_outputs

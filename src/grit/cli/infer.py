@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from grit.cli.common import UsageError, check_output_file, parse, quiet_transformers
+from grit.cli.common import UsageError, check_output_file, image_output, parse, quiet_transformers
 from grit.models.loading import DTYPES
 from grit.prompts import ASK_PROMPTS
 
@@ -24,7 +23,9 @@ class InferConfig:
     dtype: str | None = field(
         default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
     )
-    out: str | None = field(default=None, metadata={"help": "save the image with the boxes drawn here"})
+    out: str | None = field(
+        default=None, metadata={"help": "save the image with the boxes drawn here (.png added if no extension)"}
+    )
     overwrite: bool = field(default=False, metadata={"help": "replace --out if it exists"})
 
 
@@ -36,7 +37,7 @@ def main(argv: list[str]) -> int:
     from grit.models.generation import GenerationSettings
     from grit.models.loading import ModelLoadError, load_policy
 
-    out = Path(cfg.out) if cfg.out else None
+    out = image_output(cfg.out) if cfg.out else None
     if out:
         check_output_file(out, cfg.overwrite)
     try:

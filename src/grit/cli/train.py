@@ -10,12 +10,14 @@ HELP = "GRPO-GR on TRL's GRPOTrainer: --config RECIPE [--field value ...]"
 
 def main(argv: list[str]) -> int:
     from grit.grpo import TrainConfigError, train, train_parser
+    from grit.models.loading import ModelLoadError
+    from grit.outputs import OutputFolderError
 
     grit_args, grpo_args = train_parser().parse(argv)
     quiet_transformers()
     try:
         result = train(grit_args, grpo_args)
-    except (TrainConfigError, OSError) as e:
+    except (TrainConfigError, OutputFolderError, ModelLoadError, OSError) as e:
         raise UsageError(str(e)) from e
     print(f"trained {result['global_step']} steps; model in {result['model']}")
     return 0

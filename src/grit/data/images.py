@@ -34,6 +34,15 @@ def resolve_image(image: str, root: Path) -> Path:
     return resolved
 
 
+IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
+
+
+def _looks_like_an_image(path: Path) -> bool:
+    """Whether the file starts as an image format does (then a read failure means damage, not a wrong file)."""
+    with path.open("rb") as f:
+        return f.read(8).startswith(IMAGE_MAGIC)
+
+
 def _read(path: Path, max_pixels: int, action):
     """Open ``path`` with every guard (exists, allowed format, size cap, decompression bombs), apply ``action`` to
     the open image, and turn any failure into an :class:`ImageProblem`."""
@@ -58,6 +67,13 @@ def _read(path: Path, max_pixels: int, action):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageProblem(f"image {path} is too large to decode safely ({e})", "downscale it") from e
+    except Image.UnidentifiedImageError as e:
+        if _looks_like_an_image(path):
+            raise ImageProblem(f"image {path} cannot be read (it is damaged: {e})", "replace the corrupt file") from e
+        raise ImageProblem(
+            f"image {path} cannot be read: it is not an image file (a text or other file?)",
+            f"pass an image ({', '.join(sorted(ALLOWED_FORMATS))})",
+        ) from e
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageProblem(f"image {path} cannot be read ({type(e).__name__}: {e})", "replace the corrupt file") from e
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from grit.answers import ANSWER_TYPES, infer_answer_type
 from grit.data.images import MAX_IMAGE_PIXELS, ImageProblem, check_image, resolve_image
-from grit.data.schema import DataError, DataProblem, Sample
+from grit.data.schema import DataError, DataProblem, Sample, relative_hint
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +203,52 @@ def _sample(
     return sample, []
 
 
+def jsonl_records(path: Path, what: str = "records"):
+    """``(line number, record, None)`` per non-blank line of a JSONL file, or ``(line, None, DataProblem)`` for a
+    line that is not UTF-8 or not JSON. A UTF-8 byte-order mark is accepted. A missing file, a folder or a file
+    without a line raises :class:`DataError` naming the file."""
+    if path.is_dir():
+        raise DataError([DataProblem(str(path), 0, None, "is a folder, not a JSONL file", "pass a .jsonl file in it")])
+    if not path.is_file():
+        raise DataError([DataProblem(str(path), 0, None, "file not found", f"check the path{relative_hint(path)}")])
+    any_line = False
+    with path.open("rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                message = f"not UTF-8 text (byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line)"
+                yield line_no, None, DataProblem(str(path), line_no, None, message, "save the file as UTF-8")
+                any_line = True
+                continue
+            if not line.strip():
+                continue
+            any_line = True
+            try:
+                yield line_no, json.loads(line), None
+            except json.JSONDecodeError as e:
+                message = f"not valid JSON: {e.msg} at column {e.colno}"
+                yield line_no, None, DataProblem(str(path), line_no, None, message, "one JSON object per line")
+            except ValueError as e:  # e.g. an integer of more than 4300 digits
+                message = f"a value cannot be read ({str(e).split(';')[0]})"
+                yield line_no, None, DataProblem(str(path), line_no, None, message, "write long numbers as text")
+            except RecursionError:
+                message = "nested too deeply"
+                yield line_no, None, DataProblem(str(path), line_no, None, message, "one flat JSON object per line")
+    if not any_line:
+        raise DataError(
+            [
+                DataProblem(
+                    str(path),
+                    0,
+                    None,
+                    f"the file is empty: no {what} to read",
+                    "give a file with one JSON object per line",
+                )
+            ]
+        )
+
+
 def read_samples(
     path: str | Path,
     image_root: str | Path | None = None,
@@ -215,48 +261,32 @@ def read_samples(
     :class:`DataError` at the first problem unless ``skip_invalid``; then the result lists every problem."""
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
-    if not path.is_file():
-        raise DataError([DataProblem(str(path), 0, None, "file not found", "check the path")])
     result = LoadResult([])
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems = [
-                    DataProblem(
-                        str(path),
-                        line_no,
-                        None,
-                        f"not valid JSON: {e.msg} at column {e.colno}",
-                        "repair the line (one JSON object per line)",
-                    )
-                ]
-                sample = None
-            else:
-                sample, problems = _sample(record, str(path), line_no, root, check_images, max_image_pixels)
-            if sample is not None and sample.id in seen:
-                problems = [
-                    DataProblem(
-                        str(path),
-                        line_no,
-                        "id",
-                        f"duplicate id {sample.id!r} (first on line {seen[sample.id]})",
-                        "give every sample its own id",
-                    )
-                ]
-                sample = None
-            if problems:
-                if not skip_invalid:
-                    raise DataError(problems)
-                result.problems.extend(problems)
-                result.skipped_lines.append(line_no)
-                continue
-            seen[sample.id] = line_no
-            result.samples.append(sample)
+    for line_no, record, problem in jsonl_records(path, "samples"):
+        if problem is not None:
+            problems, sample = [problem], None
+        else:
+            sample, problems = _sample(record, str(path), line_no, root, check_images, max_image_pixels)
+        if sample is not None and sample.id in seen:
+            problems = [
+                DataProblem(
+                    str(path),
+                    line_no,
+                    "id",
+                    f"duplicate id {sample.id!r} (first on line {seen[sample.id]})",
+                    "give every sample its own id",
+                )
+            ]
+            sample = None
+        if problems:
+            if not skip_invalid:
+                raise DataError(problems)
+            result.problems.extend(problems)
+            result.skipped_lines.append(line_no)
+            continue
+        seen[sample.id] = line_no
+        result.samples.append(sample)
     return result
 
 
@@ -264,6 +294,11 @@ def load_samples(path: str | Path, image_root: str | Path | None = None, **optio
     """Read a JSONL file (see :func:`read_samples`); with ``skip_invalid=True`` a summary of what was skipped,
     and why, is logged as a warning."""
     result = read_samples(path, image_root, **options)
+    if not result.samples:
+        raise DataError(
+            [DataProblem(str(path), 0, None, "no valid samples (every line was skipped)", "fix the lines listed")]
+            + result.problems
+        )
     if result.skipped_lines:
         logger.warning("%s: %s", path, result.summary())
         for problem in result.problems:

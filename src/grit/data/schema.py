@@ -45,6 +45,13 @@ class Sample:
         return record
 
 
+def relative_hint(path: str | Path) -> str:
+    """For a message about a path that does not exist: where a relative path was looked for, and the rule."""
+    if Path(path).expanduser().is_absolute():
+        return ""
+    return f" (relative paths, in recipes too, start at the working directory {Path.cwd()})"
+
+
 @dataclass(frozen=True)
 class DataProblem:
     """One problem in a data file, said so that a person can fix it."""
@@ -56,7 +63,9 @@ class DataProblem:
     fix: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" + (f": field {self.field!r}" if self.field else "")
+        where = (f"{self.file}:{self.line}" if self.line else self.file) + (
+            f": field {self.field!r}" if self.field else ""
+        )
         return f"{where}: {self.message}. Fix: {self.fix}"
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grit.boxes import QWEN_FACTOR, FrameSpec
+from grit.data.schema import relative_hint
 from grit.models.families import Family, family_of_model_type
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")  # what load_policy's dtype accepts
@@ -61,6 +63,16 @@ class Policy:
         return self.family.stop_strings
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def looks_like_hub_id(path: str | os.PathLike) -> bool:
+    """Whether ``path`` reads as a Hub id ``org/name`` and not as a local path: no leading ``/ . ~``, two parts,
+    and no local folder named like its first part (a partial local path is a typo, not a download)."""
+    text = str(path)
+    return bool(HUB_ID.fullmatch(text)) and not Path(text.split("/")[0]).exists()
+
+
 def _resolve(path: str | os.PathLike) -> str:
     p = Path(path).expanduser()
     if p.is_dir():
@@ -72,6 +84,11 @@ def _resolve(path: str | os.PathLike) -> str:
         return str(p)
     if p.exists():
         raise ModelLoadError(f"{p} is a file; pass the model's folder")
+    if not looks_like_hub_id(path):
+        raise ModelLoadError(
+            f"model folder {p} does not exist; check the path{relative_hint(path)}, or build the tiny model with "
+            "`grit model tiny --out DIR`"
+        )
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         raise ModelLoadError(
             f"{path!r} is not a local folder and the Hub is offline (HF_HUB_OFFLINE=1). Download it on a machine with "

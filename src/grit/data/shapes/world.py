@@ -14,6 +14,7 @@ from pathlib import Path
 
 from grit.data.shapes.questions import Question, make_question
 from grit.data.shapes.scene import QUESTION_FAMILIES, WorldConfig
+from grit.outputs import SHAPES_OUTPUTS, clear_outputs
 
 DEFAULT_MIX = {"counting": 0.4, "spatial": 0.3, "existence": 0.15, "attribute": 0.15}
 DEFAULT_SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
@@ -74,8 +75,9 @@ def write_shapes(
     progress=None,
 ) -> dict[str, Path]:
     """Generate and write the shapes world; returns the JSONL path of each split. Refuses to write over existing
-    split files unless ``overwrite`` (it never deletes anything). ``progress``: a :class:`grit.progress.Stage` to
-    show progress in."""
+    split files unless ``overwrite``; then it first removes the world's own files (splits, GRIT-20, base tasks,
+    images: :data:`grit.outputs.SHAPES_OUTPUTS`) so nothing stale is left, and refuses if ``out`` holds others.
+    ``progress``: a :class:`grit.progress.Stage` to show progress in."""
     from grit.progress import phase
 
     cfg = cfg or WorldConfig()
@@ -91,6 +93,8 @@ def write_shapes(
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist; pass --overwrite or choose another --out")
+    if overwrite:
+        clear_outputs(out, SHAPES_OUTPUTS, "--out")
     (out / "images").mkdir(parents=True, exist_ok=True)
     with phase(progress, "shapes world", n, "question") as bar:
         for split, k in apportion(n, splits).items():

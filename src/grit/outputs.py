@@ -1,0 +1,96 @@
+"""What grit writes into an output folder, listed in one place, and ``--overwrite`` that starts such a folder clean.
+
+``--overwrite`` removes only what grit itself writes there (the entries below) and refuses, naming them, when
+the folder holds anything else: user data is never deleted (DESIGN.md rule 12). A pattern is a ``fnmatch`` name
+of an entry of the folder; ``"images/<glob>"`` means a folder whose files must all match the glob (a folder
+named like one of grit's but holding other files is the user's).
+
+>>> import tempfile
+>>> root = Path(tempfile.mkdtemp())
+>>> (root / "metrics.json").write_text("{}") and (root / "notes.txt").write_text("mine")
+4
+>>> unknown_entries(root, TRAIN_OUTPUTS)
+['notes.txt']
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+# grit train's output_dir: TRL's checkpoints and model card, its TensorBoard logs (logging_dir defaults to
+# output_dir/runs), grit's rollout pages, final model, plots, metrics and config.
+TRAIN_OUTPUTS = (
+    "checkpoint-*",
+    "runs",
+    "README.md",
+    "rollouts/step-*.html",
+    "model",
+    "plots/*.png",
+    "metrics.json",
+    "grit_train_config.json",
+)
+
+# grit data shapes --out: the splits, GRIT-20, the base-model tasks and their images.
+SHAPES_OUTPUTS = (
+    "train.jsonl",
+    "val.jsonl",
+    "test.jsonl",
+    "grit20.jsonl",
+    "base_tasks.jsonl",
+    "images/[a-z]*-[0-9][0-9][0-9][0-9][0-9][0-9].png",
+)
+
+
+class OutputFolderError(ValueError):
+    """The folder holds files grit did not write; the message names them."""
+
+
+def _unknown(entry: Path, patterns: Sequence[str]) -> list[str]:
+    """The names under ``entry`` grit did not write: ``[]``, ``[entry]``, or the strangers in a folder of grit's."""
+    for pattern in patterns:
+        name, _, inner = pattern.partition("/")
+        if not fnmatch.fnmatch(entry.name, name):
+            continue
+        if not inner:
+            return []
+        if entry.is_dir() and not entry.is_symlink():
+            return [
+                f"{entry.name}/{p.name}"
+                for p in entry.iterdir()
+                if not (p.is_file() and fnmatch.fnmatch(p.name, inner))
+            ]
+    return [entry.name]
+
+
+def unknown_entries(folder: str | Path, patterns: Sequence[str]) -> list[str]:
+    """Names of the entries of ``folder`` grit did not write (sorted; empty when it does not exist)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(name for e in folder.iterdir() for name in _unknown(e, patterns))
+
+
+def clear_outputs(folder: str | Path, patterns: Sequence[str], what: str = "output folder") -> list[str]:
+    """Remove grit's own entries of ``folder`` (for ``--overwrite``); returns their names. Raises
+    :class:`OutputFolderError` naming the other entries, and then removes nothing."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputFolderError(f"{what} {folder} is a file, not a folder; choose another path")
+    unknown = unknown_entries(folder, patterns)
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        raise OutputFolderError(
+            f"{what} {folder} holds files grit did not write ({shown}); --overwrite only replaces grit's own "
+            "outputs, so move those away or choose another folder"
+        )
+    removed = []
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+        removed.append(entry.name)
+    return removed

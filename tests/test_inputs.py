@@ -1,0 +1,352 @@
+"""What real users type: bad inputs get one clear message (file, line, field, fix) and exit 2, never a traceback, a
+silent nan or an empty report; ``--overwrite`` starts an output folder clean but never deletes a user's file."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import grit.grpo
+from grit.cli import main
+from grit.outputs import SHAPES_OUTPUTS, TRAIN_OUTPUTS, OutputFolderError, clear_outputs, unknown_entries
+
+
+def old_run(folder: Path) -> Path:
+    """An earlier grit train run: a checkpoint, a rollout page, plots, metrics, a model card."""
+    (folder / "checkpoint-7").mkdir(parents=True)
+    (folder / "checkpoint-7" / "trainer_state.json").write_text("{}")
+    (folder / "rollouts").mkdir()
+    (folder / "rollouts" / "step-000007.html").write_text("<html>")
+    (folder / "plots").mkdir()
+    (folder / "plots" / "rewards.png").write_bytes(b"png")
+    (folder / "metrics.json").write_text("{}")
+    (folder / "README.md").write_text("model card")
+    return folder
+
+
+def test_clear_outputs_removes_only_grits_files_and_refuses_others(tmp_path):
+    run = old_run(tmp_path / "run")
+    (run / "plots" / "my_notes.txt").write_text("mine")  # a folder named like grit's, holding a user file
+    (run / "data.csv").write_text("mine")
+    assert unknown_entries(run, TRAIN_OUTPUTS) == ["data.csv", "plots/my_notes.txt"]
+    with pytest.raises(OutputFolderError, match=r"did not write \(data.csv, plots/my_notes.txt\)"):
+        clear_outputs(run, TRAIN_OUTPUTS)
+    assert (run / "checkpoint-7").exists() and (run / "data.csv").exists()  # nothing removed
+    (run / "plots" / "my_notes.txt").unlink()
+    (run / "data.csv").unlink()
+    assert clear_outputs(run, TRAIN_OUTPUTS) and not any(run.iterdir())
+    assert clear_outputs(tmp_path / "absent", SHAPES_OUTPUTS) == []
+
+
+@pytest.fixture
+def fake_training(tmp_path, monkeypatch):
+    """``grit train`` with GRPOTrainer replaced by a stand-in that records the output folder it starts in."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    data = tmp_path / "train.jsonl"
+    data.write_text("")
+    seen = {}
+
+    class Trainer:
+        state = SimpleNamespace(log_history=[], global_step=1)
+
+        def __init__(self, out):
+            self.out = Path(out)
+
+        def train(self, resume_from_checkpoint=None):
+            seen["entries"] = sorted(p.name for p in self.out.iterdir())
+            seen["resume"] = resume_from_checkpoint
+
+        def save_model(self, folder):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+
+    def build_trainer(args, grpo, extra_callbacks=()):
+        policy = SimpleNamespace(processor=SimpleNamespace(save_pretrained=lambda folder: None))
+        return Trainer(grpo.output_dir), policy, []
+
+    monkeypatch.setattr(grit.grpo, "build_trainer", build_trainer)
+    argv = ["train", "--model", str(model), "--train_data", str(data), "--use_cpu", "true", "--report_to", "none"]
+    return argv, seen
+
+
+def test_train_overwrite_starts_clean(fake_training, tmp_path):
+    argv, seen = fake_training
+    run = old_run(tmp_path / "run")
+    assert main([*argv, "--output_dir", str(run), "--overwrite", "true"]) == 0
+    assert seen["entries"] == ["grit_train_config.json"] and seen["resume"] is None  # no old checkpoint left
+
+
+def test_train_overwrite_refuses_unknown_files_and_deletes_nothing(fake_training, tmp_path, capsys):
+    argv, seen = fake_training
+    run = old_run(tmp_path / "run")
+    (run / "my_data.jsonl").write_text("mine")
+    assert main([*argv, "--output_dir", str(run), "--overwrite", "true"]) == 2
+    err = capsys.readouterr().err
+    assert "holds files grit did not write (my_data.jsonl)" in err and "Traceback" not in err
+    assert (run / "my_data.jsonl").read_text() == "mine" and (run / "checkpoint-7").is_dir() and not seen
+    assert main([*argv, "--output_dir", str(run), "--overwrite", "true", "--resume", "true"]) == 2
+    assert "overwrite, resume: pass one" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        ("Qwen/Qwen2.5-VL-3B-Instruct", "hf download Qwen/Qwen2.5-VL-3B-Instruct"),
+        ("/nope/model", "folder /nope/model does not exist"),
+        ("./nope", "folder ./nope does not exist"),
+    ],
+)
+def test_train_names_a_missing_model_by_what_it_looks_like(fake_training, tmp_path, capsys, model, message):
+    argv, _ = fake_training
+    argv = [a if i != 2 else model for i, a in enumerate(argv)]
+    assert main([*argv, "--output_dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "config.json" not in err
+    assert ("hf download" in err) == model.startswith("Qwen/")
+
+
+def test_shapes_overwrite_leaves_nothing_stale(tmp_path, capsys):
+    world = tmp_path / "world"
+    assert main(["data", "shapes", "--out", str(world), "--n", "300"]) == 0
+    assert (world / "grit20.jsonl").exists() and (world / "images" / "train-000200.png").exists()
+    assert main(["data", "shapes", "--out", str(world), "--n", "20", "--overwrite"]) == 0
+    assert not (world / "grit20.jsonl").exists()  # 16 train samples give no GRIT-20: the old one is gone
+    assert sorted(p.name for p in (world / "images").iterdir())[-1] == "val-000001.png"  # no image beyond n
+    assert main(["data", "check", str(world / "train.jsonl")]) == 0
+
+
+def test_shapes_overwrite_refuses_a_folder_with_other_files(tmp_path, capsys):
+    world = tmp_path / "world"
+    assert main(["data", "shapes", "--out", str(world), "--n", "20"]) == 0
+    (world / "images" / "holiday.jpg").write_bytes(b"mine")
+    assert main(["data", "shapes", "--out", str(world), "--n", "20", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "holds files grit did not write (images/holiday.jpg)" in err
+    assert (world / "images" / "holiday.jpg").read_bytes() == b"mine" and (world / "train.jsonl").exists()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from grit.data.shapes.world import write_shapes
+
+    root = tmp_path_factory.mktemp("inputs")
+    write_shapes(root / "world", n=20, seed=0)
+    return root / "world"
+
+
+def first_line(world: Path) -> str:
+    return (world / "test.jsonl").read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b'{"question": "q\xff"}\n', "bad.jsonl:1: not UTF-8 text (byte 0xff"),
+        (b"", "bad.jsonl: the file is empty: no samples to read"),
+        (b"\n\n", "bad.jsonl: the file is empty"),
+        (b'{"width": ' + b"9" * 5000 + b"}\n", "bad.jsonl:1: a value cannot be read (Exceeds the limit"),
+    ],
+)
+def test_unreadable_data_files_name_file_and_line(world, tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(content)
+    for argv in (
+        ["data", "show", str(bad), "--out", str(tmp_path / "sheet.png")],
+        ["score", "--data", str(bad), "--completions", str(bad)],
+        ["eval", "--model", "/nope", "--data", str(bad), "--out", str(tmp_path / "ev")],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert main(["data", "check", str(bad)]) in (1, 2)  # 1: the report lists the problem
+    assert message in "".join(capsys.readouterr())
+
+
+def test_a_byte_order_mark_is_accepted(world, tmp_path, capsys):
+    data = tmp_path / "bom.jsonl"
+    data.write_bytes(b"\xef\xbb\xbf" + first_line(world).encode() + b"\n")
+    assert main(["data", "check", str(data), "--images", str(world)]) == 0
+    completions = tmp_path / "completions.jsonl"
+    completions.write_bytes(b'\xef\xbb\xbf{"id": "test-000000", "completion": "<answer>1</answer>"}\n')
+    assert main(["score", "--data", str(data), "--images", str(world), "--completions", str(completions)]) == 0
+
+
+def test_empty_completions_and_folders_given_as_files(world, tmp_path, capsys):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["score", "--data", str(world / "test.jsonl"), "--completions", str(empty)]) == 2
+    assert "empty.jsonl: the file is empty: no completions to read" in capsys.readouterr().err
+    assert main(["data", "check", str(world)]) == 2
+    assert f"{world}: is a folder, not a JSONL file" in capsys.readouterr().err
+
+
+def test_a_total_that_never_applies_is_na_not_nan():
+    from grit.score import summary_table
+
+    record = {"rewards": {"count": None}, "total": None, "format": {"strict": False}, "boxes": []}
+    table = summary_table([record], ["count"], [1.0])
+    assert "nan" not in table and "n/a" in table.splitlines()[2]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["eval", "--model", "m", "--data", "d.jsonl", "--out", "o", "--limit", "-1"],
+            "limit: -1 is below the minimum 1",
+        ),
+        (
+            ["eval", "--model", "m", "--data", "d.jsonl", "--out", "o", "--limit", "0"],
+            "limit: 0 is below the minimum 1",
+        ),
+        (["eval", "--model", "m", "--data", "d", "--out", "o", "--batch_size", "0"], "batch_size: 0 is below"),
+        (["infer", "--model", "m", "--image", "i", "--question", "q", "--max_new_tokens", "0"], "max_new_tokens: 0"),
+        (["data", "shapes", "--out", "o", "--n", "-5"], "n: -5 is below the minimum 1"),
+        (["score", "--data", "d", "--completions", "c", "--max_pixels", "0"], "max_pixels: 0 is below the minimum 1"),
+        (["train", "--num_generations", "0"], "num_generations: 0 is below the minimum 2"),
+        (["train", "--learning_rate", "-1"], "learning_rate: -1.0 is below the minimum 0"),
+        (["train", "--zero_std_alert", "2"], "zero_std_alert: 2.0 is above the maximum 1"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_before_any_work(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_field_problems_checks_min_and_max_in_one_place():
+    from dataclasses import dataclass, field
+
+    from grit.config import field_problems
+
+    @dataclass
+    class Share:
+        share: float = field(default=0.5, metadata={"min": 0, "max": 1})
+
+    assert field_problems(Share(1.5)) == ["share: 1.5 is above the maximum 1"]
+    assert field_problems(Share(1.5), {"share": (None, 2)}) == []
+
+
+def eval_folder(folder: Path, ids: list[str], accuracy: float = 1.0) -> Path:
+    """A grit eval output folder: metrics.json and predictions.jsonl for data set ``d``."""
+    folder.mkdir(parents=True)
+    metrics = {"all": {"samples": len(ids), "accuracy": accuracy}}
+    (folder / "metrics.json").write_text(json.dumps({"info": {}, "metrics": {"d": metrics, "overall": metrics}}))
+    rows = [{"data": "d", "id": i, "accuracy": accuracy} for i in ids]
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_compare_takes_folders_and_warns_on_different_samples(tmp_path, capsys):
+    a = eval_folder(tmp_path / "a", ["1", "2", "3"], 0.5)
+    b = eval_folder(tmp_path / "b", ["1", "2", "4"], 1.0)
+    assert main(["eval", "--compare", str(a), str(b / "metrics.json")]) == 0
+    out, err = capsys.readouterr()
+    assert "+0.500" in out and "d: different samples (2 in common, of 3 and 3)" in err
+    c = eval_folder(tmp_path / "c", ["1", "2", "3"])
+    assert main(["eval", "--compare", str(a), str(c)]) == 0
+    assert "different samples" not in capsys.readouterr().err
+    (c / "predictions.jsonl").unlink()
+    (a / "predictions.jsonl").unlink()
+    (b / "predictions.jsonl").unlink()
+    assert main(["eval", "--compare", str(b), str(c)]) == 0  # counts equal: no warning from metrics.json alone
+    assert "different" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: None, "does not exist; give a grit eval output folder or its metrics.json"),
+        (lambda p: p.mkdir(), "holds no metrics.json"),
+        (lambda p: p.write_text("not json"), "is not a metrics.json of grit eval"),
+        (lambda p: p.write_text('{"accuracy": 1}'), 'no "metrics" per data set'),
+        (lambda p: p.write_bytes(b"\xff\xfe"), "is not a metrics.json of grit eval"),
+    ],
+)
+def test_compare_refuses_what_is_not_an_eval_result(tmp_path, capsys, make, message):
+    a = eval_folder(tmp_path / "a", ["1"])
+    make(tmp_path / "x")
+    assert main(["eval", "--compare", str(a), str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    from grit.models.tiny import TinySpec, save_tiny
+
+    folder = tmp_path_factory.mktemp("micro") / "model"
+    save_tiny(folder, TinySpec(size="micro"))
+    return folder
+
+
+def test_out_without_extension_gets_png_and_odd_extensions_are_refused(world, micro, tmp_path, capsys):
+    assert main(["data", "show", str(world / "test.jsonl"), "--out", str(tmp_path / "sheet"), "--n", "2"]) == 0
+    assert (tmp_path / "sheet.png").is_file() and f"wrote {tmp_path / 'sheet.png'}" in capsys.readouterr().out
+    image = str(world / "images" / "test-000000.png")
+    argv = ["infer", "--model", str(micro), "--image", image, "--question", "How many?", "--max_new_tokens", "4"]
+    assert main([*argv, "--out", str(tmp_path / "drawn")]) == 0
+    assert (tmp_path / "drawn.png").is_file()
+    assert main([*argv, "--out", str(tmp_path / "drawn.txt")]) == 2
+    assert "--out: cannot write a .txt image; give a .png" in capsys.readouterr().err
+    assert main(["data", "show", str(world / "test.jsonl"), "--out", str(tmp_path)]) == 2
+    assert "is a folder; give an image file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("prompt", ["direct", "cot", "grounded"])
+@pytest.mark.parametrize("text", ["  7 ", "<think>one</think> <answer>7</answer>", "I think it is 7"])
+def test_infer_prints_the_answer_eval_scores(prompt, text):
+    from grit.chain import parse
+    from grit.infer import InferResult, describe
+    from grit.metrics import prediction_of
+
+    result = InferResult(text, parse(text), (), prompt)
+    assert result.answer == prediction_of(text, prompt)
+    assert f"answer: {prediction_of(text, prompt)!r}" in describe(result)
+    if prompt == "direct":
+        assert result.answer is not None
+
+
+def test_grit_recipes_lists_every_shipped_recipe_with_its_first_comment(capsys):
+    assert main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    shipped = sorted(Path(__file__).parents[1].joinpath("recipes").glob("*.yaml"))
+    assert shipped and all(p.stem in out for p in shipped)
+    assert "GRPO-GR on the shipped tiny base" in out and "relative to" in out
+
+
+def test_every_recipe_states_its_path_rule():
+    for recipe in Path(__file__).parents[1].joinpath("recipes").glob("*.yaml"):
+        assert "relative to the working directory" in recipe.read_text(), recipe
+
+
+def test_a_recipe_run_elsewhere_says_paths_start_at_the_working_directory(tmp_path, monkeypatch, capsys):
+    recipe = Path(__file__).parents[1] / "recipes" / "shapes_tiny_cpu.yaml"
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert f"relative paths, in recipes too, start at the working directory {tmp_path}" in err
+    assert "train_data: runs/quickstart/data/train.jsonl does not exist" in err and "hf download" not in err
+
+
+@pytest.mark.parametrize("model", ["/nope/model", "./nope", "~/nope-grit-model", "src/nope"])
+def test_a_missing_local_model_is_never_sent_to_the_hub(world, tmp_path, capsys, model):
+    image = str(world / "images" / "test-000000.png")
+    assert main(["infer", "--model", model, "--image", image, "--question", "q"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "hf download" not in err
+
+
+def test_the_readme_api_example_runs_as_written():
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "api.py")], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "answer 'yes', complete chain True" in done.stdout and "weighted total" in done.stdout
