@@ -47,7 +47,8 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
     assert set(summary["table"]) == {"attribute", "counting", "existence", "spatial", "all"}
     for row in summary["table"].values():
         assert row["base_direct_accuracy"] is not None and row["warm_grounded_format"] is not None
-    assert summary["grpo_steps"] == 2 and len(summary["targets"]) == 5
+    assert summary["grpo_steps"] == 2 and len(summary["targets"]) == 7
+    assert set(summary["gain_over_warm_start"]) == set(summary["table"])  # GRPO-GR's own part, per family
     gains = summary["gain_over_base_direct"]  # paired over the same held-out questions
     assert gains["all"]["n"] == 12 and sum(g["n"] for f, g in gains.items() if f != "all") == 12
     for fam, gain in gains.items():

@@ -160,8 +160,13 @@ def quickstart_report(summary: dict[str, Any], rows: list[dict], out: Path) -> s
         ["question family"] + [c.replace("_", " ") for c in cols],
         [[esc(f)] + [fmt(r[c]) for c in cols] for f, r in summary["table"].items()],
     )
+    own = summary.get("gain_over_warm_start") or {}
     gains = table(
-        ["question family", "gain"], [[esc(f), esc(gain_text(g))] for f, g in summary["gain_over_base_direct"].items()]
+        ["question family", "after GRPO-GR minus base direct", "after GRPO-GR minus after the warm start"],
+        [
+            [esc(f), esc(gain_text(g)), esc(gain_text(own[f])) if f in own else "-"]
+            for f, g in summary["gain_over_base_direct"].items()
+        ],
     )
     targets = "".join(
         f"<li class='{'ok' if ok else 'bad'}'>{'met' if ok else 'not met'}: {esc(t)}</li>"
@@ -179,7 +184,7 @@ def quickstart_report(summary: dict[str, Any], rows: list[dict], out: Path) -> s
     return page(
         "quickstart",
         f"<h2>Targets</h2><ul>{targets}</ul><h2>Before and after, held-out test split</h2>{before_after}"
-        "<h3>Grounded accuracy after GRPO-GR minus the base's direct accuracy, same questions (95 % interval)</h3>"
+        "<h3>Changes of grounded accuracy, paired over the same questions (95 % interval)</h3>"
         f"{gains}<h2>Evaluation reports</h2>{links(sorted(out.glob('eval/*/report.html')), out)}"
         f"<h2>Rollouts during GRPO-GR</h2>{links(sorted(out.glob('grpo/rollouts/step-*.html')), out)}"
         f"<h2>Logs</h2>{links([p for p in logs if p.exists()], out)}"

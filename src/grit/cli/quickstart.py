@@ -28,6 +28,10 @@ def print_summary(summary: dict, out: Path) -> None:
     print("grounded accuracy after GRPO-GR minus base direct accuracy, same questions (95 % interval):")
     for fam, g in summary["gain_over_base_direct"].items():
         print(f"  {fam:<10} {gain_text(g)}")
+    if summary.get("gain_over_warm_start"):
+        print("GRPO-GR's own part: grounded accuracy after GRPO-GR minus after the warm start (95 % interval):")
+        for fam, g in summary["gain_over_warm_start"].items():
+            print(f"  {fam:<10} {gain_text(g)}")
     for target, ok in summary["targets"].items():
         print(f"{'met' if ok else 'NOT MET'}: {target}")
     print(f"{summary['seconds']['total'] / 60:.1f} min; report: {out / 'report.html'}")
