@@ -350,3 +350,24 @@ def test_the_readme_api_example_runs_as_written():
     )
     assert done.returncode == 0, done.stderr
     assert "answer 'yes', complete chain True" in done.stdout and "weighted total" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"learning_rate: 0.1\nprompt: \xff\n", "c.yaml:2: not UTF-8 text (byte 0xff)"),
+        (b"", "c.yaml is empty: nothing to do"),
+        (b"max_steps: " + b"9" * 5000 + b"\n", "c.yaml: a value cannot be read"),
+    ],
+)
+def test_unreadable_config_files_name_the_file(tmp_path, capsys, content, message):
+    (tmp_path / "c.yaml").write_bytes(content)
+    assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_config_with_a_byte_order_mark_is_read(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_bytes(b"\xef\xbb\xbflearning_rat: 0.1\n")
+    assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
+    assert "c.yaml:1: unknown field 'learning_rat'" in capsys.readouterr().err  # read past the mark

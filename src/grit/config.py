@@ -145,6 +145,11 @@ def _key_lines(text: str) -> dict[str, int]:
     return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
 
 
+def text_line(data: bytes, offset: int) -> int:
+    """The 1-based line of byte ``offset`` in ``data``."""
+    return data.count(b"\n", 0, offset) + 1
+
+
 def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Sequence[str] = ()) -> dict[str, Any]:
     """The mapping in a YAML config file, every key a field of ``dataclass_types`` (or in ``extra_keys``) and every
     value of the field's type; else :class:`ConfigError` naming the file, line and key."""
@@ -152,14 +157,24 @@ def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Seq
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is accepted
+    except IsADirectoryError as e:
+        raise ConfigError(
+            f"config file {path} is a folder; give a YAML file (grit recipes lists the shipped ones)"
+        ) from e
     except OSError as e:
         raise ConfigError(f"config file {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        line = text_line(path.read_bytes(), e.start)
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{e.object[e.start]:02x}); save it as UTF-8") from e
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    raw = {} if raw is None else raw
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"{path}: a value cannot be read ({str(e).split(';')[0]})") from e
+    if raw is None:
+        raise ConfigError(f"config file {path} is empty: nothing to do; give field: value lines")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config file holds a mapping of field: value lines, not {type(raw).__name__}")
     hints = {}
