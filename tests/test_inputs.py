@@ -50,10 +50,14 @@ def fake_training(tmp_path, monkeypatch):
     seen = {}
 
     class Trainer:
-        state = SimpleNamespace(log_history=[], global_step=1)
-
         def __init__(self, out):
             self.out = Path(out)
+            self.state = SimpleNamespace(
+                log_history=[], global_step=0, save_to_json=lambda path: Path(path).write_text("{}")
+            )
+
+        def is_world_process_zero(self):
+            return True
 
         def train(self, resume_from_checkpoint=None):
             seen["entries"] = sorted(p.name for p in self.out.iterdir())
@@ -62,7 +66,7 @@ def fake_training(tmp_path, monkeypatch):
         def save_model(self, folder):
             Path(folder).mkdir(parents=True, exist_ok=True)
 
-    def build_trainer(args, grpo, extra_callbacks=()):
+    def build_trainer(args, grpo, extra_callbacks=(), progress=None):
         policy = SimpleNamespace(processor=SimpleNamespace(save_pretrained=lambda folder: None))
         return Trainer(grpo.output_dir), policy, []
 
