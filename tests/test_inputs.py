@@ -375,3 +375,10 @@ def test_a_config_with_a_byte_order_mark_is_read(tmp_path, capsys):
     (tmp_path / "c.yaml").write_bytes(b"\xef\xbb\xbflearning_rat: 0.1\n")
     assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
     assert "c.yaml:1: unknown field 'learning_rat'" in capsys.readouterr().err  # read past the mark
+
+
+def test_quickstart_checks_its_base_before_any_work(tmp_path, capsys):
+    assert main(["quickstart", "--base", "/nope/model", "--out", str(tmp_path / "qs")]) == 2
+    err = capsys.readouterr().err
+    assert "model folder /nope/model does not exist" in err and "hf download" not in err
+    assert not (tmp_path / "qs").exists()

@@ -57,9 +57,13 @@ def main(argv: list[str]) -> int:
     out = Path(cfg.out)
     check_output_dir(out, cfg.overwrite)
     quiet_transformers()
+    from grit.models.loading import ModelLoadError, check_model_folder
+
     try:
+        if cfg.base:  # before any work
+            check_model_folder(cfg.base)
         summary = run_quickstart(cfg, train_overrides)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ModelLoadError) as e:
         raise UsageError(str(e)) from e
     print_summary(summary, out)
     return 0

@@ -73,6 +73,13 @@ def looks_like_hub_id(path: str | os.PathLike) -> bool:
     return bool(HUB_ID.fullmatch(text)) and not Path(text.split("/")[0]).exists()
 
 
+def check_model_folder(path: str | os.PathLike) -> None:
+    """Raise :class:`ModelLoadError` (saying what to do) unless ``path`` is a saved model folder."""
+    if not (Path(path).expanduser() / "config.json").is_file():
+        _resolve(path)
+        raise ModelLoadError(f"{path} is not a local model folder; grit runs offline: pass a saved model folder")
+
+
 def _resolve(path: str | os.PathLike) -> str:
     p = Path(path).expanduser()
     if p.is_dir():
