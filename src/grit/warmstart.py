@@ -7,6 +7,9 @@ grounding prompt and answers with its direct prompt, and a few SFT steps teach a
 ``<think> My first answer is {its answer}. Let me find the {group}: {its boxes} ... </think> <rethink> Checking
 these boxes, the answer is {its answer}. </rethink> <answer> {its answer} </answer>`` (see :func:`chain_text`).
 No gold answer and no gold box is read. Referents are read from the question text (shapes-world phrasing).
+``boxes_first`` is the paper's order: the boxes of each object group the question names, then the answer the base
+writes after its own boxes (its reasoning over them, :func:`grit.pretrain.tasks.reasoning_example`); measured
+below the default with the tiny base (docs/EXPERIMENTS.md).
 """
 
 from __future__ import annotations
@@ -55,8 +58,9 @@ def self_chains(
 
     ``layout``: ``boxes_then_answer`` lists every box, then answers in the rethink; ``named`` names each referent
     before its boxes ("Let me find the red circles: ..."); ``guess_first`` also states the direct answer first
-    and checks it against the boxes in the rethink. ``progress``: a :class:`grit.progress.Stage` to show progress in.
-    """
+    and checks it against the boxes in the rethink; ``boxes_first`` names and boxes each group, then gives the answer
+    the policy writes when its own boxes start its reply. ``progress``: a :class:`grit.progress.Stage` to show
+    progress in."""
     check_layout(layout)
     asks = [(i, phrase(*r)) for i, q in enumerate(questions) for r in referents(q)]
     with phase(progress, "own boxes", len(asks), "ask") as bar:
