@@ -40,10 +40,12 @@ class Stage:
         self.bar: tqdm | None = None  # made by the first phase, so a stage without one shows no empty bar
 
     def start(self, desc: str, total: int, unit: str) -> tqdm:
+        label = f"{self.name} · {desc}" if desc else self.name
         if self.bar is None:
-            self.bar = bar(self.name, total, unit, leave=False)
+            self.bar = bar(label, total, unit, leave=False)
+            return self.bar
         self.bar.unit = unit
-        self.bar.set_description(f"{self.name} · {desc}" if desc else self.name, refresh=False)
+        self.bar.set_description(label, refresh=False)
         self.bar.set_postfix({}, refresh=False)
         self.bar.reset(total=total)  # redraws the bar, now showing this phase
         return self.bar
