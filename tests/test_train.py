@@ -4,6 +4,7 @@ ends."""
 
 import json
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from grit.cli import main
-from grit.grpo import GritTrainArguments, TrainConfigError, load_recipe, train
+from grit.grpo import GritTrainArguments, TrainConfigError, load_recipe, set_threads, train
 from grit.models.loading import load_policy
 
 
@@ -157,3 +158,15 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
     with pytest.raises(TrainConfigError, match="extra_rewards: reward 'mypkg.rewards.mine': cannot import module"):
         train(grit_args(setup, extra_rewards=["mypkg.rewards.mine"]), grpo_config(tmp_path / "z"))
     assert (occupied / "keep.txt").read_text() == "mine"
+
+
+def test_the_tiny_recipe_runs_on_one_torch_thread():
+    args, _ = load_recipe(Path(__file__).parents[1] / "recipes" / "shapes_tiny_cpu.yaml")
+    before = torch.get_num_threads()
+    try:
+        set_threads(args.threads)
+        assert args.threads == 1 and torch.get_num_threads() == 1
+        set_threads(None)  # None leaves torch's setting as it is
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

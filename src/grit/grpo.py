@@ -75,6 +75,9 @@ class GritTrainArguments:
     dtype: str | None = field(
         default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
     )
+    threads: int | None = field(
+        default=None, metadata={"help": "torch CPU threads (default: torch's, one per core)", "min": 1}
+    )
     max_pixels: int | None = field(
         default=None, metadata={"help": "processor max_pixels (Qwen2/2.5-VL resize)", "min": 1}
     )
@@ -272,6 +275,16 @@ def set_resize(policy, min_pixels: int | None, max_pixels: int | None) -> None:
     policy.frame = frame_of(policy.processor, policy.family)
 
 
+def set_threads(threads: int | None) -> None:
+    """torch's CPU threads for this process (None: leave torch's default). A tiny model's ops are too small to gain
+    from a second thread, and on a shared machine every op waits for its slowest thread (recipes/shapes_tiny_cpu.yaml
+    has the measurements)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=None):
     """Data, model, rewards and callbacks, assembled into a ``GRPOTrainer`` (nothing is trained here). The console
     gets one progress bar (in ``progress``, a :class:`grit.progress.Stage`, when given); every log goes to
@@ -347,6 +360,7 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=
     from grit.provenance import provenance
 
     validate(args, grpo)
+    set_threads(args.threads)
     trainer, policy, samples = build_trainer(args, grpo, extra_callbacks, progress)
     out = Path(grpo.output_dir)
     if args.overwrite:  # start clean: an old checkpoint must not be resumed or mixed with this run's

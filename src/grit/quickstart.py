@@ -100,7 +100,7 @@ def run_quickstart(
 ) -> dict[str, Any]:
     """The whole pipeline (see the module doc) into ``cfg.out``; ``train_overrides`` are ``--field value`` pairs of
     ``grit train`` fields, checked with the recipe before any work starts."""
-    from grit.grpo import load_recipe, train
+    from grit.grpo import load_recipe, set_threads, train
     from grit.warmstart import self_chains, warm_start
 
     cfg = cfg or QuickstartConfig()
@@ -122,6 +122,7 @@ def run_quickstart(
         ],
     )
     grit_args.overwrite = True
+    set_threads(grit_args.threads)  # the recipe's threads for every stage: generation is most of each
     n_data = max(2000, 10 * cfg.n_eval)
     stage = Stage(1, 5, "data", f"shapes world, {n_data} questions -> {out / 'data'}", log)
     write_shapes(out / "data", n=n_data, seed=cfg.seed, overwrite=True, progress=stage)
