@@ -3,6 +3,7 @@ are written, bad configs fail before a model loads, and an interrupted run resum
 ends."""
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from grit.cli import main
-from grit.grpo import GritTrainArguments, TrainConfigError, load_recipe, set_threads, train
+from grit.grpo import GritTrainArguments, TrainConfigError, load_recipe, train
 from grit.models.loading import load_policy
+from grit.threads import set_threads
 
 
 @pytest.fixture(scope="module")
@@ -160,13 +162,16 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
     assert (occupied / "keep.txt").read_text() == "mine"
 
 
-def test_the_tiny_recipe_runs_on_one_torch_thread():
+def test_threads_zero_takes_the_free_cores_and_n_takes_n():
     args, _ = load_recipe(Path(__file__).parents[1] / "recipes" / "shapes_tiny_cpu.yaml")
+    assert args.threads == 0  # the tiny recipe adapts to the machine
     before = torch.get_num_threads()
     try:
-        set_threads(args.threads)
-        assert args.threads == 1 and torch.get_num_threads() == 1
+        set_threads(1)
+        assert torch.get_num_threads() == 1
         set_threads(None)  # None leaves torch's setting as it is
         assert torch.get_num_threads() == 1
+        set_threads(0)
+        assert 1 <= torch.get_num_threads() <= (os.cpu_count() or 1)
     finally:
         torch.set_num_threads(before)

@@ -31,6 +31,7 @@ from grit.models.loading import load_policy
 from grit.progress import Stage
 from grit.provenance import provenance
 from grit.report import quickstart_report
+from grit.threads import set_threads
 from grit.warmstart import LAYOUTS
 
 SHIPPED_BASE = "assets/shapes-base"
@@ -100,7 +101,7 @@ def run_quickstart(
 ) -> dict[str, Any]:
     """The whole pipeline (see the module doc) into ``cfg.out``; ``train_overrides`` are ``--field value`` pairs of
     ``grit train`` fields, checked with the recipe before any work starts."""
-    from grit.grpo import load_recipe, set_threads, train
+    from grit.grpo import load_recipe, train
     from grit.warmstart import self_chains, warm_start
 
     cfg = cfg or QuickstartConfig()
@@ -122,7 +123,6 @@ def run_quickstart(
         ],
     )
     grit_args.overwrite = True
-    set_threads(grit_args.threads)  # the recipe's threads for every stage: generation is most of each
     n_data = max(2000, 10 * cfg.n_eval)
     stage = Stage(1, 5, "data", f"shapes world, {n_data} questions -> {out / 'data'}", log)
     write_shapes(out / "data", n=n_data, seed=cfg.seed, overwrite=True, progress=stage)
@@ -130,6 +130,7 @@ def run_quickstart(
     times["data"] = stage.done(f"{cfg.n_eval} held-out test questions")
 
     stage = Stage(2, 5, "base eval", f"{base}, direct and grounded prompts, {len(test)} questions", log)
+    set_threads(grit_args.threads)  # the recipe's threads in every stage (0: the cores free as it starts)
     policy = load_policy(base)
     before = {
         p: _eval(policy, test, p, out / "eval" / f"base-{p}", 8 if p == "direct" else 128, stage, cfg.seed)
@@ -141,6 +142,7 @@ def run_quickstart(
     )
 
     stage = Stage(3, 5, "warm start", f"{cfg.warm_steps} SFT steps on the base's own chains ({cfg.warm_layout})", log)
+    set_threads(grit_args.threads, busy=True)
     pool = load_samples(out / "data" / "train.jsonl")
     unlabeled = random.Random(cfg.seed).sample(pool, min(cfg.warm_examples, len(pool)))  # images and questions only
     chains = self_chains(
@@ -163,6 +165,7 @@ def run_quickstart(
     times["GRPO-GR"] = stage.done(f"{result['global_step']} steps" + _reward_trend(result["history"]))
 
     stage = Stage(5, 5, "eval", f"the trained model, grounded and direct prompts, {len(test)} questions", log)
+    set_threads(grit_args.threads, busy=True)
     trained = load_policy(out / "grpo" / "model")
     after = {
         p: _eval(trained, test, p, out / "eval" / f"grit-{p}", 8 if p == "direct" else 128, stage, cfg.seed)
