@@ -12,9 +12,10 @@ Also the cost of grit's rewards and logging: the same run with one trivial rewar
 learning rate 0 and the same seed, so they sample the same completions and differ only in reward and logging work;
 the RNG is restored around each estimate, so estimates do not change what the runs sample.
 
-Run: .venv/bin/python bench/bench_train.py --model runs/quickstart/warm [--steps 11] [--threads N]
-The warm model: ``runs/quickstart/warm`` after ``make quickstart``, or in about 2 CPU minutes
-``.venv/bin/python bench/bench_warmstart.py --save runs/warm`` (a smaller warm start, chains of the same layout).
+Run: .venv/bin/python bench/bench_train.py [--model DIR] [--steps 11] [--threads N]
+The warm model: ``--model``, else ``runs/quickstart/warm`` when ``make quickstart`` has run, else ``runs/bench/warm``,
+made on first use (a smaller warm start of the shipped base, chains of the same layout and length: about 2 CPU
+minutes; ``bench/bench_warmstart.py --save DIR`` makes one too).
 """
 
 from __future__ import annotations
@@ -276,9 +277,20 @@ def report(name: str, r: dict) -> None:
         print(f"    {key:<32}{w:>9.3f}{c:>9.3f}")
 
 
+def warm_model() -> str:
+    """The quickstart's warm model if there is one, else the bench's own (made on first use)."""
+    for path in (Path("runs/quickstart/warm"), Path("runs/bench/warm")):
+        if (path / "model.safetensors").exists():
+            return str(path)
+    from bench_warmstart import make_warm
+
+    print("no warm-started model yet: making runs/bench/warm (once)")
+    return str(make_warm(Path("runs/bench/warm")))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True, help="a warm-started model folder (see the module docstring)")
+    parser.add_argument("--model", default=None, help="a warm-started model folder (see the module docstring)")
     parser.add_argument("--steps", type=int, default=11, help="steps per run; the first is left out of the means")
     parser.add_argument("--recipe", default=RECIPE)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the recipe's threads)")
@@ -287,6 +299,7 @@ def main() -> None:
     import torch
 
     overrides = [] if a.threads is None else ["--threads", str(a.threads)]
+    model = a.model or warm_model()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     from grit.data.shapes.world import write_shapes
@@ -294,15 +307,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         write_shapes(Path(tmp) / "w", n=400, seed=0)
         data = Path(tmp) / "w" / "train.jsonl"
-        grit = run(a.model, data, Path(tmp) / "g", a.steps, True, a.recipe, overrides)
-        trivial = None if a.skip_trivial else run(a.model, data, Path(tmp) / "t", a.steps, False, a.recipe, overrides)
-    print(f"GRPO-GR step, {a.recipe}, model {a.model}, {a.steps} steps, torch threads {torch.get_num_threads()}")
+        grit = run(model, data, Path(tmp) / "g", a.steps, True, a.recipe, overrides)
+        trivial = None if a.skip_trivial else run(model, data, Path(tmp) / "t", a.steps, False, a.recipe, overrides)
+    print(f"GRPO-GR step, {a.recipe}, model {model}, {a.steps} steps, torch threads {torch.get_num_threads()}")
     report("grit rewards + logging", grit)
     if trivial:
         report("trivial reward", trivial)
         wall, cpu = (grit["step"][i] / trivial["step"][i] for i in (0, 1))
+        # the runs compute the same estimate (same samples); its ratio is how much the machine's load changed
+        steady = cpu / (total(grit["estimate"])[1] / total(trivial["estimate"])[1])
         print(
-            f"\nratio grit / trivial: {wall:.3f} wall, {cpu:.3f} CPU (goal <= 1.05); rewards are "
+            f"\nratio grit / trivial: {wall:.3f} wall, {cpu:.3f} CPU, {steady:.3f} CPU against each run's own "
+            f"estimate (goal <= 1.05); rewards are "
             f"{100 * grit['parts'].get('rewards', [0, 0])[1] / grit['step'][1]:.2f} % of a grit step's CPU"
         )
     (wall, cpu), (est_wall, est_cpu) = grit["step"], total(grit["estimate"])

@@ -106,11 +106,37 @@ def main() -> None:
     )
     report(sft_time, a.steps)
     if a.save:
-        policy.model.generate = type(policy.model).generate.__get__(policy.model)
-        warmstart.warm_start(policy, chains, steps=a.warm_steps, lr=3e-4, seed=0)
-        policy.model.save_pretrained(a.save)
-        policy.processor.save_pretrained(a.save)
-        print(f"saved a warm start ({a.warm_steps} steps on {len(chains)} chains) to {a.save}")
+        save_warm(policy, chains, Path(a.save), a.warm_steps)
+
+
+def save_warm(policy, chains, out: Path, steps: int) -> Path:
+    """Finish a warm start on ``chains`` (the quickstart's learning rate) and save the model to ``out``."""
+    from grit.warmstart import warm_start
+
+    warm_start(policy, chains, steps=steps, lr=3e-4, seed=0)
+    policy.model.save_pretrained(out)
+    policy.processor.save_pretrained(out)
+    print(f"saved a warm start ({steps} steps on {len(chains)} chains) to {out}")
+    return out
+
+
+def make_warm(out: Path, examples: int = 128, steps: int = 100) -> Path:
+    """A small warm start of the shipped base (about 2 CPU minutes), saved to ``out``: chains of the quickstart's
+    layout and length, for bench_train.py."""
+    from grit.data import load_samples
+    from grit.data.images import load_image
+    from grit.data.shapes.world import write_shapes
+    from grit.models.loading import load_policy
+    from grit.quickstart import shipped_base
+    from grit.warmstart import self_chains
+
+    policy = load_policy(shipped_base())
+    with tempfile.TemporaryDirectory() as tmp:
+        write_shapes(Path(tmp) / "w", n=max(400, 2 * examples), seed=0)
+        unlabeled = random.Random(0).sample(load_samples(Path(tmp) / "w" / "train.jsonl"), examples)
+        images = [load_image(s.image_path) for s in unlabeled]
+        chains = self_chains(policy, images, [s.question for s in unlabeled])
+    return save_warm(policy, chains, out, steps)
 
 
 def report(measured: tuple, per: int = 1) -> None:
