@@ -143,7 +143,7 @@ def report(measured: tuple, per: int = 1) -> None:
     """Each part's wall and CPU seconds (per step when ``per`` > 1) and its share of the CPU time."""
     _, cpu, walls, cpus = measured
     print(f"  {'part' + (' (a step)' if per > 1 else ''):<38}{'wall s':>9}{'CPU s':>9}{'CPU share':>11}")
-    for key in sorted(cpus, key=lambda k: -cpus[k]):
+    for key in sorted((k for k in cpus if walls[k] > 1e-4), key=lambda k: -cpus[k]):
         print(f"  {key:<38}{walls[key] / per:>9.3f}{cpus[key] / per:>9.3f}{100 * cpus[key] / cpu:>10.1f}%")
 
 
