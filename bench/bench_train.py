@@ -48,6 +48,7 @@ class StepEstimates(TrainerCallback):
         self.marks: list[tuple] = []
         self.estimates: list[dict[str, tuple[float, float]]] = []
         self.lengths: list[tuple[float, int]] = []
+        self.threads: list[int] = []
         params = [p for p in trainer.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=0.0)  # lr 0: the estimate never moves the weights
 
@@ -55,7 +56,10 @@ class StepEstimates(TrainerCallback):
         self.marks.append(self.clock.mark())
 
     def on_step_end(self, args, state, control, **kwargs):
+        import torch
+
         self.marks.append(self.clock.mark())
+        self.threads.append(torch.get_num_threads())
         with self.clock("estimate"):
             self.estimates.append(self.estimate())
 
@@ -225,6 +229,7 @@ def split(cb: StepEstimates) -> dict:
         "estimate": estimate,
         "mean_length": sum(m for m, _ in lengths) / n,
         "new_tokens": sum(t for _, t in lengths) / n,
+        "threads": {t: cb.threads[1:].count(t) for t in sorted(set(cb.threads[1:]))},
     }
 
 
@@ -257,7 +262,8 @@ def report(name: str, r: dict) -> None:
         f"{est_cpu:.3f} s CPU; step / estimate {wall / est_wall:.2f} wall, {cpu / est_cpu:.2f} CPU"
     )
     print(
-        f"  chains: mean {r['mean_length']:.1f} tokens; the batch decoded {r['new_tokens']:.1f} tokens (its longest)"
+        f"  chains: mean {r['mean_length']:.1f} tokens; the batch decoded {r['new_tokens']:.1f} tokens (its longest); "
+        f"torch threads {', '.join(f'{t} in {n} steps' for t, n in r['threads'].items())}"
     )
     print(f"  {'part of a step':<34}{'wall s':>9}{'CPU s':>9}{'CPU share':>11}")
     parts = dict(r["parts"])
@@ -296,7 +302,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the recipe's threads)")
     parser.add_argument("--skip-trivial", action="store_true", help="only the grit run")
     a = parser.parse_args()
-    import torch
 
     overrides = [] if a.threads is None else ["--threads", str(a.threads)]
     model = a.model or warm_model()
@@ -309,16 +314,16 @@ def main() -> None:
         data = Path(tmp) / "w" / "train.jsonl"
         grit = run(model, data, Path(tmp) / "g", a.steps, True, a.recipe, overrides)
         trivial = None if a.skip_trivial else run(model, data, Path(tmp) / "t", a.steps, False, a.recipe, overrides)
-    print(f"GRPO-GR step, {a.recipe}, model {model}, {a.steps} steps, torch threads {torch.get_num_threads()}")
+    print(f"GRPO-GR step, {a.recipe}, model {model}, {a.steps} steps (the first left out of the means)")
     report("grit rewards + logging", grit)
     if trivial:
         report("trivial reward", trivial)
-        wall, cpu = (grit["step"][i] / trivial["step"][i] for i in (0, 1))
-        # the runs compute the same estimate (same samples); its ratio is how much the machine's load changed
-        steady = cpu / (total(grit["estimate"])[1] / total(trivial["estimate"])[1])
+        raw = [grit["step"][i] / trivial["step"][i] for i in (0, 1)]
+        # the runs compute the same estimate (same samples): its ratio is how much the machine's load changed
+        steady = [raw[i] * total(trivial["estimate"])[i] / total(grit["estimate"])[i] for i in (0, 1)]
         print(
-            f"\nratio grit / trivial: {wall:.3f} wall, {cpu:.3f} CPU, {steady:.3f} CPU against each run's own "
-            f"estimate (goal <= 1.05); rewards are "
+            f"\nratio grit / trivial, each step against its own estimate: {steady[0]:.3f} wall, {steady[1]:.3f} CPU "
+            f"(goal <= 1.05; as measured: {raw[0]:.3f} wall, {raw[1]:.3f} CPU); rewards are "
             f"{100 * grit['parts'].get('rewards', [0, 0])[1] / grit['step'][1]:.2f} % of a grit step's CPU"
         )
     (wall, cpu), (est_wall, est_cpu) = grit["step"], total(grit["estimate"])
