@@ -299,11 +299,19 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="a warm-started model folder (see the module docstring)")
     parser.add_argument("--steps", type=int, default=11, help="steps per run; the first is left out of the means")
     parser.add_argument("--recipe", default=RECIPE)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the recipe's threads)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: the recipe's; its 0 = the cores free now)"
+    )
     parser.add_argument("--skip-trivial", action="store_true", help="only the grit run")
     a = parser.parse_args()
 
-    overrides = [] if a.threads is None else ["--threads", str(a.threads)]
+    from grit.grpo import load_recipe
+    from grit.threads import AUTO, free_cores
+
+    threads = a.threads if a.threads is not None else load_recipe(a.recipe)[0].threads
+    if threads == AUTO:  # resolved once, so both runs and their estimates use the same threads
+        threads = free_cores()
+    overrides = [] if threads is None else ["--threads", str(threads)]
     model = a.model or warm_model()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
