@@ -3,7 +3,9 @@ are written, bad configs fail before a model loads, and an interrupted run resum
 ends."""
 
 import json
+import os
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +15,7 @@ from transformers import TrainerCallback
 from grit.cli import main
 from grit.grpo import GritTrainArguments, TrainConfigError, load_recipe, train
 from grit.models.loading import load_policy
+from grit.threads import set_threads
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +160,18 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
     with pytest.raises(TrainConfigError, match="extra_rewards: reward 'mypkg.rewards.mine': cannot import module"):
         train(grit_args(setup, extra_rewards=["mypkg.rewards.mine"]), grpo_config(tmp_path / "z"))
     assert (occupied / "keep.txt").read_text() == "mine"
+
+
+def test_threads_zero_takes_the_free_cores_and_n_takes_n():
+    args, _ = load_recipe(Path(__file__).parents[1] / "recipes" / "shapes_tiny_cpu.yaml")
+    assert args.threads == 0  # the tiny recipe adapts to the machine
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        set_threads(None)  # None leaves torch's setting as it is
+        assert torch.get_num_threads() == 1
+        set_threads(0)
+        assert 1 <= torch.get_num_threads() <= (os.cpu_count() or 1)
+    finally:
+        torch.set_num_threads(before)

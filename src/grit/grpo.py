@@ -75,6 +75,14 @@ class GritTrainArguments:
     dtype: str | None = field(
         default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
     )
+    threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "torch CPU threads: N, or 0 for the cores the machine has free (checked again every 10 steps); "
+            "default: torch's, one per core",
+            "min": 0,
+        },
+    )
     max_pixels: int | None = field(
         default=None, metadata={"help": "processor max_pixels (Qwen2/2.5-VL resize)", "min": 1}
     )
@@ -284,6 +292,8 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), p
     from grit.data.trl import to_trl_dataset
     from grit.models.loading import LoraSpec, load_policy
     from grit.rewards import RewardSettings, build_rewards
+    from grit.threads import AUTO as AUTO_THREADS
+    from grit.threads import AdaptThreads
 
     roots = (
         args.images * len(args.train_data) if len(args.images) == 1 else args.images or [None] * len(args.train_data)
@@ -323,6 +333,7 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), p
         else None
     )
     callbacks = [ZeroStdAlarm(args.zero_std_alert, args.zero_std_patience)] + ([viewer] if viewer else [])
+    callbacks += [AdaptThreads()] if args.threads == AUTO_THREADS else []
     callbacks += list(extra_callbacks)
     peft_config = LoraSpec(args.lora_r, args.lora_alpha).peft_config() if args.lora else None
     trainer = GRPOTrainer(
@@ -345,8 +356,10 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=
     """Validate, build, train, save the model (safetensors), the config, metrics.json (with the run's provenance),
     trainer_state.json and plots."""
     from grit.provenance import provenance
+    from grit.threads import set_threads
 
     validate(args, grpo)
+    set_threads(args.threads)
     trainer, policy, samples = build_trainer(args, grpo, extra_callbacks, progress)
     out = Path(grpo.output_dir)
     if args.overwrite:  # start clean: an old checkpoint must not be resumed or mixed with this run's

@@ -31,6 +31,7 @@ from grit.models.loading import load_policy
 from grit.progress import Stage
 from grit.provenance import provenance
 from grit.report import quickstart_report
+from grit.threads import set_threads
 from grit.warmstart import LAYOUTS
 
 SHIPPED_BASE = "assets/shapes-base"
@@ -129,6 +130,7 @@ def run_quickstart(
     times["data"] = stage.done(f"{cfg.n_eval} held-out test questions")
 
     stage = Stage(2, 5, "base eval", f"{base}, direct and grounded prompts, {len(test)} questions", log)
+    set_threads(grit_args.threads)  # the recipe's threads in every stage (0: the cores free as it starts)
     policy = load_policy(base)
     before = {
         p: _eval(policy, test, p, out / "eval" / f"base-{p}", 8 if p == "direct" else 128, stage, cfg.seed)
@@ -140,6 +142,7 @@ def run_quickstart(
     )
 
     stage = Stage(3, 5, "warm start", f"{cfg.warm_steps} SFT steps on the base's own chains ({cfg.warm_layout})", log)
+    set_threads(grit_args.threads, busy=True)
     pool = load_samples(out / "data" / "train.jsonl")
     unlabeled = random.Random(cfg.seed).sample(pool, min(cfg.warm_examples, len(pool)))  # images and questions only
     chains = self_chains(
@@ -162,6 +165,7 @@ def run_quickstart(
     times["GRPO-GR"] = stage.done(f"{result['global_step']} steps" + _reward_trend(result["history"]))
 
     stage = Stage(5, 5, "eval", f"the trained model, grounded and direct prompts, {len(test)} questions", log)
+    set_threads(grit_args.threads, busy=True)
     trained = load_policy(out / "grpo" / "model")
     after = {
         p: _eval(trained, test, p, out / "eval" / f"grit-{p}", 8 if p == "direct" else 128, stage, cfg.seed)
