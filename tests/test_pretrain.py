@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from grit.boxes import Frame
-from grit.config import from_yaml
+from grit.config import ConfigError, from_yaml
 from grit.data.shapes import WorldConfig, make_scene
 from grit.models.tiny import TinySpec, build_tiny
 from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
@@ -183,3 +183,41 @@ def test_reasoning_images_are_never_the_questions_own_unless_asked():
         assert own.prompt == other.prompt and own.given == other.given
         assert own.image.tobytes() != other.image.tobytes()
         assert reasoning_example(random.Random(seed), world, frame, image="none").image is None
+
+
+def test_reasoning_families_and_images_come_from_the_recipe():
+    """A stage can train one comparison alone (recipes/shapes_base_compare.yaml): the families and images it draws
+    are the config's, and a misspelt family or image kind is refused before anything runs."""
+    from grit.pretrain.tasks import sample_example
+
+    world, frame, rng = WorldConfig(image_size=112), Frame.qwen(112, 112, 56 * 56, 112 * 112), random.Random(4)
+    examples = [
+        sample_example(rng, world, frame, {"reasoning": 1.0}, 0.0, {"spatial": 1.0}, ["none"]) for _ in range(30)
+    ]
+    assert {e.task for e in examples} == {"reasoning/spatial"}
+    assert all(e.image is None for e in examples)
+    mixed = [sample_example(rng, world, frame, {"reasoning": 1.0}, 0.0, None, ["other"]) for _ in range(60)]
+    assert len({e.task for e in mixed}) > 1 and all(e.image is not None for e in mixed)
+    with pytest.raises(ConfigError, match="reasoning_families: .*spatail"):
+        PretrainConfig(reasoning_families={"spatail": 1.0})
+    with pytest.raises(ConfigError, match="reasoning_images: 'mine' is not one of none, other, own"):
+        PretrainConfig(reasoning_images=["mine"])
+
+
+def test_reasoning_forms_put_an_instruction_after_the_question_and_never_grits():
+    """Behind an instruction the question's relation word is far from the boxes; the forms train that distance with
+    instructions that are not GRIT's (answer only, or the boxes between two other tags)."""
+    from grit.pretrain.tasks import ANSWER_ONLY, TAGS, reasoning_example
+
+    world, frame, rng = WorldConfig(image_size=112), Frame.qwen(112, 112, 56 * 56, 112 * 112), random.Random(9)
+    only = [reasoning_example(rng, world, frame, forms=[0, 1, 0]) for _ in range(20)]
+    assert all(any(e.prompt.endswith(a) for a in ANSWER_ONLY) and e.given.endswith(" answer:") for e in only)
+    tagged = [reasoning_example(rng, world, frame, forms=[0, 0, 1]) for _ in range(20)]
+    for e in tagged:
+        assert "First, write the boxes of" in e.prompt and e.given.split("> ")[0][1:] in TAGS
+        assert e.given.endswith(">") and e.given.count("bbox_2d") >= 1 or "none" in e.given
+        assert not any(f"<{t}>" in e.prompt + e.given for t in ("think", "rethink", "answer"))
+    plain = [reasoning_example(rng, world, frame) for _ in range(20)]  # the default: the question alone
+    assert all(e.prompt.split("?")[-1] == "" and e.given.endswith(" answer:") for e in plain)
+    with pytest.raises(ConfigError, match="reasoning_forms: .*give 3 weights"):
+        PretrainConfig(reasoning_forms=[1.0, 1.0])

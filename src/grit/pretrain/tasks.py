@@ -18,6 +18,7 @@ scaffold and labels copied from the prompt carry no image signal and otherwise d
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from PIL import Image
@@ -173,15 +174,22 @@ def instructed_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Ex
         suffix, target = f" Write the answer between <{tag}> and </{tag}>.", f"<{tag}> {q.answer} </{tag}>"
     else:  # the objects named by the instruction, or left for the model to read from the question
         groups = referents(q.question)
-        seen, t2 = rng.sample(TAGS, 2)
         what = "all " + " and ".join(phrase(*g) for g in groups) if kind == "boxes" else rng.choice(UNNAMED)
         boxes = " ".join(grounding_target(q.scene.matching(*g), frame) for g in groups)
-        suffix = (
-            f" First, write the boxes of {what} in JSON with key 'bbox_2d' between <{seen}> and </{seen}>. "
-            f"Then, write the answer after <{t2}>."
-        )
-        target = f"<{seen}> {boxes} </{seen}> <{t2}> {q.answer}"
+        suffix, start = boxes_instruction(rng, what)
+        target = f"{start.format(boxes=boxes)} {q.answer}"
     return Example(q.scene.render(), question_text(q.question, "direct") + suffix, target, f"instructed/{kind}")
+
+
+def boxes_instruction(rng: random.Random, what: str) -> tuple[str, str]:
+    """An instruction to write the boxes of ``what`` between two tags (never GRIT's), then the answer after a third
+    one; and the reply's start, a format string with ``{boxes}``."""
+    seen, t2 = rng.sample(TAGS, 2)
+    suffix = (
+        f" First, write the boxes of {what} in JSON with key 'bbox_2d' between <{seen}> and </{seen}>. "
+        f"Then, write the answer after <{t2}>."
+    )
+    return suffix, f"<{seen}> {{boxes}} </{seen}> <{t2}>"
 
 
 # Families of the reasoning task: spatial questions need a comparison of two written boxes, the hop a one-pass
@@ -192,9 +200,23 @@ REASONING_FAMILIES = {"spatial": 0.6, "counting": 0.2, "existence": 0.1, "attrib
 # steps); with the boxes alone it learned to compare them (0.74 after 200 steps; measured, docs/EXPERIMENTS.md).
 # Another scene's image keeps image tokens in the context, as a chain has them, while the boxes stay the only evidence.
 REASONING_IMAGES = ("none", "other")
+REASONING_IMAGE_KINDS = ("none", "other", "own")
+# Prompt forms of the reasoning task: the question alone; the question and an answer-only instruction after it; the
+# question and an instruction to write the boxes between two tags, then the answer (the boxes given between them).
+# A base taught on the question alone compared given boxes right 0.97 of the time, and 0.64 behind GRIT's instruction
+# (measured): an instruction after the question hid its relation word.
+REASONING_FORMS = ("question", "answer_only", "boxes_between_tags")
 
 
-def reasoning_example(rng: random.Random, cfg: WorldConfig, frame: Frame, image: str | None = None) -> Example:
+def reasoning_example(
+    rng: random.Random,
+    cfg: WorldConfig,
+    frame: Frame,
+    image: str | None = None,
+    families: Mapping[str, float] | None = None,
+    images: Sequence[str] | None = None,
+    forms: Sequence[float] | None = None,
+) -> Example:
     """Reasoning over boxes already written: the question, then a reply whose start is *given* (the boxes of the
     objects the question names, one JSON list per object group, in the question's order, the truth) and whose end,
     the answer, is learned. A language skill, like an LLM's: compare two boxes, count the listed boxes, read a
@@ -202,11 +224,14 @@ def reasoning_example(rng: random.Random, cfg: WorldConfig, frame: Frame, image:
 
     e.g. "Question: Is the red circle left of the blue square?" -> given ``[{"bbox_2d": ..}] [{"bbox_2d": ..}]
     answer:``, target ``yes``. ``image``: ``none``, ``other`` (another scene's; the default picks one of the two)
-    or ``own`` (the question's, for held-out measurement as a chain sees it)."""
-    family = rng.choices(list(REASONING_FAMILIES), weights=list(REASONING_FAMILIES.values()))[0]
+    or ``own`` (the question's, for held-out measurement as a chain sees it). ``families`` (weights) and ``images``
+    (drawn from when ``image`` is not given) default to :data:`REASONING_FAMILIES` and :data:`REASONING_IMAGES`;
+    ``forms``: weights of :data:`REASONING_FORMS` (default: the question alone)."""
+    families = families or REASONING_FAMILIES
+    family = rng.choices(list(families), weights=list(families.values()))[0]
     q = make_question(rng, cfg, family, rng.randrange(1000))
     boxes = " ".join(grounding_target(q.scene.matching(*g), frame) for g in referents(q.question))
-    image = image or rng.choice(REASONING_IMAGES)
+    image = image or rng.choice(images or REASONING_IMAGES)
     if image == "other":
         other = make_scene(rng, cfg)
         while other is None:
@@ -214,8 +239,14 @@ def reasoning_example(rng: random.Random, cfg: WorldConfig, frame: Frame, image:
         picture = other.render()
     else:
         picture = q.scene.render() if image == "own" else None
-    prompt = question_text(q.question, "direct")
-    return Example(picture, prompt, q.answer, f"reasoning/{family}", given=reasoning_reply(boxes))
+    prompt, given = question_text(q.question, "direct"), reasoning_reply(boxes)
+    form = rng.choices(REASONING_FORMS, weights=forms or (1.0,) + (0.0,) * (len(REASONING_FORMS) - 1))[0]
+    if form == "answer_only":  # an instruction after the question, as real prompts put one
+        prompt += rng.choice(ANSWER_ONLY)
+    elif form == "boxes_between_tags":  # the instructed task's layout with the boxes given
+        suffix, start = boxes_instruction(rng, rng.choice(UNNAMED))
+        prompt, given = prompt + suffix, start.format(boxes=boxes)
+    return Example(picture, prompt, q.answer, f"reasoning/{family}", given=given)
 
 
 def reasoning_reply(boxes: str) -> str:
@@ -224,7 +255,14 @@ def reasoning_reply(boxes: str) -> str:
 
 
 def sample_example(
-    rng: random.Random, cfg: WorldConfig, frame: Frame, mix: dict[str, float], present_share: float = 0.0
+    rng: random.Random,
+    cfg: WorldConfig,
+    frame: Frame,
+    mix: dict[str, float],
+    present_share: float = 0.0,
+    reasoning_families: Mapping[str, float] | None = None,
+    reasoning_images: Sequence[str] | None = None,
+    reasoning_forms: Sequence[float] | None = None,
 ) -> Example:
     task = rng.choices(list(mix), weights=list(mix.values()))[0]
     if task == "tags":
@@ -232,7 +270,9 @@ def sample_example(
     if task == "instructed":
         return instructed_example(rng, cfg, frame)
     if task == "reasoning":
-        return reasoning_example(rng, cfg, frame)
+        return reasoning_example(
+            rng, cfg, frame, families=reasoning_families, images=reasoning_images, forms=reasoning_forms
+        )
     family = rng.choice(QUESTION_FAMILIES)
     q = make_question(rng, cfg, family, rng.randrange(1000))
     if task == "grounding":

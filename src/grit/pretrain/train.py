@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from grit.boxes import Frame
 from grit.config import ConfigError, field_problems
-from grit.data.shapes import WorldConfig, make_scene, plural
+from grit.data.shapes import QUESTION_FAMILIES, WorldConfig, make_scene, plural
 from grit.models.families import get_family
 from grit.models.loading import Policy, frame_of, load_policy
 from grit.models.tiny import SIZES
@@ -32,7 +32,16 @@ from grit.pretrain.checkpoint import LAST, has_checkpoint, restore_checkpoint, s
 from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
 from grit.pretrain.optim import optimizer_step
 from grit.pretrain.probe import HeldOut, evaluate_base, make_heldout
-from grit.pretrain.tasks import TASKS, collate, image_dependent_ids, sample_example
+from grit.pretrain.tasks import (
+    REASONING_FAMILIES,
+    REASONING_FORMS,
+    REASONING_IMAGE_KINDS,
+    REASONING_IMAGES,
+    TASKS,
+    collate,
+    image_dependent_ids,
+    sample_example,
+)
 
 
 def _help(text: str, **more) -> dict:
@@ -65,6 +74,25 @@ class PretrainConfig:
         default_factory=lambda: {"grounding": 0.5, "direct": 0.35, "tags": 0.15},
         metadata=_help(f"stage 2 task weights, a mapping over {', '.join(TASKS)}"),
     )
+    reasoning_families: dict = field(
+        default_factory=lambda: dict(REASONING_FAMILIES),
+        metadata=_help(f"question families of the reasoning task, a mapping over {', '.join(QUESTION_FAMILIES)}"),
+    )
+    reasoning_images: list[str] = field(
+        default_factory=lambda: list(REASONING_IMAGES),
+        metadata=_help(
+            "images of the reasoning task, drawn from: none, other (another scene's), own (the question's)",
+            choices=REASONING_IMAGE_KINDS,
+        ),
+    )
+    reasoning_forms: list[float] = field(
+        default_factory=lambda: [1.0, 0.0, 0.0],
+        metadata=_help(
+            f"weights of the reasoning task's prompt forms: {', '.join(REASONING_FORMS)} (an instruction after the "
+            "question: answer only, or write the boxes between two tags; the boxes are given)",
+            min=0,
+        ),
+    )
     grounding_present_share: float = field(
         default=0.0, metadata=_help("share of grounding queries about an object that is in the scene", min=0)
     )
@@ -93,6 +121,16 @@ class PretrainConfig:
         unknown = set(self.task_mix) - set(TASKS)
         if unknown or not self.task_mix or min(self.task_mix.values()) < 0:
             problems.append(f"task_mix: {self.task_mix}: give weights >= 0 for {', '.join(TASKS)}")
+        families = self.reasoning_families
+        if set(families) - set(QUESTION_FAMILIES) or not families or min(families.values()) < 0:
+            problems.append(f"reasoning_families: {families}: give weights >= 0 for {', '.join(QUESTION_FAMILIES)}")
+        if len(self.reasoning_forms) != len(REASONING_FORMS) or not sum(self.reasoning_forms):
+            problems.append(
+                f"reasoning_forms: {self.reasoning_forms}: give {len(REASONING_FORMS)} weights >= 0, one for each of "
+                + ", ".join(REASONING_FORMS)
+            )
+        if not self.reasoning_images:
+            problems.append(f"reasoning_images: give a list of {', '.join(REASONING_IMAGE_KINDS)}")
         if problems:
             raise ConfigError("bad pretrain config: " + "; ".join(problems))
 
@@ -259,7 +297,16 @@ class Pretrainer:
                 )
             )
             examples = [
-                sample_example(self.rng, world, self.frame, cfg.task_mix, cfg.grounding_present_share)
+                sample_example(
+                    self.rng,
+                    world,
+                    self.frame,
+                    cfg.task_mix,
+                    cfg.grounding_present_share,
+                    cfg.reasoning_families,
+                    cfg.reasoning_images,
+                    cfg.reasoning_forms,
+                )
                 for _ in range(cfg.lm_batch)
             ]
             batch = collate(self.policy.processor, examples, self.weighted, cfg.image_token_weight)
