@@ -206,18 +206,22 @@ def test_reasoning_families_and_images_come_from_the_recipe():
 
 def test_reasoning_forms_put_an_instruction_after_the_question_and_never_grits():
     """Behind an instruction the question's relation word is far from the boxes; the forms train that distance with
-    instructions that are not GRIT's (answer only, or the boxes between two other tags)."""
-    from grit.pretrain.tasks import ANSWER_ONLY, TAGS, reasoning_example
+    instructions that are not GRIT's (answer only, the boxes between two other tags, general sentences)."""
+    from grit.pretrain.tasks import ANSWER_ONLY, INSTRUCTION_SENTENCES, TAGS, reasoning_example
 
     world, frame, rng = WorldConfig(image_size=112), Frame.qwen(112, 112, 56 * 56, 112 * 112), random.Random(9)
-    only = [reasoning_example(rng, world, frame, forms=[0, 1, 0]) for _ in range(20)]
+    only = [reasoning_example(rng, world, frame, forms=[0, 1, 0, 0]) for _ in range(20)]
     assert all(any(e.prompt.endswith(a) for a in ANSWER_ONLY) and e.given.endswith(" answer:") for e in only)
-    tagged = [reasoning_example(rng, world, frame, forms=[0, 0, 1]) for _ in range(20)]
+    tagged = [reasoning_example(rng, world, frame, forms=[0, 0, 1, 0]) for _ in range(20)]
     for e in tagged:
         assert "First, write the boxes of" in e.prompt and e.given.split("> ")[0][1:] in TAGS
         assert e.given.endswith(">") and e.given.count("bbox_2d") >= 1 or "none" in e.given
         assert not any(f"<{t}>" in e.prompt + e.given for t in ("think", "rethink", "answer"))
+    long = [reasoning_example(rng, world, frame, forms=[0, 0, 0, 1]) for _ in range(20)]
+    for e in long:
+        said = [x for x in INSTRUCTION_SENTENCES if x in e.prompt]
+        assert 2 <= len(said) <= 5 and e.prompt.endswith(tuple(said)) and e.given.endswith(" answer:")
     plain = [reasoning_example(rng, world, frame) for _ in range(20)]  # the default: the question alone
     assert all(e.prompt.split("?")[-1] == "" and e.given.endswith(" answer:") for e in plain)
-    with pytest.raises(ConfigError, match="reasoning_forms: .*give 3 weights"):
+    with pytest.raises(ConfigError, match="reasoning_forms: .*give 4 weights"):
         PretrainConfig(reasoning_forms=[1.0, 1.0])

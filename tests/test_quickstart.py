@@ -27,6 +27,8 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
         "2",
         "--warm_examples",
         "16",
+        "--warm_agree",  # a random micro model's two answers rarely agree
+        "false",
         "--max_steps",
         "2",
         "--num_generations",

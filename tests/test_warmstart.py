@@ -37,6 +37,19 @@ def test_boxes_first_chains_put_every_box_before_the_answer():
     assert text.startswith("<think> Let me find the red circles:") and "I find no blue squares." in text
 
 
+def test_reasoning_chains_hold_the_bases_reply_with_every_box_before_the_answer():
+    """The base's reasoning reply inside the think: one JSON list per object group in the question's order (``none``
+    for a group it found nothing for), then the answer read off them; nothing states an answer before the last box."""
+    text = chain_text("2", GROUPS, "reasoning")
+    chain = parse(text)
+    assert chain.strict and chain.answer_text == "2"
+    last_box = max(b.end for b in chain.boxes)
+    assert text.index("answer: 2") > last_box and text.index("<rethink>") > last_box
+    assert "2" not in text[: text.index('{"bbox_2d"')] and "answer" not in text[:last_box]
+    assert chain.think.content.strip().startswith('[{"bbox_2d": [1, 2, 9, 9], "label": "red circle"}, {"bbox_2d"')
+    assert chain.think.content.strip().endswith("] none answer: 2")
+
+
 def test_unknown_layout_is_refused_by_name():
     with pytest.raises(ValueError, match="guess_first"):
         chain_text("1", GROUPS, "answer_last")
@@ -105,3 +118,41 @@ def test_boxes_first_self_chains_answer_from_the_base_models_own_boxes(shapes):
             settings = GenerationSettings(max_new_tokens=8, stop_at_answer=False)
             own = generate(policy, [image], [question], "direct", settings, reply_starts=[start])[0]
             assert parsed.answer_text == (own.strip().split("\n")[0].strip() or "none")
+
+
+def test_agreeing_chains_are_those_whose_read_off_answer_the_direct_answer_agrees_with():
+    """The self-consistency filter compares two of the base's own answers (no label): a chain is kept exactly when
+    the answer it reads off its boxes agrees with the base's direct answer."""
+    import random
+
+    from grit.answers import verify
+    from grit.data.shapes import QUESTION_FAMILIES, WorldConfig
+    from grit.data.shapes.questions import make_question
+    from grit.models.generation import GenerationSettings, generate
+    from grit.models.loading import load_policy
+    from grit.quickstart import shipped_base
+    from grit.warmstart import self_chains
+
+    rng = random.Random(8)
+    asked = [make_question(rng, WorldConfig(image_size=112), f, i) for i in range(3) for f in QUESTION_FAMILIES]
+    policy = load_policy(shipped_base())
+    images, questions = [q.scene.render() for q in asked], [q.question for q in asked]
+    every = self_chains(policy, images, questions, layout="reasoning")
+    kept = self_chains(policy, images, questions, layout="reasoning", agree=True)
+    settings = GenerationSettings(max_new_tokens=8, stop_at_answer=False)
+    direct = [
+        a.strip().split("\n")[0].strip() or "none" for a in generate(policy, images, questions, "direct", settings)
+    ]
+    expected = [c.chain for c, d in zip(every, direct) if verify(parse(c.chain).answer_text, d, None, c.question)]
+    assert [c.chain for c in kept] == expected and kept
+    with pytest.raises(ValueError, match="agree needs a layout that reads the answer off the boxes"):
+        self_chains(policy, images[:1], questions[:1], layout="guess_first", agree=True)
+
+
+def test_quickstart_refuses_agreement_with_a_layout_that_states_the_direct_answer():
+    from grit.config import ConfigError
+    from grit.quickstart import QuickstartConfig
+
+    with pytest.raises(ConfigError, match="warm_agree: the guess_first layout states the direct answer itself"):
+        QuickstartConfig(warm_layout="guess_first", warm_agree=True)
+    assert QuickstartConfig(warm_layout="reasoning", warm_agree=True).warm_agree

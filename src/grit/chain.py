@@ -326,7 +326,8 @@ def _format_number(v: float) -> str:
     return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
-def _box_item(item: Any) -> tuple[tuple[float, ...], str | None]:
+def box_item(item: Any) -> tuple[tuple[float, ...], str | None]:
+    """A box item of :func:`render` as ``(coords, label)``."""
     if hasattr(item, "coords"):
         return tuple(item.coords), getattr(item, "label", None)
     if len(item) == 2 and not isinstance(item[0], (int, float)):
@@ -381,7 +382,7 @@ def render(
                 parts.append(item)
             continue
         index += 1
-        coords, label = _box_item(item)
+        coords, label = box_item(item)
         parts.append(render_box(coords, label, syntax, index))
     body = " ".join(parts)
     pad = lambda s: f" {s} " if s else " "  # noqa: E731

@@ -21,7 +21,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from grit.config import check_fields
+from grit.config import ConfigError, check_fields
 from grit.data import load_samples
 from grit.data.images import load_image
 from grit.data.shapes.world import write_shapes
@@ -32,7 +32,7 @@ from grit.progress import Stage
 from grit.provenance import provenance
 from grit.report import quickstart_report
 from grit.threads import set_threads
-from grit.warmstart import LAYOUTS
+from grit.warmstart import LAYOUTS, READ_OFF
 
 SHIPPED_BASE = "assets/shapes-base"
 # The miniature's targets (issue 15): grounded chains after GRPO-GR against the same base's direct answers.
@@ -79,13 +79,19 @@ class QuickstartConfig:
     seed: int = field(default=0, metadata={"help": "seed of the world, the warm start and GRPO-GR"})
     n_eval: int = field(default=400, metadata={"help": "held-out test questions evaluated before and after", "min": 1})
     warm_examples: int = field(
-        default=640, metadata={"help": "unlabeled train questions the warm start builds chains for", "min": 1}
+        default=1000, metadata={"help": "unlabeled train questions the warm start builds chains for", "min": 1}
     )
     warm_steps: int = field(default=150, metadata={"help": "label-free format warm-start SFT steps", "min": 1})
     warm_lr: float = field(default=3e-4, metadata={"help": "warm-start learning rate", "min": 0})
     warm_layout: str = field(
-        default="guess_first",
+        default="reasoning",
         metadata={"help": "how warm-start chains lay out the base's own answer and boxes", "choices": LAYOUTS},
+    )
+    warm_agree: bool = field(
+        default=True,
+        metadata={
+            "help": "keep only warm-start chains whose read-off answer agrees with the base's direct one (label-free)"
+        },
     )
     recipe: str | None = field(
         default=None, metadata={"help": "GRPO-GR recipe (default: recipes/shapes_tiny_cpu.yaml)"}
@@ -94,6 +100,11 @@ class QuickstartConfig:
 
     def __post_init__(self):
         check_fields(self)
+        if self.warm_agree and self.warm_layout not in READ_OFF:
+            raise ConfigError(
+                f"warm_agree: the {self.warm_layout} layout states the direct answer itself; pass --warm_agree false, "
+                "or use warm_layout " + " or ".join(READ_OFF)
+            )
 
 
 def run_quickstart(
@@ -151,7 +162,15 @@ def run_quickstart(
         [s.question for s in unlabeled],
         layout=cfg.warm_layout,
         progress=stage,
+        agree=cfg.warm_agree,
     )
+    if cfg.warm_agree and not chains:
+        raise ConfigError(
+            f"warm start: none of the {len(unlabeled)} chains' read-off answers agrees with the base's direct answer "
+            f"({base} may not be a base trained to answer from boxes); pass --warm_agree false or another --base"
+        )
+    if cfg.warm_agree:
+        stage.log(f"{len(chains)} of {len(unlabeled)} chains kept: their read-off answer agrees with the direct one")
     warm_start(policy, chains, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=stage.log, progress=stage)
     policy.model.save_pretrained(out / "warm")
     policy.processor.save_pretrained(out / "warm")

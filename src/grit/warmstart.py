@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from grit.chain import parse, render, render_box
+from grit.answers import verify
+from grit.chain import box_item, parse, render, render_box
 from grit.data.shapes.questions import phrase, referents
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
@@ -38,7 +39,8 @@ class SelfChain:
     chain: str
 
 
-LAYOUTS = ("boxes_first", "boxes_then_answer", "named", "guess_first")
+LAYOUTS = ("reasoning", "boxes_first", "boxes_then_answer", "named", "guess_first")
+READ_OFF = ("reasoning", "boxes_first")  # layouts whose answer the base writes after its own boxes
 
 
 def check_layout(layout: str) -> None:
@@ -53,14 +55,17 @@ def self_chains(
     batch_size: int = 32,
     layout: str = "guess_first",
     progress: Stage | None = None,
+    agree: bool = False,
 ) -> list[SelfChain]:
     """Chains built from the policy's own grounding and direct answers (no labels).
 
     ``layout``: ``boxes_then_answer`` lists every box, then answers in the rethink; ``named`` names each referent
     before its boxes ("Let me find the red circles: ..."); ``guess_first`` also states the direct answer first
     and checks it against the boxes in the rethink; ``boxes_first`` names and boxes each group, then gives the answer
-    the policy writes when its own boxes start its reply. ``progress``: a :class:`grit.progress.Stage` to show
-    progress in."""
+    the policy writes when its own boxes start its reply; ``reasoning`` puts that reply (its boxes per group, then
+    the answer) in the think. ``agree`` (layouts that read the answer off the boxes): keep only the chains whose
+    answer the policy's direct answer agrees with (two of its own answers; no label), a self-consistency filter.
+    ``progress``: a :class:`grit.progress.Stage` to show progress in."""
     check_layout(layout)
     asks = [(i, phrase(*r)) for i, q in enumerate(questions) for r in referents(q)]
     with phase(progress, "own boxes", len(asks), "ask") as bar:
@@ -76,24 +81,32 @@ def self_chains(
     for (i, what), text in zip(asks, grounding):
         found.setdefault(i, []).append((what, [b for b in parse(text).boxes if b.well_formed]))
     settings = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
-    # boxes_first: the answer the base reads off its own boxes; else its direct answer
-    starts = (
-        [reasoning_reply_start(found.get(i, [])) for i in range(len(questions))] if layout == "boxes_first" else None
-    )
-    with phase(progress, "own answers", len(images), "question") as bar:
-        answers = generate(
-            policy,
-            list(images),
-            list(questions),
-            "direct",
-            settings,
-            reply_starts=starts,
-            on_batch=lambda indices, _: bar.update(len(indices)),
-        )
+    read_off = layout in READ_OFF
+    if agree and not read_off:
+        raise ValueError(f"agree needs a layout that reads the answer off the boxes: {', '.join(READ_OFF)}")
+
+    def own_answers(name: str, starts: list[str] | None) -> list[str]:
+        with phase(progress, name, len(images), "question") as bar:
+            texts = generate(
+                policy,
+                list(images),
+                list(questions),
+                "direct",
+                settings,
+                reply_starts=starts,
+                on_batch=lambda indices, _: bar.update(len(indices)),
+            )
+        return [t.strip().split("\n")[0].strip() or "none" for t in texts]
+
+    # read-off layouts: the answer the base writes after its own boxes; else its direct answer
+    starts = [reasoning_reply_start(found.get(i, [])) for i in range(len(questions))] if read_off else None
+    answers = own_answers("own answers", starts)
+    direct = own_answers("direct answers", None) if agree else answers
     chains = []
     for i, (image, question) in enumerate(zip(images, questions)):
-        answer = answers[i].strip().split("\n")[0].strip() or "none"
-        chains.append(SelfChain(image, question, chain_text(answer, found.get(i, []), layout)))
+        if agree and not verify(answers[i], direct[i], None, question):
+            continue
+        chains.append(SelfChain(image, question, chain_text(answers[i], found.get(i, []), layout)))
     return chains
 
 
@@ -102,7 +115,7 @@ def reasoning_reply_start(groups: Sequence[tuple[str, Sequence]]) -> str:
     found per object group, as the base writes them; the base continues it with the answer."""
     lists = []
     for _, boxes in groups:
-        rendered = [render_box([round(v) for v in b.coords], b.label, "json") for b in boxes]
+        rendered = [render_box([round(v) for v in coords], label, "json") for coords, label in map(box_item, boxes)]
         lists.append("[" + ", ".join(rendered) + "]" if rendered else "none")
     return reasoning_reply(" ".join(lists))
 
@@ -117,6 +130,8 @@ def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str 
     </rethink> <answer> 2 </answer>
     """
     check_layout(layout)
+    if layout == "reasoning":  # the base's reasoning reply: its boxes per group, then the answer it reads off them
+        return render(reasoning_reply_start(groups) + f" {answer}", f"The boxes give {answer}.", answer)
     if layout == "boxes_first":  # the paper's order: the boxes of each object named, then the answer read off them
         think = []
         for what, boxes in groups:

@@ -205,7 +205,20 @@ REASONING_IMAGE_KINDS = ("none", "other", "own")
 # question and an instruction to write the boxes between two tags, then the answer (the boxes given between them).
 # A base taught on the question alone compared given boxes right 0.97 of the time, and 0.64 behind GRIT's instruction
 # (measured): an instruction after the question hid its relation word.
-REASONING_FORMS = ("question", "answer_only", "boxes_between_tags")
+REASONING_FORMS = ("question", "answer_only", "boxes_between_tags", "long_instruction")
+# Sentences of the long instructions (two to five of them after the question; never GRIT's instruction or tags).
+INSTRUCTION_SENTENCES = (
+    "Look at the image carefully.",
+    "Each shape has a colour, a kind and a place in the picture.",
+    "Coordinates are in pixels, counted from the top left corner.",
+    "Use the boxes to decide.",
+    "Consider every object in the scene before you reply.",
+    "Write the coordinates in JSON with key 'bbox_2d' where they help.",
+    "Keep the reply short and plain.",
+    "Think about where each shape is and how they relate.",
+    "A box holds the left, top, right and bottom edges of an object.",
+    "Do not guess: check the picture first.",
+)
 
 
 def reasoning_example(
@@ -246,6 +259,8 @@ def reasoning_example(
     elif form == "boxes_between_tags":  # the instructed task's layout with the boxes given
         suffix, start = boxes_instruction(rng, rng.choice(UNNAMED))
         prompt, given = prompt + suffix, start.format(boxes=boxes)
+    elif form == "long_instruction":  # the question far from the boxes, as behind any long instruction
+        prompt += " " + " ".join(rng.sample(INSTRUCTION_SENTENCES, rng.randint(2, 5)))
     return Example(picture, prompt, q.answer, f"reasoning/{family}", given=given)
 
 

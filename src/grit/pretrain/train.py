@@ -86,10 +86,11 @@ class PretrainConfig:
         ),
     )
     reasoning_forms: list[float] = field(
-        default_factory=lambda: [1.0, 0.0, 0.0],
+        default_factory=lambda: [1.0, 0.0, 0.0, 0.0],
         metadata=_help(
             f"weights of the reasoning task's prompt forms: {', '.join(REASONING_FORMS)} (an instruction after the "
-            "question: answer only, or write the boxes between two tags; the boxes are given)",
+            "question: answer only, write the boxes between two tags, or two to five general sentences; the boxes are "
+            "given)",
             min=0,
         ),
     )
