@@ -2,14 +2,14 @@
 
 A weak base never samples the think/rethink/answer structure under the grounded prompt, so GRPO-GR sees no
 positive advantage for it (shared/TINY-EXPERIMENT.md). The warm start shows it the layout with nothing but its
-*own* outputs: for each unlabeled (image, question), the base grounds the objects the question names with its
-grounding prompt and answers with its direct prompt, and a few SFT steps teach a chain of them, by default
-``<think> My first answer is {its answer}. Let me find the {group}: {its boxes} ... </think> <rethink> Checking
-these boxes, the answer is {its answer}. </rethink> <answer> {its answer} </answer>`` (see :func:`chain_text`).
-No gold answer and no gold box is read. Referents are read from the question text (shapes-world phrasing).
-``boxes_first`` is the paper's order: the boxes of each object group the question names, then the answer the base
-writes after its own boxes (its reasoning over them, :func:`grit.pretrain.tasks.reasoning_example`); measured
-below the default with the tiny base (docs/EXPERIMENTS.md).
+*own* outputs: for each unlabeled (image, question), the base grounds each object group the question names with its
+grounding prompt, then writes the answer after those boxes (its reasoning over them, a pretraining skill:
+:func:`grit.pretrain.tasks.reasoning_example`), and a few SFT steps teach a chain of them. The quickstart's layout,
+``reasoning``, is the paper's order: ``<think> [{its boxes of group 1}] [{its boxes of group 2}] answer: {its
+answer} </think> <rethink> The boxes give {its answer}. </rethink> <answer> {its answer} </answer>``; with ``agree``
+only the chains whose read-off answer agrees with the base's direct answer are kept (see :func:`self_chains`). No
+gold answer and no gold box is read. Referents are read from the question text (shapes-world phrasing). The other
+layouts (``boxes_first``, ``guess_first``, ...) measured below it with the tiny base (docs/EXPERIMENTS.md).
 """
 
 from __future__ import annotations
