@@ -225,3 +225,21 @@ def test_reasoning_forms_put_an_instruction_after_the_question_and_never_grits()
     assert all(e.prompt.split("?")[-1] == "" and e.given.endswith(" answer:") for e in plain)
     with pytest.raises(ConfigError, match="reasoning_forms: .*give 4 weights"):
         PretrainConfig(reasoning_forms=[1.0, 1.0])
+
+
+def test_make_base_chains_the_seven_stage_recipes_each_from_the_last_ones_model():
+    """`make base` runs the stages in order into runs/<stage>; each recipe starts from the model the stage before it
+    writes."""
+    import re
+    from pathlib import Path
+
+    from grit.config import from_yaml
+
+    root = Path(__file__).parents[1]
+    stages = re.search(r"^BASE_STAGES := (.+)$", (root / "Makefile").read_text(), re.M).group(1).split()
+    assert stages[0] == "base" and stages[-1] == "base_reason_long" and len(stages) == 7
+    before = None
+    for stage in stages:
+        cfg = from_yaml(PretrainConfig, root / "recipes" / f"shapes_{stage}.yaml")
+        assert cfg.model == (f"runs/{before}/model" if before else ""), stage
+        before = stage.replace("_", "-")
