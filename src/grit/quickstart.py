@@ -164,12 +164,13 @@ def run_quickstart(
         progress=stage,
         agree=cfg.warm_agree,
     )
-    if cfg.warm_agree and not chains:
-        raise ConfigError(
-            f"warm start: none of the {len(unlabeled)} chains' read-off answers agrees with the base's direct answer "
-            f"({base} may not be a base trained to answer from boxes); pass --warm_agree false or another --base"
-        )
     if cfg.warm_agree:
+        if not chains:
+            raise ConfigError(
+                f"warm start: none of the {len(unlabeled)} chains' read-off answers agrees with the base's direct "
+                f"answer ({base} may not be a base trained to answer from boxes); pass --warm_agree false or another "
+                "--base"
+            )
         stage.log(f"{len(chains)} of {len(unlabeled)} chains kept: their read-off answer agrees with the direct one")
     warm_start(policy, chains, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=stage.log, progress=stage)
     policy.model.save_pretrained(out / "warm")
