@@ -1,5 +1,5 @@
 """The warm start's chain layouts: every one is a strict chain the default rewards accept, the answer is the one
-given, and each box stays inside ``<think>``."""
+given, and each box stays inside ``<think>`` (``recheck`` writes them again in ``<rethink>``)."""
 
 import pytest
 
@@ -14,8 +14,9 @@ GROUPS = [("red circles", [((1, 2, 9, 9), "red circle"), ((20, 2, 29, 9), "red c
 def test_every_layout_is_a_strict_chain_with_its_boxes_in_think(layout):
     chain = parse(chain_text("yes", GROUPS, layout))
     assert chain.strict and chain.answer_text == "yes"
-    assert [b.coords for b in chain.boxes] == [(1, 2, 9, 9), (20, 2, 29, 9)]
-    assert all(b.segment == "think" for b in chain.boxes)
+    again = 2 if layout == "recheck" else 1
+    assert [b.coords for b in chain.boxes] == [(1, 2, 9, 9), (20, 2, 29, 9)] * again
+    assert [b.segment for b in chain.boxes] == ["think", "think", "rethink", "rethink"][: 2 * again]
 
 
 def test_named_layouts_say_which_group_they_found_nothing_for():
@@ -48,6 +49,20 @@ def test_reasoning_chains_hold_the_bases_reply_with_every_box_before_the_answer(
     assert "2" not in text[: text.index('{"bbox_2d"')] and "answer" not in text[:last_box]
     assert chain.think.content.strip().startswith('[{"bbox_2d": [1, 2, 9, 9], "label": "red circle"}, {"bbox_2d"')
     assert chain.think.content.strip().endswith("] none answer: 2")
+
+
+def test_recheck_chains_write_the_same_boxes_again_right_before_the_answer():
+    """The quickstart's layout: the reasoning reply in the think (every box before its answer), then the rethink
+    holds the same group lists again and nothing else, so the answer follows boxes directly."""
+    text = chain_text("2", GROUPS, "recheck")
+    chain = parse(text)
+    think, rethink = chain.think.content.strip(), chain.rethink.content.strip()
+    assert chain.strict and chain.answer_text == "2"
+    assert think == chain_text("2", GROUPS, "reasoning").split("<think> ")[1].split(" </think>")[0]
+    assert think == f"{rethink} answer: 2" and rethink.endswith("] none")
+    last_box = max(b.end for b in chain.boxes)
+    assert "answer" not in text[: text.index('{"bbox_2d"')] and text.index("<answer>") > last_box
+    assert text[last_box:].split() == ["]", "none", "</rethink>", "<answer>", "2", "</answer>"]
 
 
 def test_unknown_layout_is_refused_by_name():
@@ -147,6 +162,46 @@ def test_agreeing_chains_are_those_whose_read_off_answer_the_direct_answer_agree
     assert [c.chain for c in kept] == expected and kept
     with pytest.raises(ValueError, match="agree needs a layout that reads the answer off the boxes"):
         self_chains(policy, images[:1], questions[:1], layout="guess_first", agree=True)
+
+
+def test_a_sure_filter_drops_only_the_disagreements_the_direct_answer_is_sure_of():
+    """``sure``: a chain is dropped when the direct answer disagrees with it *and* the base gives that answer's first
+    token at least that probability; the confidences are the model's own, the same at any batch size."""
+    import random
+
+    import torch
+
+    from grit.answers import verify
+    from grit.data.shapes import QUESTION_FAMILIES, WorldConfig
+    from grit.data.shapes.questions import make_question
+    from grit.models.generation import GenerationSettings, first_token_confidence, generate, prompt_texts
+    from grit.models.loading import load_policy
+    from grit.quickstart import shipped_base
+    from grit.warmstart import self_chains
+
+    rng = random.Random(9)
+    asked = [make_question(rng, WorldConfig(image_size=112), f, i) for i in range(3) for f in QUESTION_FAMILIES]
+    policy = load_policy(shipped_base())
+    images, questions = [q.scene.render() for q in asked], [q.question for q in asked]
+    sure = first_token_confidence(policy, images, questions, "direct", batch_size=16)
+    assert sure == pytest.approx(first_token_confidence(policy, images, questions, "direct", batch_size=1), abs=1e-5)
+    text = prompt_texts(policy, questions[:1], "direct")[0]
+    with torch.no_grad():
+        logits = policy.model(**policy.processor(text=[text], images=images[:1], return_tensors="pt")).logits
+    assert sure[0] == pytest.approx(logits[0, -1].softmax(-1).max().item(), abs=1e-5)
+    assert all(0 < p <= 1 for p in sure)
+
+    every = self_chains(policy, images, questions, layout="reasoning")
+    settings = GenerationSettings(max_new_tokens=8, stop_at_answer=False)
+    direct = [
+        a.strip().split("\n")[0].strip() or "none" for a in generate(policy, images, questions, "direct", settings)
+    ]
+    agrees = [verify(parse(c.chain).answer_text, d, None, c.question) for c, d in zip(every, direct)]
+    threshold = sorted(sure)[len(sure) // 2]  # half the direct answers are at least this sure
+    kept = self_chains(policy, images, questions, layout="reasoning", agree=True, sure=threshold)
+    expected = [c.chain for c, a, p in zip(every, agrees, sure) if a or p < threshold]
+    assert [c.chain for c in kept] == expected
+    assert len(expected) > sum(agrees)  # some disagreeing chains were kept because the direct answer was unsure
 
 
 def test_quickstart_refuses_agreement_with_a_layout_that_states_the_direct_answer():

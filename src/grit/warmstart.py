@@ -5,11 +5,15 @@ positive advantage for it (shared/TINY-EXPERIMENT.md). The warm start shows it t
 *own* outputs: for each unlabeled (image, question), the base grounds each object group the question names with its
 grounding prompt, then writes the answer after those boxes (its reasoning over them, a pretraining skill:
 :func:`grit.pretrain.tasks.reasoning_example`), and a few SFT steps teach a chain of them. The quickstart's layout,
-``reasoning``, is the paper's order: ``<think> [{its boxes of group 1}] [{its boxes of group 2}] answer: {its
-answer} </think> <rethink> The boxes give {its answer}. </rethink> <answer> {its answer} </answer>``; with ``agree``
-only the chains whose read-off answer agrees with the base's direct answer are kept (see :func:`self_chains`). No
-gold answer and no gold box is read. Referents are read from the question text (shapes-world phrasing). The other
-layouts (``boxes_first``, ``guess_first``, ...) measured below it with the tiny base (docs/EXPERIMENTS.md).
+``recheck``, is the paper's order: ``<think> [{its boxes of group 1}] [{its boxes of group 2}] answer: {its answer}
+</think> <rethink> [{the same boxes}] [{...}] </rethink> <answer> {its answer} </answer>``. The rethink writes the
+boxes again so that the answer comes right after boxes, where the base reads them (0.79-0.82 of spatial questions
+read right through ``</think> <answer>`` or a rethink of boxes, 0.51 through a rethink of words): the tiny model
+never learned to repeat a word it wrote, so a rethink that restates the think's answer in words was not copied into
+the answer (docs/EXPERIMENTS.md). With ``agree`` only the chains whose read-off answer agrees with the base's direct
+answer, or whose direct answer is unsure (``sure``), are kept (see :func:`self_chains`). No gold answer and no gold
+box is read. Referents are read from the question text (shapes-world phrasing). The other layouts (``reasoning``,
+``boxes_first``, ``guess_first``, ...) measured below it with the tiny base (docs/EXPERIMENTS.md).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from PIL import Image
 from grit.answers import verify
 from grit.chain import box_item, parse, render, render_box
 from grit.data.shapes.questions import phrase, referents
-from grit.models.generation import GenerationSettings, generate
+from grit.models.generation import GenerationSettings, first_token_confidence, generate
 from grit.models.loading import Policy
 from grit.pretrain.optim import optimizer_step
 from grit.pretrain.tasks import GROUNDING_TEMPLATE, Example, collate, reasoning_reply
@@ -39,8 +43,8 @@ class SelfChain:
     chain: str
 
 
-LAYOUTS = ("reasoning", "boxes_first", "boxes_then_answer", "named", "guess_first")
-READ_OFF = ("reasoning", "boxes_first")  # layouts whose answer the base writes after its own boxes
+LAYOUTS = ("recheck", "reasoning", "boxes_first", "boxes_then_answer", "named", "guess_first")
+READ_OFF = ("recheck", "reasoning", "boxes_first")  # layouts whose answer the base writes after its own boxes
 
 
 def check_layout(layout: str) -> None:
@@ -56,6 +60,7 @@ def self_chains(
     layout: str = "guess_first",
     progress: Stage | None = None,
     agree: bool = False,
+    sure: float = 0.0,
 ) -> list[SelfChain]:
     """Chains built from the policy's own grounding and direct answers (no labels).
 
@@ -63,8 +68,11 @@ def self_chains(
     before its boxes ("Let me find the red circles: ..."); ``guess_first`` also states the direct answer first
     and checks it against the boxes in the rethink; ``boxes_first`` names and boxes each group, then gives the answer
     the policy writes when its own boxes start its reply; ``reasoning`` puts that reply (its boxes per group, then
-    the answer) in the think. ``agree`` (layouts that read the answer off the boxes): keep only the chains whose
-    answer the policy's direct answer agrees with (two of its own answers; no label), a self-consistency filter.
+    the answer) in the think; ``recheck`` too, and writes the boxes again in the rethink. ``agree`` (layouts that
+    read the answer off the boxes): keep only the chains whose answer the policy's direct answer agrees with (two
+    of its own answers; no label), a self-consistency filter; ``sure``: drop a chain only when the direct answer
+    that disagrees is that sure of itself (the probability of its first token; 0 drops every disagreement), so that
+    questions the policy cannot answer directly keep their chains.
     ``progress``: a :class:`grit.progress.Stage` to show progress in."""
     check_layout(layout)
     asks = [(i, phrase(*r)) for i, q in enumerate(questions) for r in referents(q)]
@@ -102,9 +110,15 @@ def self_chains(
     starts = [reasoning_reply_start(found.get(i, [])) for i in range(len(questions))] if read_off else None
     answers = own_answers("own answers", starts)
     direct = own_answers("direct answers", None) if agree else answers
+    confidence = [1.0] * len(questions)
+    if agree and sure > 0:
+        with phase(progress, "direct confidence", len(images), "question") as bar:
+            confidence = first_token_confidence(
+                policy, images, questions, "direct", batch_size, lambda indices: bar.update(len(indices))
+            )
     chains = []
     for i, (image, question) in enumerate(zip(images, questions)):
-        if agree and not verify(answers[i], direct[i], None, question):
+        if agree and confidence[i] >= sure and not verify(answers[i], direct[i], None, question):
             continue
         chains.append(SelfChain(image, question, chain_text(answers[i], found.get(i, []), layout)))
     return chains
@@ -130,6 +144,9 @@ def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str 
     </rethink> <answer> 2 </answer>
     """
     check_layout(layout)
+    if layout == "recheck":  # the reasoning reply, then the same boxes again, right before the answer
+        reply = reasoning_reply_start(groups)
+        return render(f"{reply} {answer}", reply.removesuffix(" answer:"), answer)
     if layout == "reasoning":  # the base's reasoning reply: its boxes per group, then the answer it reads off them
         return render(reasoning_reply_start(groups) + f" {answer}", f"The boxes give {answer}.", answer)
     if layout == "boxes_first":  # the paper's order: the boxes of each object named, then the answer read off them

@@ -56,6 +56,36 @@ def generation_kwargs(policy: Policy, settings: GenerationSettings, stops: Seque
     return kwargs
 
 
+def batches(
+    policy: Policy,
+    images: Sequence[Image.Image],
+    questions: Sequence[str],
+    kind: str,
+    batch_size: int,
+    reply_starts: Sequence[str] | None = None,
+):
+    """``(indices, batch)`` pairs covering every (image, question) once: each batch holds prompts of one token
+    length and image grid (no padding), with ``reply_starts`` written at the start of the replies."""
+    import torch
+
+    texts = prompt_texts(policy, questions, kind)
+    if reply_starts is not None:
+        texts = [text + start for text, start in zip(texts, reply_starts, strict=True)]
+    encoded = [policy.processor(text=[t], images=[im], return_tensors="pt") for t, im in zip(texts, images)]
+    groups: dict[tuple, list[int]] = {}
+    for i, enc in enumerate(encoded):
+        key = (
+            enc["input_ids"].shape[1],
+            tuple(enc["image_grid_thw"].flatten().tolist()) if "image_grid_thw" in enc else (),
+        )
+        groups.setdefault(key, []).append(i)
+    device = next(policy.model.parameters()).device
+    for indices in groups.values():
+        for lo in range(0, len(indices), batch_size):
+            chunk = indices[lo : lo + batch_size]
+            yield chunk, {k: torch.cat([encoded[i][k] for i in chunk]).to(device) for k in encoded[chunk[0]]}
+
+
 def generate(
     policy: Policy,
     images: Sequence[Image.Image],
@@ -70,31 +100,38 @@ def generate(
     ``on_batch(indices, texts)`` is called after each batch (for a progress bar)."""
     import torch
 
-    texts = prompt_texts(policy, questions, kind)
-    if reply_starts is not None:
-        texts = [text + start for text, start in zip(texts, reply_starts, strict=True)]
-    processor, model = policy.processor, policy.model
-    encoded = [processor(text=[t], images=[im], return_tensors="pt") for t, im in zip(texts, images)]
-    groups: dict[tuple, list[int]] = {}
-    for i, enc in enumerate(encoded):
-        key = (
-            enc["input_ids"].shape[1],
-            tuple(enc["image_grid_thw"].flatten().tolist()) if "image_grid_thw" in enc else (),
-        )
-        groups.setdefault(key, []).append(i)
     stops = stop_strings(policy, kind, settings)
-    outputs: list[str | None] = [None] * len(texts)
-    device = next(model.parameters()).device
-    for indices in groups.values():
-        for lo in range(0, len(indices), settings.batch_size):
-            chunk = indices[lo : lo + settings.batch_size]
-            batch = {k: torch.cat([encoded[i][k] for i in chunk]).to(device) for k in encoded[chunk[0]]}
-            with torch.no_grad():
-                out = model.generate(**batch, **generation_kwargs(policy, settings, stops))
-            new = out[:, batch["input_ids"].shape[1] :]
-            decoded = policy.tokenizer.batch_decode(new, skip_special_tokens=True)
-            for i, text in zip(chunk, decoded):
-                outputs[i] = cut_at_stop(text, stops) if stops else text
-            if on_batch is not None:
-                on_batch(chunk, [outputs[i] for i in chunk])
+    outputs: list[str | None] = [None] * len(questions)
+    for chunk, batch in batches(policy, images, questions, kind, settings.batch_size, reply_starts):
+        with torch.no_grad():
+            out = policy.model.generate(**batch, **generation_kwargs(policy, settings, stops))
+        new = out[:, batch["input_ids"].shape[1] :]
+        decoded = policy.tokenizer.batch_decode(new, skip_special_tokens=True)
+        for i, text in zip(chunk, decoded):
+            outputs[i] = cut_at_stop(text, stops) if stops else text
+        if on_batch is not None:
+            on_batch(chunk, [outputs[i] for i in chunk])
     return outputs  # type: ignore[return-value]
+
+
+def first_token_confidence(
+    policy: Policy,
+    images: Sequence[Image.Image],
+    questions: Sequence[str],
+    kind: str = "direct",
+    batch_size: int = 16,
+    on_batch: Callable[[list[int]], None] | None = None,
+) -> list[float]:
+    """The probability the model gives its most likely first reply token, per (image, question): how sure its
+    greedy reply is of how it starts (for a one-word direct answer, of the answer)."""
+    import torch
+
+    confidence: list[float] = [0.0] * len(questions)
+    for chunk, batch in batches(policy, images, questions, kind, batch_size):
+        with torch.no_grad():
+            top = policy.model(**batch).logits[:, -1].float().softmax(-1).max(-1).values
+        for i, p in zip(chunk, top.tolist()):
+            confidence[i] = p
+        if on_batch is not None:
+            on_batch(chunk)
+    return confidence
