@@ -1,10 +1,10 @@
 """Evaluation throughput: samples per second of `evaluate` for the tiny model at batch 1 vs batch 32, same samples,
 same process (goal: batching gives >= 5x). Run: .venv/bin/python bench/bench_eval.py [--n 256] [--size tiny]
 
-``--split`` instead: where the quickstart's evaluation spends its time (grounded prompt, batch 32, <= 128 new tokens,
-on a model that writes chains: ``--model runs/quickstart/warm``): the processor, ``model.generate``, the rest
-(decoding, answer checks, metrics) and the outputs (predictions, metrics, HTML report); and the ``</answer>`` stop
-string measured against stopping at the end token alone on the same batches.
+``--split`` instead: where the quickstart's evaluation spends its time (grounded prompt, batch 32, at most the
+quickstart's ``CHAIN_TOKENS`` new tokens, on a model that writes chains: ``--model runs/quickstart/warm``): the
+processor, ``model.generate``, the rest (decoding, answer checks, metrics) and the outputs (predictions, metrics,
+HTML report); and the ``</answer>`` stop string measured against stopping at the end token alone on the same batches.
 Run: .venv/bin/python bench/bench_eval.py --split --model runs/warm [--n 400] [--threads 1]
 """
 
@@ -23,6 +23,7 @@ from grit.data.shapes.world import write_shapes
 from grit.evaluate import EvalSettings, evaluate
 from grit.models.loading import load_policy
 from grit.models.tiny import TinySpec, save_tiny
+from grit.quickstart import CHAIN_TOKENS
 
 
 def main() -> None:
@@ -83,7 +84,7 @@ def split(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         write_shapes(Path(tmp) / "w", n=max(2000, args.n * 10), seed=0)
         samples = load_samples(Path(tmp) / "w" / "test.jsonl")[: args.n]
-        settings = EvalSettings(prompt="grounded", batch_size=32, max_new_tokens=128)
+        settings = EvalSettings(prompt="grounded", batch_size=32, max_new_tokens=CHAIN_TOKENS)
         mark = clock.mark()
         with clock("other (decoding, answers, metrics)"):
             result = evaluate(policy, {"test": samples}, settings)
@@ -91,7 +92,8 @@ def split(args) -> None:
             write_outputs(result, Path(tmp) / "eval", {"model": args.model})
         wall, cpu, walls, cpus = clock.since(mark)
         print(
-            f"evaluate {len(samples)} questions, grounded prompt, batch 32, <= 128 new tokens, model {args.model}, "
+            f"evaluate {len(samples)} questions, grounded prompt, batch 32, <= {CHAIN_TOKENS} new tokens, "
+            f"model {args.model}, "
             f"torch threads {torch.get_num_threads()}: {wall:.1f} s wall, {cpu:.1f} s CPU; {len(calls)} generate "
             f"calls, padding {100 * (1 - sum(n for _, n in calls) / sum(d for d, _ in calls)):.0f} % of decoded rows"
         )
@@ -106,7 +108,7 @@ def split(args) -> None:
         for _ in range(2):
             for stop in (True, False):
                 start = time.process_time()
-                gen = GenerationSettings(max_new_tokens=128, batch_size=32, stop_at_answer=stop)
+                gen = GenerationSettings(max_new_tokens=CHAIN_TOKENS, batch_size=32, stop_at_answer=stop)
                 texts[stop] = generate(policy, images, questions, "grounded", gen)
                 times[stop] += time.process_time() - start
         same = sum(a == b[: len(a)] for a, b in zip(texts[True], texts[False]))

@@ -1,9 +1,9 @@
 """GRPO-GR step cost in the quickstart's real configuration: ``recipes/shapes_tiny_cpu.yaml`` (2 prompts x 8
-generations, <= 128 new tokens, beta 0.04, its logging) on a warm-started model that writes the quickstart's ~70-token
-chains. Prints where a step's time goes (data, prompt/image processing, generation, reference and old log-prob
-forwards, the loss forward, backward, optimizer, rewards, callbacks, logging) and the ratio of the step to a compute
-estimate of the same step, measured in the same process right after each step on that step's own tensors: plain
-``model.generate`` of as many new tokens as the step generated (its longest chain: a batch decodes until its last
+generations, its ``max_completion_length``, beta 0.04, its logging) on a warm-started model that writes the
+quickstart's chains. Prints where a step's time goes (data, prompt/image processing, generation, reference and old
+log-prob forwards, the loss forward, backward, optimizer, rewards, callbacks, logging) and the ratio of the step to
+a compute estimate of the same step, measured in the same process right after each step on that step's own tensors:
+plain ``model.generate`` of as many new tokens as the step generated (its longest chain: a batch decodes until its last
 row stops), one forward+backward+AdamW of the step's token batch, and one reference forward when beta > 0 (goal:
 step <= 1.5 x estimate). Checkpoints and rollout pages, written every ``save_steps`` / ``viewer_every`` steps, are
 timed once after the run and shown per step at the recipe's interval.

@@ -8,7 +8,7 @@
   compute estimate is the forward, backward and optimizer of the same batch, so step / estimate shows the overhead.
 
 With ``--save DIR`` it then finishes a small warm start (``--warm-steps``) and saves the model: a warm-started model
-writing the quickstart's ~70-token chains, which ``bench/bench_train.py --model DIR`` needs.
+writing the quickstart's chains (its layout and filter), which ``bench/bench_train.py --model DIR`` needs.
 Run: .venv/bin/python bench/bench_warmstart.py [--examples 128] [--steps 10] [--threads N] [--save runs/warm]
 """
 
@@ -44,7 +44,7 @@ def instrument_generation(policy, clock: Clock, batches: list) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", default=None, help="base model folder (default: the shipped tiny base)")
-    parser.add_argument("--examples", type=int, default=128, help="unlabeled questions (the quickstart: 640)")
+    parser.add_argument("--examples", type=int, default=128, help="unlabeled questions (the quickstart: 1000)")
     parser.add_argument("--steps", type=int, default=10, help="SFT steps timed (the quickstart runs 150)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--save", default=None, help="finish a warm start and save the model here")
@@ -74,7 +74,7 @@ def main() -> None:
         instrument_generation(policy, clock, batches)
         mark = clock.mark()
         with clock("other (grouping, decoding, parsing)"):
-            chains = warmstart.self_chains(policy, images, [s.question for s in unlabeled])
+            chains = quickstart_chains(policy, images, [s.question for s in unlabeled])
         chains_time = clock.since(mark)
 
         clock.wrap(warmstart, "collate", "collate (template, images, tokens)")
@@ -128,15 +128,25 @@ def make_warm(out: Path, examples: int = 128, steps: int = 100) -> Path:
     from grit.data.shapes.world import write_shapes
     from grit.models.loading import load_policy
     from grit.quickstart import shipped_base
-    from grit.warmstart import self_chains
 
     policy = load_policy(shipped_base())
     with tempfile.TemporaryDirectory() as tmp:
         write_shapes(Path(tmp) / "w", n=max(400, 2 * examples), seed=0)
         unlabeled = random.Random(0).sample(load_samples(Path(tmp) / "w" / "train.jsonl"), examples)
         images = [load_image(s.image_path) for s in unlabeled]
-        chains = self_chains(policy, images, [s.question for s in unlabeled])
+        chains = quickstart_chains(policy, images, [s.question for s in unlabeled])
     return save_warm(policy, chains, out, steps)
+
+
+def quickstart_chains(policy, images, questions):
+    """The base's own chains as the quickstart builds them (its default layout and filter)."""
+    from grit.quickstart import QuickstartConfig
+    from grit.warmstart import self_chains
+
+    cfg = QuickstartConfig()
+    return self_chains(
+        policy, images, questions, layout=cfg.warm_layout, agree=cfg.warm_agree, sure=cfg.warm_agree_sure
+    )
 
 
 def report(measured: tuple, per: int = 1) -> None:
