@@ -35,10 +35,10 @@ from grit.threads import set_threads
 from grit.warmstart import LAYOUTS, READ_OFF
 
 SHIPPED_BASE = "assets/shapes-base"
-# The miniature's targets (issue 15): grounded chains after GRPO-GR against the same base's direct answers.
 # Generated tokens per grounded answer in the evaluations: a recheck chain writes its boxes twice (~17 tokens each),
 # so six boxes need ~230; 128 cut 4 % of the chains short (format 0.963 vs 0.970 at 256, measured).
 CHAIN_TOKENS = 256
+# The miniature's targets (issue 15): grounded chains after GRPO-GR against the same base's direct answers.
 TARGETS = {"minutes": 10, "format_compliance": 0.95, "union_iou": 0.6, "spatial_gain": 0.15, "all_lower_bound": -0.02}
 
 
