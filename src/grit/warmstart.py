@@ -127,11 +127,17 @@ def self_chains(
 def reasoning_reply_start(groups: Sequence[tuple[str, Sequence]]) -> str:
     """The start of the base's reasoning reply (:func:`grit.pretrain.tasks.reasoning_example`) holding the boxes
     found per object group, as the base writes them; the base continues it with the answer."""
+    return reasoning_reply(box_lists(groups))
+
+
+def box_lists(groups: Sequence[tuple[str, Sequence]]) -> str:
+    """One JSON list of boxes per object group (``none`` for a group with no box), as the reasoning reply writes
+    them."""
     lists = []
     for _, boxes in groups:
         rendered = [render_box([round(v) for v in coords], label, "json") for coords, label in map(box_item, boxes)]
         lists.append("[" + ", ".join(rendered) + "]" if rendered else "none")
-    return reasoning_reply(" ".join(lists))
+    return " ".join(lists)
 
 
 def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str = "guess_first") -> str:
@@ -145,8 +151,8 @@ def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str 
     """
     check_layout(layout)
     if layout == "recheck":  # the reasoning reply, then the same boxes again, right before the answer
-        reply = reasoning_reply_start(groups)
-        return render(f"{reply} {answer}", reply.removesuffix(" answer:"), answer)
+        lists = box_lists(groups)
+        return render(f"{reasoning_reply(lists)} {answer}", lists, answer)
     if layout == "reasoning":  # the base's reasoning reply: its boxes per group, then the answer it reads off them
         return render(reasoning_reply_start(groups) + f" {answer}", f"The boxes give {answer}.", answer)
     if layout == "boxes_first":  # the paper's order: the boxes of each object named, then the answer read off them
