@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from grit.arguments import ArgumentParser
 from grit.cli import COMMANDS, main
-from grit.config import ArgumentParser, ConfigError, field_problems, from_yaml, load_yaml
+from grit.config import ConfigError, field_problems, from_yaml, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grit.arguments import ArgumentParser
 from grit.boxes import WHOLE_IMAGE_THRESHOLD
-from grit.config import ArgumentParser, ConfigError, field_problems
+from grit.config import ConfigError, field_problems
 from grit.data.schema import relative_hint
 from grit.data.selection import MIXES
 from grit.judge import JUDGES

@@ -1,6 +1,6 @@
 """The ``grit`` command line: one module per command, ``grit.cli.<command>``, holding a one-line ``HELP``, the
 command's options as dataclasses and ``main(argv) -> int``; :mod:`grit.cli.common` holds what they share. Options
-are parsed by :mod:`grit.config`: ``--config FILE`` (YAML) and ``--field value`` flags named as the fields.
+are parsed by :mod:`grit.arguments`: ``--config FILE`` (YAML) and ``--field value`` flags named as the fields.
 
 Errors a person can fix (bad data, bad options) print one clear message and exit with status 2.
 """

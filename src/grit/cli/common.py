@@ -98,8 +98,8 @@ class JudgeOptions:
 
 
 def parse(argv, *dataclass_types, prog: str, description: str = "", allow_remaining: bool = False, **kw):
-    """The command's dataclass instances from ``argv`` (:class:`grit.config.ArgumentParser`)."""
-    from grit.config import ArgumentParser
+    """The command's dataclass instances from ``argv`` (:class:`grit.arguments.ArgumentParser`)."""
+    from grit.arguments import ArgumentParser
 
     parser = ArgumentParser(list(dataclass_types), prog=prog, description=description.replace("``", ""), **kw)
     return parser.parse(argv, allow_remaining=allow_remaining)

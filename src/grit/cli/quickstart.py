@@ -38,7 +38,8 @@ def print_summary(summary: dict, out: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from grit.config import ArgumentParser, ConfigError
+    from grit.arguments import ArgumentParser
+    from grit.config import ConfigError
     from grit.grpo import train_parser
     from grit.quickstart import QuickstartConfig, run_quickstart
 

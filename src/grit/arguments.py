@@ -1,0 +1,291 @@
+"""The command line of every command: ``--config FILE`` (YAML) and ``--field value`` flags over the options'
+dataclasses (:mod:`grit.config`), on transformers' ``HfArgumentParser`` as TRL's ``TrlParser`` is. A config file
+sets fields, flags override it, and every mistake (an unknown key or flag, a wrong type, a bad choice) raises
+:class:`grit.config.ConfigError` naming the file, the field and the fix.
+
+>>> from dataclasses import dataclass, field
+>>> @dataclass
+... class Example:
+...     n_eval: int = field(default=400, metadata={"help": "questions evaluated", "min": 1})
+...     prompt: str = field(default="grounded", metadata={"help": "prompt kind", "choices": ("grounded", "direct")})
+>>> ArgumentParser([Example], prog="grit example").parse(["--n_eval", "12", "--prompt", "direct"])
+(Example(n_eval=12, prompt='direct'),)
+>>> ArgumentParser([Example], prog="grit example").parse(["--n_evl", "12"])
+Traceback (most recent call last):
+...
+grit.config.ConfigError: unknown option --n_evl; did you mean --n_eval? (see grit example --help)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import types
+import typing
+from collections.abc import Iterable, Sequence
+
+from transformers import HfArgumentParser
+
+from grit.config import (
+    ConfigError,
+    check_fields,
+    choices_text,
+    closest,
+    listed,
+    load_yaml,
+    range_problems,
+)
+
+# Field metadata grit reads itself; the rest (help, nargs, metavar, ...) goes to argparse as HfArgumentParser does.
+GRIT_METADATA = ("choices", "min", "max", "positional", "aliases")
+HELP_FLAGS = ("-h", "--help", "--help-all")
+
+
+def _yaml_value(text: str):
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise argparse.ArgumentTypeError(f"not valid YAML: {text!r}") from e
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help with each field's default, unless it is empty or the help already says it."""
+
+    def __init__(self, prog: str):
+        super().__init__(prog, max_help_position=36)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        empty = action.default is None or action.default is False or action.default in ([], "", argparse.SUPPRESS)
+        if "default" in text or empty or action.nargs == 0:
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
+class ArgumentParser(HfArgumentParser):
+    """``HfArgumentParser`` that reads ``--config FILE``, checks keys, types and choices, shows each flag once
+    (the field's name; the dashed spelling is accepted as an alias) and raises :class:`ConfigError` instead of
+    exiting. ``brief``: a dataclass type -> the few of its fields ``--help`` shows (``--help-all`` shows all).
+    ``env``: a config file's ``env:`` mapping sets environment variables, as TRL's recipes do. ``ranges``: ``name ->
+    (min, max)`` of fields whose metadata is not grit's (TRL's), checked before their dataclass is built."""
+
+    def __init__(
+        self,
+        dataclass_types: Sequence[type],
+        prog: str,
+        usage: str | None = None,
+        description: str | None = None,
+        epilog: str | None = None,
+        brief: dict[type, Sequence[str]] | None = None,
+        env: bool = False,
+        ranges: dict[str, tuple[float | None, float | None]] | None = None,
+    ):
+        self.brief, self.env, self.aliases, self.ranges = dict(brief or {}), env, {}, dict(ranges or {})
+        self.groups: dict[str, type] = {}
+        super().__init__(
+            list(dataclass_types),
+            prog=prog,
+            usage=usage,
+            description=description,
+            epilog=epilog,
+            add_help=False,
+            allow_abbrev=False,  # a misspelt prefix must not silently pick a field
+            formatter_class=HelpFormatter,
+        )
+        first = len(self._actions)
+        self.add_argument("-h", "--help", action="store_true", help="show this help and exit")
+        if self.brief:
+            self.add_argument("--help-all", action="store_true", help="show every field and exit")
+        self.add_argument("--config", metavar="FILE", help="YAML file of fields; flags given with it override it")
+        self._actions[:] = self._actions[first:] + self._actions[:first]  # usage: help and --config first
+
+    def _add_dataclass_arguments(self, dtype: type) -> None:
+        group = self.add_argument_group(f"{dtype.__name__} fields")
+        hints = typing.get_type_hints(dtype)
+        for f in dataclasses.fields(dtype):
+            if not f.init:
+                continue
+            f = _copy_field(f, hints[f.name])
+            self.groups[f.name] = dtype
+            own = {k: f.metadata[k] for k in GRIT_METADATA if k in f.metadata}
+            f.metadata = types.MappingProxyType({k: v for k, v in f.metadata.items() if k not in GRIT_METADATA})
+            if own.get("positional"):
+                group.add_argument(f.name, metavar=f.name.upper(), help=f.metadata.get("help"))
+                continue
+            before = len(self._actions)
+            if f.type is dict or typing.get_origin(f.type) is dict:
+                group.add_argument(
+                    f"--{f.name}",
+                    type=_yaml_value,
+                    default=f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default,
+                    metavar="YAML",
+                    help=f.metadata.get("help"),
+                )
+            else:
+                self._parse_dataclass_field(group, f)
+            for action in self._actions[before:]:
+                if action.nargs == "+" and "nargs" in f.metadata:  # HfArgumentParser gives every list "+"
+                    action.nargs = f.metadata["nargs"]
+                self._tidy(action, own.get("choices"), f)
+            for alias in own.get("aliases", ()):
+                self.aliases[alias] = f"--{f.name}"
+
+    def _tidy(self, action: argparse.Action, choices, f: dataclasses.Field) -> None:
+        """One spelling per flag in help (the dashed one becomes a silent alias); choices shown, checked later."""
+        if isinstance(action, argparse._StoreFalseAction):  # HfArgumentParser's --no_FIELD of a bool that is True
+            action.help = f"the same as --{action.dest} false"
+        for option in [o for o in action.option_strings if "-" in o[2:]]:
+            action.option_strings.remove(option)
+            del self._option_string_actions[option]
+            self.aliases[option] = "--" + option[2:].replace("-", "_")
+        if choices is not None and action.nargs in ("+", "*"):  # checked by field_problems, naming the field
+            action.metavar = "NAME"
+            action.help = f"{action.help or ''} (any of {choices_text(choices)})".strip()
+        elif choices is not None:
+            action.metavar = "{" + ",".join(str(c) for c in choices) + "}"
+        elif action.metavar is None and action.choices is None and action.nargs != 0:
+            base = f.type
+            if typing.get_origin(base) in (typing.Union, types.UnionType):
+                base = next((a for a in typing.get_args(base) if a is not type(None)), str)
+            if typing.get_origin(base) is list:
+                base = typing.get_args(base)[0] if typing.get_args(base) else str
+            action.metavar = {int: "INT", float: "FLOAT", bool: "BOOL"}.get(base, "TEXT")
+
+    def error(self, message: str) -> typing.NoReturn:
+        message = re.sub(r"^argument (--?[\w-]+)(/[\w/-]+)?: ", r"\1: ", message)
+        message = re.sub(
+            r"Truthy value expected: got (.*) but expected .*", r"expected true or false, got '\1'", message
+        )
+        message = re.sub(r"invalid (\w+) value: ", r"expected \1, got ", message)
+        raise ConfigError(message)
+
+    def format_help(self, everything: bool = True) -> str:
+        hidden = []
+        if not everything:
+            for action in self._actions:
+                dtype = self.groups.get(action.dest)
+                if dtype in self.brief:
+                    hidden.append((action, action.help))
+                    shown = action.dest in self.brief[dtype] and not action.option_strings[0].startswith("--no_")
+                    action.help = _first_sentence(action.help or "") if shown else argparse.SUPPRESS
+        for group in self._action_groups:  # name the shown subset in the group's title
+            dtype = next((self.groups[a.dest] for a in group._group_actions if a.dest in self.groups), None)
+            if dtype in self.brief:
+                group.title = f"{dtype.__name__} fields" + ("" if everything else " (the most used; --help-all)")
+        try:
+            return super().format_help()
+        finally:
+            for action, text in hidden:
+                action.help = text
+
+    def _normalise(self, argv: list[str]) -> list[str]:
+        out = []
+        for arg in argv:
+            name, eq, value = arg.partition("=")
+            if name.startswith("--") and name not in self._option_string_actions and name in self.aliases:
+                arg = self.aliases[name] + eq + value
+            out.append(arg)
+        return out
+
+    def parse(self, argv: Sequence[str], allow_remaining: bool = False) -> tuple:
+        """The dataclass instances (and, with ``allow_remaining``, the list of arguments no field took).
+
+        ``--help`` prints the help and raises ``SystemExit(0)``, as argparse does."""
+        argv = list(argv)
+        if any(a in HELP_FLAGS for a in argv):
+            print(self.format_help(everything="--help-all" in argv or not self.brief))
+            raise SystemExit(0)
+        argv = self._normalise(argv)
+        configs = [i for i, a in enumerate(argv) if a == "--config" or a.startswith("--config=")]
+        if len(configs) > 1:
+            raise ConfigError("--config: give one config file (fields given as flags override it)")
+        if configs:
+            i = configs[0]
+            path = argv[i].partition("=")[2] if "=" in argv[i] else (argv[i + 1] if i + 1 < len(argv) else "")
+            argv = argv[:i] + argv[i + (1 if "=" in argv[i] else 2) :]
+            if not path:
+                raise ConfigError("--config: give a YAML file")
+            self._apply_config(path)
+        try:
+            namespace, remaining = self.parse_known_args(argv)
+        except ConfigError:  # a missing required field; a misspelt flag may be why, so name that first
+            unknown = self._unknown_ignoring_required(argv)
+            if unknown and not allow_remaining:
+                raise ConfigError(self.unknown_message(unknown)) from None
+            raise
+        for name in ("help", "help_all", "config"):
+            namespace.__dict__.pop(name, None)
+        if remaining and not allow_remaining:
+            raise ConfigError(self.unknown_message(remaining))
+        values = vars(namespace)
+        problems = [
+            p for k, (lo, hi) in self.ranges.items() if k in values for p in range_problems(k, [values[k]], lo, hi)
+        ]
+        if problems:
+            raise ConfigError(listed(problems))
+        outputs = []
+        for dtype in self.dataclass_types:
+            keys = {f.name for f in dataclasses.fields(dtype) if f.init}
+            try:
+                obj = dtype(**{k: v for k, v in vars(namespace).items() if k in keys})
+            except ValueError as e:  # a dataclass's own checks (__post_init__)
+                raise ConfigError(str(e)) from e
+            check_fields(obj)
+            outputs.append(obj)
+        return (*outputs, remaining) if allow_remaining else tuple(outputs)
+
+    def _unknown_ignoring_required(self, argv: list[str]) -> list[str]:
+        required = [a for a in self._actions if a.required]
+        for action in required:
+            action.required = False
+        try:
+            return self.parse_known_args(argv)[1]
+        except ConfigError:
+            return []
+        finally:
+            for action in required:
+                action.required = True
+
+    def flags(self) -> set[str]:
+        """Every ``--flag`` this parser takes, aliases included."""
+        return {o for o in self._option_string_actions if o.startswith("--")} | set(self.aliases)
+
+    def unknown_message(self, remaining: Sequence[str], more_flags: Iterable[str] = ()) -> str:
+        """One clear message for arguments no field took, with the closest flag (of this parser or ``more_flags``)."""
+        flags = [a.partition("=")[0] for a in remaining if a.startswith("-")]
+        if not flags:
+            return f"unexpected argument(s) {' '.join(remaining)}; options are --field value (see {self.prog} --help)"
+        known = sorted({o for o in self._option_string_actions if o.startswith("--")} | set(more_flags))
+        return (
+            "; ".join(f"unknown option {f}{closest('--' + f[2:].replace('-', '_'), known)}" for f in flags)
+            + f" (see {self.prog} --help)"
+        )
+
+    def _apply_config(self, path: str) -> None:
+        config = load_yaml(path, self.dataclass_types, ("env",) if self.env else ())
+        env = config.pop("env", {})
+        if not isinstance(env, dict):
+            raise ConfigError(f"{path}: env: give a mapping of environment variable: value")
+        for key, value in env.items():
+            os.environ[str(key)] = str(value)
+        for action in self._actions:
+            if action.dest in config:
+                action.required = False
+        self.set_defaults(**config)
+
+
+def _first_sentence(text: str) -> str:
+    return text.split(". ")[0].rstrip(".") + "." if text else text
+
+
+def _copy_field(f: dataclasses.Field, resolved_type) -> dataclasses.Field:
+    """A copy of a dataclass field with its type resolved (HfArgumentParser rewrites ``field.type`` in place)."""
+    import copy
+
+    f = copy.copy(f)
+    f.type = resolved_type
+    return f
