@@ -131,6 +131,73 @@ def test_instructed_questions_put_an_instruction_after_the_question_and_never_gr
     assert kinds == {"instructed/answer", "instructed/tagged", "instructed/boxes", "instructed/boxes_unnamed"}
 
 
+def test_group_grounding_asks_for_the_counted_group_and_boxes_every_member():
+    """With ``group_share`` 1 every grounding query names the group of a counting question (several alike, or
+    none) and its target boxes every member of that group in the scene; the question is never shown."""
+    from grit.chain import parse
+    from grit.pretrain.tasks import GROUNDING_TEMPLATE, sample_example
+
+    world, rng = WorldConfig(image_size=112), random.Random(3)
+    frame = Frame.qwen(112, 112, 56 * 56, 112 * 112)
+    sizes = []
+    for _ in range(60):
+        ex = sample_example(rng, world, frame, {"grounding": 1.0}, group_share=1.0)
+        assert ex.task == "grounding" and "Question" not in ex.prompt and "How many" not in ex.prompt
+        what = ex.prompt.removeprefix("Output the bounding boxes of all ").removesuffix(" in JSON with key 'bbox_2d'.")
+        assert GROUNDING_TEMPLATE.format(what=what) == ex.prompt
+        boxes = parse(ex.target).boxes
+        sizes.append(len(boxes))
+        assert ex.target == "none" or len(boxes) >= 1
+        words = what.split()
+        for box in boxes:
+            colour, shape = box.label.split()
+            assert all(w in (colour, shape + "s", "shapes") for w in words), (what, box.label)
+    assert set(sizes) == set(range(world.max_count + 1))  # none to max_count members, as the counting questions
+    plain = [sample_example(random.Random(k), world, frame, {"grounding": 1.0}) for k in range(40)]
+    assert sum(len(parse(ex.target).boxes) >= 3 for ex in plain) < sum(n >= 3 for n in sizes)
+
+
+def test_extreme_grounding_boxes_the_one_shape_a_superlative_picks():
+    """``extreme_share`` 1: every grounding query asks for the leftmost/rightmost/topmost/bottommost shape and its
+    target is that one shape's box, clear of the next shape on that axis; ``grounding_asks`` asks the same of a
+    superlative question, and one query per named group otherwise."""
+    from grit.chain import parse
+    from grit.data.shapes import extreme, make_question
+    from grit.data.shapes.questions import EXTREMES
+    from grit.pretrain.tasks import (
+        EXTREME_TEMPLATE,
+        GROUNDING_TEMPLATE,
+        extreme_grounding_example,
+        grounding_asks,
+        sample_example,
+    )
+
+    world, rng = WorldConfig(image_size=112), random.Random(4)
+    frame = Frame.qwen(112, 112, 56 * 56, 112 * 112)
+    seen = set()
+    for _ in range(40):
+        ex = sample_example(rng, world, frame, {"grounding": 1.0}, extreme_share=1.0)
+        seen.update(w for w in EXTREMES if EXTREME_TEMPLATE.format(where=w) == ex.prompt)
+        assert len(parse(ex.target).boxes) == 1, ex.target
+    assert seen == set(EXTREMES)
+    for k in range(20):
+        q = make_question(random.Random(k), world, "attribute", 2 + k % 2)  # colour / shape of an extreme
+        where = extreme(q.question)
+        axis, pick = EXTREMES[where]
+        target = pick(q.scene.objects, key=lambda o: (o.box[axis] + o.box[axis + 2]) / 2)
+        ex = extreme_grounding_example(q, frame)
+        assert ex.prompt == EXTREME_TEMPLATE.format(where=where) and q.question not in ex.prompt
+        (box,) = parse(ex.target).boxes
+        assert frame.to_original(box.coords) == pytest.approx(target.box, abs=1) and box.label == target.label
+    q = make_question(random.Random(5), world, "attribute", 2)  # colour of an extreme
+    ((what, prompt),) = grounding_asks(q.question)
+    assert what.endswith("shape") and prompt == EXTREME_TEMPLATE.format(where=what.split()[0])
+    assert grounding_asks("Is the red circle left of the blue square?") == [
+        ("red circles", GROUNDING_TEMPLATE.format(what="red circles")),
+        ("blue squares", GROUNDING_TEMPLATE.format(what="blue squares")),
+    ]
+
+
 def test_instructed_task_is_a_known_task_mix_entry():
     assert micro_config("x", task_mix={"instructed": 1.0}).task_mix == {"instructed": 1.0}
     with pytest.raises(ValueError, match="instructed"):
@@ -227,7 +294,7 @@ def test_reasoning_forms_put_an_instruction_after_the_question_and_never_grits()
         PretrainConfig(reasoning_forms=[1.0, 1.0])
 
 
-def test_make_base_chains_the_seven_stage_recipes_each_from_the_last_ones_model():
+def test_make_base_chains_the_eight_stage_recipes_each_from_the_last_ones_model():
     """`make base` runs the stages in order into runs/<stage>; each recipe starts from the model the stage before it
     writes."""
     import re
@@ -237,9 +304,28 @@ def test_make_base_chains_the_seven_stage_recipes_each_from_the_last_ones_model(
 
     root = Path(__file__).parents[1]
     stages = re.search(r"^BASE_STAGES := (.+)$", (root / "Makefile").read_text(), re.M).group(1).split()
-    assert stages[0] == "base" and stages[-1] == "base_reason_long" and len(stages) == 7
+    assert stages[0] == "base" and stages[-1] == "base_ground" and len(stages) == 8
     before = None
     for stage in stages:
         cfg = from_yaml(PretrainConfig, root / "recipes" / f"shapes_{stage}.yaml")
         assert cfg.model == (f"runs/{before}/model" if before else ""), stage
         before = stage.replace("_", "-")
+
+
+def test_grounding_readout_counts_answers_with_exactly_the_truths_boxes():
+    """The held-out group measure: an answer that boxes every member is exact and finds them all; one that drops a
+    member is not exact and misses it; "none" for an empty group is exact."""
+    from grit.data.shapes import make_question
+    from grit.pretrain.probe import grounding_readout
+    from grit.pretrain.tasks import group_grounding_example
+
+    world, frame = WorldConfig(image_size=112), Frame.qwen(112, 112, 56 * 56, 112 * 112)
+    examples = [
+        group_grounding_example(make_question(random.Random(k), world, "counting", k), frame) for k in range(5)
+    ]
+    assert [ex.target.count("bbox_2d") for ex in examples] == [0, 1, 2, 3, 4]
+    right = grounding_readout([ex.target for ex in examples], examples, frame, "g")
+    assert right == {"g_matched_iou": 1.0, "g_recall50": 1.0, "g_empty_correct": 1.0, "g_exact_count": 1.0}
+    dropped = [ex.target.split("}, ")[0] + "}]" if ex.target.count("bbox_2d") > 1 else ex.target for ex in examples]
+    short = grounding_readout(dropped, examples, frame, "g")
+    assert short["g_exact_count"] == 2 / 5 and short["g_recall50"] == (1 + 1 + 1 + 1) / (1 + 2 + 3 + 4)

@@ -4,7 +4,7 @@ given, and each box stays inside ``<think>`` (``recheck`` writes them again in `
 import pytest
 
 from grit.chain import parse
-from grit.data.shapes.questions import referents
+from grit.pretrain.tasks import grounding_asks
 from grit.warmstart import LAYOUTS, chain_text
 
 GROUPS = [("red circles", [((1, 2, 9, 9), "red circle"), ((20, 2, 29, 9), "red circle")]), ("blue squares", [])]
@@ -84,10 +84,9 @@ def shapes():
 def test_self_chains_are_the_base_models_own_boxes_and_answers(shapes):
     """Built from images and questions only: the boxes are those the base's grounding prompt gives for each object
     group the question names, the first and the final answer its direct answer."""
-    from grit.data.shapes.questions import phrase, referents
     from grit.models.generation import GenerationSettings, generate
     from grit.models.loading import load_policy
-    from grit.pretrain.tasks import GROUNDING_TEMPLATE
+    from grit.pretrain.tasks import grounding_asks
     from grit.quickstart import shipped_base
     from grit.warmstart import self_chains
 
@@ -100,11 +99,11 @@ def test_self_chains_are_the_base_models_own_boxes_and_answers(shapes):
         parsed = parse(chain.chain)
         assert parsed.strict and chain.question == question
         assert parsed.think.content.strip().startswith(f"My first answer is {answer.strip()}.")
-        asked = referents(question)
+        asked = grounding_asks(question)
         texts = generate(
             policy,
             [image] * len(asked),
-            [GROUNDING_TEMPLATE.format(what=phrase(*r)) for r in asked],
+            [prompt for _, prompt in asked],
             "plain",
             settings,
         )
@@ -128,7 +127,7 @@ def test_boxes_first_self_chains_answer_from_the_base_models_own_boxes(shapes):
         parsed = parse(chain.chain)
         assert parsed.strict and parsed.think.content.strip().startswith(("Let me find", "I find no"))
         groups = [("", [b for b in parsed.boxes])]  # one list holds them all when the question names one group
-        if len(referents(question)) == 1:
+        if len(grounding_asks(question)) == 1:
             start = reasoning_reply_start(groups)
             settings = GenerationSettings(max_new_tokens=8, stop_at_answer=False)
             own = generate(policy, [image], [question], "direct", settings, reply_starts=[start])[0]
@@ -211,3 +210,35 @@ def test_quickstart_refuses_agreement_with_a_layout_that_states_the_direct_answe
     with pytest.raises(ConfigError, match="warm_agree: the guess_first layout states the direct answer itself"):
         QuickstartConfig(warm_layout="guess_first", warm_agree=True)
     assert QuickstartConfig(warm_layout="reasoning", warm_agree=True).warm_agree
+
+
+def test_retries_draw_the_boxes_of_dropped_chains_again_and_keep_only_agreeing_draws():
+    """``retries``: the chains kept without retries are kept unchanged; each chain retries add was dropped before
+    (its greedy read-off answer disagreed with a sure direct answer) and now reads off the direct answer from boxes
+    the base drew itself. No label anywhere."""
+    import random
+
+    from grit.answers import verify
+    from grit.data.shapes import WorldConfig
+    from grit.data.shapes.questions import make_question
+    from grit.models.generation import GenerationSettings, generate
+    from grit.models.loading import load_policy
+    from grit.quickstart import shipped_base
+    from grit.warmstart import self_chains
+
+    rng = random.Random(10)
+    asked = [make_question(rng, WorldConfig(image_size=112), "counting", i) for i in range(40)]
+    policy = load_policy(shipped_base())
+    images, questions = [q.scene.render() for q in asked], [q.question for q in asked]
+    once = self_chains(policy, images, questions, layout="recheck", agree=True, sure=0.7)
+    again = self_chains(policy, images, questions, layout="recheck", agree=True, sure=0.7, retries=4, seed=1)
+    settings = GenerationSettings(max_new_tokens=8, stop_at_answer=False)
+    direct = [a.strip().split("\n")[0] for a in generate(policy, images, questions, "direct", settings)]
+    before = {id(c.image): c.chain for c in once}
+    after = {id(c.image): c.chain for c in again}
+    assert all(after.get(k) == chain for k, chain in before.items())  # nothing kept before changes or goes
+    added = [i for i, image in enumerate(images) if id(image) in after and id(image) not in before]
+    assert added, "four draws found no agreeing boxes for any dropped counting chain"
+    for i in added:
+        chain = parse(after[id(images[i])])
+        assert chain.strict and verify(chain.answer_text, direct[i], None, questions[i])

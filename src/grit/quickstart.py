@@ -105,6 +105,14 @@ class QuickstartConfig:
             "max": 1,
         },
     )
+    warm_retries: int = field(
+        default=0,
+        metadata={
+            "help": "with warm_agree: ground a chain that would be dropped again, sampling, up to this many times, "
+            "and keep the first grounding whose read-off answer agrees",
+            "min": 0,
+        },
+    )
     recipe: str | None = field(
         default=None, metadata={"help": "GRPO-GR recipe (default: recipes/shapes_tiny_cpu.yaml)"}
     )
@@ -176,6 +184,8 @@ def run_quickstart(
         progress=stage,
         agree=cfg.warm_agree,
         sure=cfg.warm_agree_sure,
+        retries=cfg.warm_retries,
+        seed=cfg.seed,
     )
     if cfg.warm_agree:
         if not chains:

@@ -2,8 +2,9 @@
 
 A weak base never samples the think/rethink/answer structure under the grounded prompt, so GRPO-GR sees no
 positive advantage for it (shared/TINY-EXPERIMENT.md). The warm start shows it the layout with nothing but its
-*own* outputs: for each unlabeled (image, question), the base grounds each object group the question names with its
-grounding prompt, then writes the answer after those boxes (its reasoning over them, a pretraining skill:
+*own* outputs: for each unlabeled (image, question), the base grounds each object group the question names (or the
+one shape its superlative picks) with its grounding prompt (:func:`grit.pretrain.tasks.grounding_asks`), then writes
+the answer after those boxes (its reasoning over them, a pretraining skill:
 :func:`grit.pretrain.tasks.reasoning_example`), and a few SFT steps teach a chain of them. The quickstart's layout,
 ``recheck``, is the paper's order: ``<think> [{its boxes of group 1}] [{its boxes of group 2}] answer: {its answer}
 </think> <rethink> [{the same boxes}] [{...}] </rethink> <answer> {its answer} </answer>``. The rethink writes the
@@ -27,11 +28,10 @@ from PIL import Image
 
 from grit.answers import verify
 from grit.chain import box_item, parse, render, render_box
-from grit.data.shapes.questions import phrase, referents
 from grit.models.generation import GenerationSettings, first_token_confidence, generate
 from grit.models.loading import Policy
 from grit.pretrain.optim import optimizer_step
-from grit.pretrain.tasks import GROUNDING_TEMPLATE, Example, collate, reasoning_reply
+from grit.pretrain.tasks import Example, collate, grounding_asks, reasoning_reply
 from grit.progress import Stage, figures, finish, phase, start
 from grit.prompts import question_text
 
@@ -61,6 +61,8 @@ def self_chains(
     progress: Stage | None = None,
     agree: bool = False,
     sure: float = 0.0,
+    retries: int = 0,
+    seed: int = 0,
 ) -> list[SelfChain]:
     """Chains built from the policy's own grounding and direct answers (no labels).
 
@@ -72,56 +74,81 @@ def self_chains(
     read the answer off the boxes): keep only the chains whose answer the policy's direct answer agrees with (two
     of its own answers; no label), a self-consistency filter; ``sure``: drop a chain only when the direct answer
     that disagrees is that sure of itself (the probability of its first token; 0 drops every disagreement), so that
-    questions the policy cannot answer directly keep their chains.
+    questions the policy cannot answer directly keep their chains; ``retries``: ground a chain that would be
+    dropped again, sampling (temperature 1, ``seed``), up to this many times, and keep the first grounding whose
+    read-off answer agrees (rejection sampling on the same two answers of its own: a greedy grounding that misses
+    one of four circles gets another draw).
     ``progress``: a :class:`grit.progress.Stage` to show progress in."""
     check_layout(layout)
-    asks = [(i, phrase(*r)) for i, q in enumerate(questions) for r in referents(q)]
-    with phase(progress, "own boxes", len(asks), "ask") as bar:
-        grounding = generate(
-            policy,
-            [images[i] for i, _ in asks],
-            [GROUNDING_TEMPLATE.format(what=what) for _, what in asks],
-            "plain",
-            GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False),
-            on_batch=lambda indices, _: bar.update(len(indices)),
-        )
-    found: dict[int, list[tuple[str, list]]] = {}
-    for (i, what), text in zip(asks, grounding):
-        found.setdefault(i, []).append((what, [b for b in parse(text).boxes if b.well_formed]))
-    settings = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
     read_off = layout in READ_OFF
     if agree and not read_off:
         raise ValueError(f"agree needs a layout that reads the answer off the boxes: {', '.join(READ_OFF)}")
+    greedy = GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False)
+    short = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
 
-    def own_answers(name: str, starts: list[str] | None) -> list[str]:
-        with phase(progress, name, len(images), "question") as bar:
+    def ground(which: Sequence[int], name: str, settings: GenerationSettings) -> dict[int, list[tuple[str, list]]]:
+        asks = [(i, what, prompt) for i in which for what, prompt in grounding_asks(questions[i])]
+        with phase(progress, name, len(asks), "ask") as bar:
             texts = generate(
                 policy,
-                list(images),
-                list(questions),
-                "direct",
+                [images[i] for i, _, _ in asks],
+                [prompt for _, _, prompt in asks],
+                "plain",
                 settings,
+                on_batch=lambda indices, _: bar.update(len(indices)),
+            )
+        found: dict[int, list[tuple[str, list]]] = {i: [] for i in which}
+        for (i, what, _), text in zip(asks, texts):
+            found[i].append((what, [b for b in parse(text).boxes if b.well_formed]))
+        return found
+
+    def own_answers(which: Sequence[int], name: str, starts: list[str] | None) -> list[str]:
+        with phase(progress, name, len(which), "question") as bar:
+            texts = generate(
+                policy,
+                [images[i] for i in which],
+                [questions[i] for i in which],
+                "direct",
+                short,
                 reply_starts=starts,
                 on_batch=lambda indices, _: bar.update(len(indices)),
             )
         return [t.strip().split("\n")[0].strip() or "none" for t in texts]
 
-    # read-off layouts: the answer the base writes after its own boxes; else its direct answer
-    starts = [reasoning_reply_start(found.get(i, [])) for i in range(len(questions))] if read_off else None
-    answers = own_answers("own answers", starts)
-    direct = own_answers("direct answers", None) if agree else answers
+    def read(which: Sequence[int], found: dict, name: str) -> list[str]:
+        # read-off layouts: the answer the base writes after its own boxes; else its direct answer
+        starts = [reasoning_reply_start(found[i]) for i in which] if read_off else None
+        return own_answers(which, name, starts)
+
+    everyone = range(len(questions))
+    found = ground(everyone, "own boxes", greedy)
+    answers = read(everyone, found, "own answers")
+    direct = own_answers(everyone, "direct answers", None) if agree else answers
     confidence = [1.0] * len(questions)
     if agree and sure > 0:
         with phase(progress, "direct confidence", len(images), "question") as bar:
             confidence = first_token_confidence(
                 policy, images, questions, "direct", batch_size, lambda indices: bar.update(len(indices))
             )
-    chains = []
-    for i, (image, question) in enumerate(zip(images, questions)):
-        if agree and confidence[i] >= sure and not verify(answers[i], direct[i], None, question):
-            continue
-        chains.append(SelfChain(image, question, chain_text(answers[i], found.get(i, []), layout)))
-    return chains
+
+    def dropped(i: int) -> bool:
+        return agree and confidence[i] >= sure and not verify(answers[i], direct[i], None, questions[i])
+
+    sampled = GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False, do_sample=True)
+    for attempt in range(retries if agree else 0):
+        again = [i for i in everyone if dropped(i)]
+        if not again:
+            break
+        torch.manual_seed(seed * 1000 + attempt)
+        drawn = ground(again, f"boxes again ({attempt + 1})", sampled)
+        for i, answer in zip(again, read(again, drawn, f"answers again ({attempt + 1})")):
+            if verify(answer, direct[i], None, questions[i]):
+                found[i], answers[i] = drawn[i], answer
+    return [
+        SelfChain(images[i], questions[i], chain_text(answers[i], found[i], layout))
+        for i in everyone
+        if not dropped(i)
+    ]
 
 
 def reasoning_reply_start(groups: Sequence[tuple[str, Sequence]]) -> str:

@@ -2,7 +2,9 @@
 
 - grounding: greedy answers to grounding prompts on held-out scenes, boxes matched one-to-one to the truth:
   mean matched IoU over queries that have targets, and recall = target objects found at IoU >= 0.5;
-  queries with no target are right when the answer has no box;
+  queries with no target are right when the answer has no box; the same for the groups counting questions count
+  (none to four alike), with the share of answers that box exactly as many objects as there are, and for the one
+  shape a superlative picks;
 - direct answers: accuracy per question family (rule verifier);
 - image-use probe: loss on a fixed batch with the true images vs the same batch with images shuffled between
   examples; the gap (shuffled - true) is how much the model relies on what it sees.
@@ -11,7 +13,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -26,7 +28,10 @@ from grit.pretrain.tasks import (
     REASONING_FAMILIES,
     Example,
     collate,
+    extreme_grounding_example,
+    extreme_question,
     grounding_example,
+    group_grounding_example,
     reasoning_example,
     sample_example,
 )
@@ -38,6 +43,8 @@ class HeldOut:
     direct: list[tuple[Example, str, str]]  # example, gold answer, family
     probe: list[Example]
     reasoning: list[Example]  # with the question's image, as a chain has it
+    groups: list[Example] = field(default_factory=list)  # the groups counting questions count
+    extremes: list[Example] = field(default_factory=list)  # the shape a superlative picks
 
 
 def make_heldout(
@@ -48,6 +55,8 @@ def make_heldout(
     n_direct: int = 40,
     n_probe: int = 64,
     n_reasoning: int = 160,
+    n_groups: int = 100,
+    n_extremes: int = 40,
 ) -> HeldOut:
     """Held-out examples from a random stream of their own (training streams use other seeds)."""
     rng = random.Random(f"grit-pretrain-heldout-{seed}")
@@ -62,14 +71,21 @@ def make_heldout(
             direct.append((Example(q.scene.render(), q.question, q.answer, family), q.answer, family))
     probe = [sample_example(rng, cfg, frame, {"grounding": 0.5, "direct": 0.5}) for _ in range(n_probe)]
     reasoning = [reasoning_example(rng, cfg, frame, image="own") for _ in range(n_reasoning)]
-    return HeldOut(grounding, direct, probe, reasoning)
+    groups = [group_grounding_example(make_question(rng, cfg, "counting", i), frame) for i in range(n_groups)]
+    extremes = [extreme_grounding_example(extreme_question(rng, cfg, i), frame) for i in range(n_extremes)]
+    return HeldOut(grounding, direct, probe, reasoning, groups, extremes)
 
 
-def grounding_readout(outputs: list[str], examples: list[Example], frame: Frame) -> dict[str, float]:
-    ious, hits, targets, empty_right, empty = [], 0, 0, 0, 0
+def grounding_readout(
+    outputs: list[str], examples: list[Example], frame: Frame, name: str = "grounding"
+) -> dict[str, float]:
+    """Matched IoU, recall at IoU 0.5, "none" right, and the share of answers with exactly as many boxes as the
+    truth, as ``{name}_...``."""
+    ious, hits, targets, empty_right, empty, exact = [], 0, 0, 0, 0, 0
     for text, ex in zip(outputs, examples):
         truth = [frame.to_original(b.coords) for b in parse(ex.target).boxes]
         predicted = [frame.to_original(b.coords) for b in parse(text).boxes if b.well_formed]
+        exact += len(predicted) == len(truth)
         if not truth:
             empty += 1
             empty_right += int(not predicted)
@@ -78,11 +94,15 @@ def grounding_readout(outputs: list[str], examples: list[Example], frame: Frame)
         ious.append(m.mean_iou)
         hits += m.hits
         targets += len(truth)
-    return {
-        "grounding_matched_iou": sum(ious) / max(len(ious), 1),
-        "grounding_recall50": hits / max(targets, 1),
-        "grounding_empty_correct": empty_right / max(empty, 1),
+    result = {
+        f"{name}_matched_iou": sum(ious) / max(len(ious), 1),
+        f"{name}_recall50": hits / max(targets, 1),
+        f"{name}_empty_correct": empty_right / max(empty, 1),
+        f"{name}_exact_count": exact / max(len(examples), 1),
     }
+    if not empty:
+        del result[f"{name}_empty_correct"]
+    return result
 
 
 @torch.no_grad()
@@ -118,6 +138,10 @@ def evaluate_base(policy: Policy, heldout: HeldOut, frame: Frame, batch_size: in
     g = heldout.grounding
     outputs = generate(policy, [e.image for e in g], [e.prompt for e in g], "plain", settings)
     result = grounding_readout(outputs, g, frame)
+    for name, examples in (("grounding_group", heldout.groups), ("grounding_extreme", heldout.extremes)):
+        if examples:
+            texts = generate(policy, [e.image for e in examples], [e.prompt for e in examples], "plain", settings)
+            result.update(grounding_readout(texts, examples, frame, name))
     short = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
     d = heldout.direct
     answers = generate(policy, [e.image for e, _, _ in d], [e.prompt for e, _, _ in d], "direct", short)

@@ -30,12 +30,14 @@ from grit.data.shapes import (
     Question,
     Scene,
     WorldConfig,
+    extreme,
     make_question,
     make_scene,
     phrase,
     plural,
     referents,
 )
+from grit.data.shapes.questions import ATTRIBUTE_KINDS
 from grit.prompts import question_text
 
 TASKS = ("grounding", "direct", "tags", "instructed", "reasoning")
@@ -55,6 +57,24 @@ class Example:
 
 
 GROUNDING_TEMPLATE = "Output the bounding boxes of all {what} in JSON with key 'bbox_2d'."
+EXTREME_TEMPLATE = "Output the bounding box of the {where} shape in JSON with key 'bbox_2d'."
+
+
+def grounding_asks(question: str) -> list[tuple[str, str]]:
+    """What to ground for a shapes-world question, in its order, and the grounding prompt for each: every group
+    of the colour and shape it names ("red circles"), or the one shape its superlative picks ("leftmost shape")."""
+    where = extreme(question)
+    if where:
+        return [(f"{where} shape", EXTREME_TEMPLATE.format(where=where))]
+    return [(phrase(*r), GROUNDING_TEMPLATE.format(what=phrase(*r))) for r in referents(question)]
+
+
+def named_boxes(question: Question, frame: Frame) -> str:
+    """The boxes of the objects a question names, one JSON list per group in its order (as its chain grounds them,
+    :func:`grounding_asks`): the groups of the colours and shapes it names, or the one shape its superlative picks."""
+    if extreme(question.question):
+        return grounding_target(question.evidence, frame)
+    return " ".join(grounding_target(question.scene.matching(*g), frame) for g in referents(question.question))
 
 
 def grounding_target(objects, frame: Frame) -> str:
@@ -81,6 +101,27 @@ def grounding_example(
     what = phrase(colour, shape)
     target = grounding_target(scene.matching(colour, shape), frame)
     return Example(scene.render(), GROUNDING_TEMPLATE.format(what=what), target, "grounding")
+
+
+def group_grounding_example(question: Question, frame: Frame) -> Example:
+    """Ground the group a counting question counts ("all red circles": none to ``max_count`` of them, often several
+    alike), on that question's scene; the question itself is not shown. Random scenes rarely hold several objects of
+    one colour and shape, so without this the base boxed two or three of four (docs/EXPERIMENTS.md)."""
+    prompt = GROUNDING_TEMPLATE.format(what=phrase(*referents(question.question)[0]))
+    return Example(question.scene.render(), prompt, grounding_target(question.evidence, frame), "grounding")
+
+
+def extreme_question(rng: random.Random, cfg: WorldConfig, index: int) -> Question:
+    """An attribute question about the shape a superlative picks (colour or shape by ``index``)."""
+    kinds = [i for i, k in enumerate(ATTRIBUTE_KINDS) if k.endswith("_of_extreme")]
+    return make_question(rng, cfg, "attribute", kinds[index % len(kinds)])
+
+
+def extreme_grounding_example(question: Question, frame: Frame) -> Example:
+    """Ground the one shape a superlative question picks ("the leftmost shape"), on that question's scene, whose
+    extreme is clear of the next shape; the question itself is not shown."""
+    prompt = EXTREME_TEMPLATE.format(where=extreme(question.question))
+    return Example(question.scene.render(), prompt, grounding_target(question.evidence, frame), "grounding")
 
 
 def direct_example(question: Question) -> Example:
@@ -173,10 +214,10 @@ def instructed_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Ex
         tag = rng.choice(TAGS)
         suffix, target = f" Write the answer between <{tag}> and </{tag}>.", f"<{tag}> {q.answer} </{tag}>"
     else:  # the objects named by the instruction, or left for the model to read from the question
-        groups = referents(q.question)
-        what = "all " + " and ".join(phrase(*g) for g in groups) if kind == "boxes" else rng.choice(UNNAMED)
-        boxes = " ".join(grounding_target(q.scene.matching(*g), frame) for g in groups)
-        suffix, start = boxes_instruction(rng, what)
+        named = [what for what, _ in grounding_asks(q.question)]
+        what = ("the " if extreme(q.question) else "all ") + " and ".join(named)
+        suffix, start = boxes_instruction(rng, what if kind == "boxes" else rng.choice(UNNAMED))
+        boxes = named_boxes(q, frame)
         target = f"{start.format(boxes=boxes)} {q.answer}"
     return Example(q.scene.render(), question_text(q.question, "direct") + suffix, target, f"instructed/{kind}")
 
@@ -243,7 +284,7 @@ def reasoning_example(
     families = families or REASONING_FAMILIES
     family = rng.choices(list(families), weights=list(families.values()))[0]
     q = make_question(rng, cfg, family, rng.randrange(1000))
-    boxes = " ".join(grounding_target(q.scene.matching(*g), frame) for g in referents(q.question))
+    boxes = named_boxes(q, frame)
     image = image or rng.choice(images or REASONING_IMAGES)
     if image == "other":
         other = make_scene(rng, cfg)
@@ -278,6 +319,8 @@ def sample_example(
     reasoning_families: Mapping[str, float] | None = None,
     reasoning_images: Sequence[str] | None = None,
     reasoning_forms: Sequence[float] | None = None,
+    group_share: float = 0.0,
+    extreme_share: float = 0.0,
 ) -> Example:
     task = rng.choices(list(mix), weights=list(mix.values()))[0]
     if task == "tags":
@@ -288,6 +331,12 @@ def sample_example(
         return reasoning_example(
             rng, cfg, frame, families=reasoning_families, images=reasoning_images, forms=reasoning_forms
         )
+    if task == "grounding":
+        draw = rng.random()
+        if draw < group_share:
+            return group_grounding_example(make_question(rng, cfg, "counting", rng.randrange(1000)), frame)
+        if draw < group_share + extreme_share:
+            return extreme_grounding_example(extreme_question(rng, cfg, rng.randrange(2)), frame)
     family = rng.choice(QUESTION_FAMILIES)
     q = make_question(rng, cfg, family, rng.randrange(1000))
     if task == "grounding":

@@ -97,6 +97,16 @@ class PretrainConfig:
     grounding_present_share: float = field(
         default=0.0, metadata=_help("share of grounding queries about an object that is in the scene", min=0)
     )
+    grounding_group_share: float = field(
+        default=0.0,
+        metadata=_help(
+            "share of grounding queries for the group a counting question counts (often several alike)", min=0
+        ),
+    )
+    grounding_extreme_share: float = field(
+        default=0.0,
+        metadata=_help('share of grounding queries for the shape a superlative picks ("the leftmost shape")', min=0),
+    )
     word_readout: bool = field(
         default=False, metadata=_help("stage 1: also score each cell's colour/shape against the LM's word embeddings")
     )
@@ -307,6 +317,8 @@ class Pretrainer:
                     cfg.reasoning_families,
                     cfg.reasoning_images,
                     cfg.reasoning_forms,
+                    cfg.grounding_group_share,
+                    cfg.grounding_extreme_share,
                 )
                 for _ in range(cfg.lm_batch)
             ]

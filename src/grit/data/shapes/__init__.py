@@ -1,7 +1,7 @@
 """The shapes world, in one place: scenes with exact boxes (:mod:`.scene`), questions about them with evidence
 boxes (:mod:`.questions`) and the writer of a data set in the GRIT_data layout (:mod:`.world`)."""
 
-from grit.data.shapes.questions import Question, make_question, phrase, referents
+from grit.data.shapes.questions import Question, extreme, make_question, phrase, referents
 from grit.data.shapes.scene import (
     COLOURS,
     QUESTION_FAMILIES,
@@ -24,6 +24,7 @@ __all__ = [
     "Scene",
     "ShapeObject",
     "WorldConfig",
+    "extreme",
     "make_question",
     "make_scene",
     "phrase",

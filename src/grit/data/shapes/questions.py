@@ -140,6 +140,16 @@ def referents(question: str) -> list[tuple[str | None, str | None]]:
     return found or [(None, None)]
 
 
+def extreme(question: str) -> str | None:
+    """The superlative a shapes-world question picks its object by ("leftmost", ...), or None.
+
+    >>> extreme("What colour is the leftmost shape?"), extreme("What colour is the circle?")
+    ('leftmost', None)
+    """
+    found = [w for w in EXTREMES if re.search(rf"\b{w}\b", question.lower())]
+    return found[0] if found else None
+
+
 def phrase(colour: str | None, shape: str | None) -> str:
     """The grounding prompt's words for a group: "red circles", "circles", "red shapes", "shapes"."""
     if shape:
