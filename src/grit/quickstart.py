@@ -106,7 +106,7 @@ class QuickstartConfig:
         },
     )
     warm_retries: int = field(
-        default=0,
+        default=4,
         metadata={
             "help": "with warm_agree: ground a chain that would be dropped again, sampling, up to this many times, "
             "and keep the first grounding whose read-off answer agrees",
