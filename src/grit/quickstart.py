@@ -195,8 +195,10 @@ def run_quickstart(
                 "--base"
             )
         unsure = f" or the direct one is under {cfg.warm_agree_sure:g} sure" if cfg.warm_agree_sure else ""
+        drawn = f" (boxes drawn up to {cfg.warm_retries} more times)" if cfg.warm_retries else ""
         stage.log(
             f"{len(chains)} of {len(unlabeled)} chains kept: their read-off answer agrees with the direct one{unsure}"
+            + drawn
         )
     warm_start(policy, chains, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=stage.log, progress=stage)
     policy.model.save_pretrained(out / "warm")
