@@ -198,6 +198,11 @@ def test_extreme_grounding_boxes_the_one_shape_a_superlative_picks():
     ]
 
 
+def test_grounding_shares_over_one_are_refused():
+    with pytest.raises(ConfigError, match="grounding_group_share \\+ grounding_extreme_share: 0.7 \\+ 0.5 is over 1"):
+        micro_config("x", grounding_group_share=0.7, grounding_extreme_share=0.5)
+
+
 def test_instructed_task_is_a_known_task_mix_entry():
     assert micro_config("x", task_mix={"instructed": 1.0}).task_mix == {"instructed": 1.0}
     with pytest.raises(ValueError, match="instructed"):

@@ -331,7 +331,7 @@ def sample_example(
         return reasoning_example(
             rng, cfg, frame, families=reasoning_families, images=reasoning_images, forms=reasoning_forms
         )
-    if task == "grounding":
+    if task == "grounding" and (group_share or extreme_share):  # no draw otherwise: older recipes keep their stream
         draw = rng.random()
         if draw < group_share:
             return group_grounding_example(make_question(rng, cfg, "counting", rng.randrange(1000)), frame)

@@ -140,6 +140,11 @@ class PretrainConfig:
                 f"reasoning_forms: {self.reasoning_forms}: give {len(REASONING_FORMS)} weights >= 0, one for each of "
                 + ", ".join(REASONING_FORMS)
             )
+        if self.grounding_group_share + self.grounding_extreme_share > 1:
+            problems.append(
+                f"grounding_group_share + grounding_extreme_share: {self.grounding_group_share} + "
+                f"{self.grounding_extreme_share} is over 1; give shares of the grounding queries that sum to at most 1"
+            )
         if not self.reasoning_images:
             problems.append(f"reasoning_images: give a list of {', '.join(REASONING_IMAGE_KINDS)}")
         if problems:
