@@ -139,13 +139,20 @@ def make_warm(out: Path, examples: int = 128, steps: int = 100) -> Path:
 
 
 def quickstart_chains(policy, images, questions):
-    """The base's own chains as the quickstart builds them (its default layout and filter)."""
+    """The base's own chains as the quickstart builds them (its default layout, filter and retries)."""
     from grit.quickstart import QuickstartConfig
     from grit.warmstart import self_chains
 
     cfg = QuickstartConfig()
     return self_chains(
-        policy, images, questions, layout=cfg.warm_layout, agree=cfg.warm_agree, sure=cfg.warm_agree_sure
+        policy,
+        images,
+        questions,
+        layout=cfg.warm_layout,
+        agree=cfg.warm_agree,
+        sure=cfg.warm_agree_sure,
+        retries=cfg.warm_retries,
+        seed=cfg.seed,
     )
 
 

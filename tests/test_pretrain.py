@@ -167,8 +167,8 @@ def test_extreme_grounding_boxes_the_one_shape_a_superlative_picks():
     from grit.pretrain.tasks import (
         EXTREME_TEMPLATE,
         GROUNDING_TEMPLATE,
-        extreme_grounding_example,
         grounding_asks,
+        named_grounding_example,
         sample_example,
     )
 
@@ -185,7 +185,7 @@ def test_extreme_grounding_boxes_the_one_shape_a_superlative_picks():
         where = extreme(q.question)
         axis, pick = EXTREMES[where]
         target = pick(q.scene.objects, key=lambda o: (o.box[axis] + o.box[axis + 2]) / 2)
-        ex = extreme_grounding_example(q, frame)
+        ex = named_grounding_example(q, frame)
         assert ex.prompt == EXTREME_TEMPLATE.format(where=where) and q.question not in ex.prompt
         (box,) = parse(ex.target).boxes
         assert frame.to_original(box.coords) == pytest.approx(target.box, abs=1) and box.label == target.label
@@ -322,11 +322,11 @@ def test_grounding_readout_counts_answers_with_exactly_the_truths_boxes():
     member is not exact and misses it; "none" for an empty group is exact."""
     from grit.data.shapes import make_question
     from grit.pretrain.probe import grounding_readout
-    from grit.pretrain.tasks import group_grounding_example
+    from grit.pretrain.tasks import named_grounding_example
 
     world, frame = WorldConfig(image_size=112), Frame.qwen(112, 112, 56 * 56, 112 * 112)
     examples = [
-        group_grounding_example(make_question(random.Random(k), world, "counting", k), frame) for k in range(5)
+        named_grounding_example(make_question(random.Random(k), world, "counting", k), frame) for k in range(5)
     ]
     assert [ex.target.count("bbox_2d") for ex in examples] == [0, 1, 2, 3, 4]
     right = grounding_readout([ex.target for ex in examples], examples, frame, "g")

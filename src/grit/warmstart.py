@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from PIL import Image
@@ -134,7 +134,7 @@ def self_chains(
     def dropped(i: int) -> bool:
         return agree and confidence[i] >= sure and not verify(answers[i], direct[i], None, questions[i])
 
-    sampled = GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False, do_sample=True)
+    sampled = replace(greedy, do_sample=True)
     for attempt in range(retries if agree else 0):
         again = [i for i in everyone if dropped(i)]
         if not again:

@@ -28,10 +28,9 @@ from grit.pretrain.tasks import (
     REASONING_FAMILIES,
     Example,
     collate,
-    extreme_grounding_example,
     extreme_question,
     grounding_example,
-    group_grounding_example,
+    named_grounding_example,
     reasoning_example,
     sample_example,
 )
@@ -71,8 +70,8 @@ def make_heldout(
             direct.append((Example(q.scene.render(), q.question, q.answer, family), q.answer, family))
     probe = [sample_example(rng, cfg, frame, {"grounding": 0.5, "direct": 0.5}) for _ in range(n_probe)]
     reasoning = [reasoning_example(rng, cfg, frame, image="own") for _ in range(n_reasoning)]
-    groups = [group_grounding_example(make_question(rng, cfg, "counting", i), frame) for i in range(n_groups)]
-    extremes = [extreme_grounding_example(extreme_question(rng, cfg, i), frame) for i in range(n_extremes)]
+    groups = [named_grounding_example(make_question(rng, cfg, "counting", i), frame) for i in range(n_groups)]
+    extremes = [named_grounding_example(extreme_question(rng, cfg, i), frame) for i in range(n_extremes)]
     return HeldOut(grounding, direct, probe, reasoning, groups, extremes)
 
 

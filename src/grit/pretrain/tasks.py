@@ -103,25 +103,19 @@ def grounding_example(
     return Example(scene.render(), GROUNDING_TEMPLATE.format(what=what), target, "grounding")
 
 
-def group_grounding_example(question: Question, frame: Frame) -> Example:
-    """Ground the group a counting question counts ("all red circles": none to ``max_count`` of them, often several
-    alike), on that question's scene; the question itself is not shown. Random scenes rarely hold several objects of
-    one colour and shape, so without this the base boxed two or three of four (docs/EXPERIMENTS.md)."""
-    prompt = GROUNDING_TEMPLATE.format(what=phrase(*referents(question.question)[0]))
-    return Example(question.scene.render(), prompt, grounding_target(question.evidence, frame), "grounding")
-
-
 def extreme_question(rng: random.Random, cfg: WorldConfig, index: int) -> Question:
     """An attribute question about the shape a superlative picks (colour or shape by ``index``)."""
     kinds = [i for i, k in enumerate(ATTRIBUTE_KINDS) if k.endswith("_of_extreme")]
     return make_question(rng, cfg, "attribute", kinds[index % len(kinds)])
 
 
-def extreme_grounding_example(question: Question, frame: Frame) -> Example:
-    """Ground the one shape a superlative question picks ("the leftmost shape"), on that question's scene, whose
-    extreme is clear of the next shape; the question itself is not shown."""
-    prompt = EXTREME_TEMPLATE.format(where=extreme(question.question))
-    return Example(question.scene.render(), prompt, grounding_target(question.evidence, frame), "grounding")
+def named_grounding_example(question: Question, frame: Frame) -> Example:
+    """Ground what a question names, on its scene, as its chain grounds it (:func:`grounding_asks`,
+    :func:`named_boxes`); the question itself is not shown. For a counting question that is the group it counts (none
+    to ``max_count``, often several alike: random scenes rarely hold those, and without them the base boxed two or
+    three of four, docs/EXPERIMENTS.md); for a superlative one the shape it picks, clear of the next one."""
+    ((_, prompt),) = grounding_asks(question.question)
+    return Example(question.scene.render(), prompt, named_boxes(question, frame), "grounding")
 
 
 def direct_example(question: Question) -> Example:
@@ -334,9 +328,9 @@ def sample_example(
     if task == "grounding" and (group_share or extreme_share):  # no draw otherwise: older recipes keep their stream
         draw = rng.random()
         if draw < group_share:
-            return group_grounding_example(make_question(rng, cfg, "counting", rng.randrange(1000)), frame)
+            return named_grounding_example(make_question(rng, cfg, "counting", rng.randrange(1000)), frame)
         if draw < group_share + extreme_share:
-            return extreme_grounding_example(extreme_question(rng, cfg, rng.randrange(2)), frame)
+            return named_grounding_example(extreme_question(rng, cfg, rng.randrange(2)), frame)
     family = rng.choice(QUESTION_FAMILIES)
     q = make_question(rng, cfg, family, rng.randrange(1000))
     if task == "grounding":
