@@ -299,7 +299,35 @@ def test_reasoning_forms_put_an_instruction_after_the_question_and_never_grits()
         PretrainConfig(reasoning_forms=[1.0, 1.0])
 
 
-def test_make_base_chains_the_eight_stage_recipes_each_from_the_last_ones_model():
+def test_instructed_settings_ask_for_own_boxes_behind_long_instructions_and_count_more():
+    """Stage 9's settings: counting questions at the given share, the kinds' weights, and general sentences (never
+    GRIT's instruction) before an instruction to write boxes; at their defaults the stream is the one before."""
+    from grit.pretrain.tasks import INSTRUCTION_SENTENCES, instructed_example, sample_example
+
+    world, frame = WorldConfig(image_size=112), Frame.qwen(112, 112, 56 * 56, 112 * 112)
+    rng = random.Random(3)
+    long = [instructed_example(rng, world, frame, 1.0, [0, 0, 1, 1], 1.0) for _ in range(30)]
+    for e in long:
+        assert e.prompt.split("Question: ")[1].startswith("How many"), e.prompt
+        assert e.task in ("instructed/boxes", "instructed/boxes_unnamed")
+        said = [x for x in INSTRUCTION_SENTENCES if x in e.prompt]
+        assert 2 <= len(said) <= 5 and e.prompt.index(said[0]) < e.prompt.index("First, write the boxes of")
+        assert not any(f"<{t}>" in e.prompt + e.target for t in ("think", "rethink", "answer"))
+    short = [instructed_example(rng, world, frame, 0.0, [0, 0, 1, 0], 0.0) for _ in range(30)]
+    assert not any(x in e.prompt for e in short for x in INSTRUCTION_SENTENCES)
+    assert {e.prompt.split("Question: ")[1].split()[0] for e in short} != {"How"}  # every family, not only counting
+    mix = {"instructed": 1.0, "grounding": 1.0}
+    rng_a, rng_b = random.Random(5), random.Random(5)
+    default = [sample_example(rng_a, world, frame, mix) for _ in range(20)]
+    same = [sample_example(rng_b, world, frame, mix, instructed={"counting_share": 0.0}) for _ in range(20)]
+    assert [(e.prompt, e.target) for e in default] == [(e.prompt, e.target) for e in same]
+    with pytest.raises(ConfigError, match="instructed_kinds: .*give 4 weights"):
+        PretrainConfig(instructed_kinds=[1.0])
+    with pytest.raises(ConfigError, match="instructed_long_share"):
+        PretrainConfig(instructed_long_share=1.5)
+
+
+def test_make_base_chains_the_nine_stage_recipes_each_from_the_last_ones_model():
     """`make base` runs the stages in order into runs/<stage>; each recipe starts from the model the stage before it
     writes."""
     import re
@@ -309,7 +337,7 @@ def test_make_base_chains_the_eight_stage_recipes_each_from_the_last_ones_model(
 
     root = Path(__file__).parents[1]
     stages = re.search(r"^BASE_STAGES := (.+)$", (root / "Makefile").read_text(), re.M).group(1).split()
-    assert stages[0] == "base" and stages[-1] == "base_ground" and len(stages) == 8
+    assert stages[0] == "base" and stages[-1] == "base_ground_long" and len(stages) == 9
     before = None
     for stage in stages:
         cfg = from_yaml(PretrainConfig, root / "recipes" / f"shapes_{stage}.yaml")

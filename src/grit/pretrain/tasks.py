@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -195,13 +196,30 @@ ANSWER_ONLY = (
 UNNAMED = ("the objects the question is about", "the shapes the question names", "every object you need to answer")
 
 
-def instructed_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Example:
+# Kinds of instructed questions: answer only; the answer between tags; the boxes of the objects the instruction
+# names, then the answer; the boxes of the objects left to be read from the question, then the answer.
+INSTRUCTED_KINDS = ("answer", "tagged", "boxes", "boxes_unnamed")
+INSTRUCTED_KIND_WEIGHTS = (0.3, 0.15, 0.25, 0.3)
+
+
+def instructed_example(
+    rng: random.Random,
+    cfg: WorldConfig,
+    frame: Frame,
+    counting_share: float = 0.0,
+    kinds: Sequence[float] | None = None,
+    long_share: float = 0.0,
+) -> Example:
     """A question followed by an instruction, e.g. "Question: How many red circles are there? First, write the
     boxes of all red circles in JSON with key 'bbox_2d' between <look> and </look>. Then, write the answer after
-    <res>." -> ``<look> [..] </look> <res> 2``."""
-    family = rng.choice(QUESTION_FAMILIES)
+    <res>." -> ``<look> [..] </look> <res> 2``. ``counting_share``: a counting question this often, else any family;
+    ``kinds``: weights of :data:`INSTRUCTED_KINDS`; ``long_share``: this often, two to five general sentences
+    (:data:`INSTRUCTION_SENTENCES`) come before an instruction to write boxes, so that the model grounds its own
+    boxes far from the question, as a chain behind a long instruction must (never GRIT's instruction)."""
+    # no draw at a share of 0: older recipes keep their stream
+    family = "counting" if counting_share and rng.random() < counting_share else rng.choice(QUESTION_FAMILIES)
     q = make_question(rng, cfg, family, rng.randrange(1000))
-    kind = rng.choices(("answer", "tagged", "boxes", "boxes_unnamed"), weights=(0.3, 0.15, 0.25, 0.3))[0]
+    kind = rng.choices(INSTRUCTED_KINDS, weights=kinds or INSTRUCTED_KIND_WEIGHTS)[0]
     if kind == "answer":
         suffix, target = rng.choice(ANSWER_ONLY), q.answer
     elif kind == "tagged":
@@ -211,6 +229,8 @@ def instructed_example(rng: random.Random, cfg: WorldConfig, frame: Frame) -> Ex
         named = [what for what, _ in grounding_asks(q.question)]
         what = ("the " if extreme(q.question) else "all ") + " and ".join(named)
         suffix, start = boxes_instruction(rng, what if kind == "boxes" else rng.choice(UNNAMED))
+        if long_share and rng.random() < long_share:
+            suffix = " " + " ".join(rng.sample(INSTRUCTION_SENTENCES, rng.randint(2, 5))) + suffix
         boxes = named_boxes(q, frame)
         target = f"{start.format(boxes=boxes)} {q.answer}"
     return Example(q.scene.render(), question_text(q.question, "direct") + suffix, target, f"instructed/{kind}")
@@ -315,12 +335,14 @@ def sample_example(
     reasoning_forms: Sequence[float] | None = None,
     group_share: float = 0.0,
     extreme_share: float = 0.0,
+    instructed: Mapping[str, Any] | None = None,
 ) -> Example:
+    """One example of a task drawn from ``mix``; ``instructed``: keyword arguments of :func:`instructed_example`."""
     task = rng.choices(list(mix), weights=list(mix.values()))[0]
     if task == "tags":
         return tag_example(rng, cfg, frame)
     if task == "instructed":
-        return instructed_example(rng, cfg, frame)
+        return instructed_example(rng, cfg, frame, **(instructed or {}))
     if task == "reasoning":
         return reasoning_example(
             rng, cfg, frame, families=reasoning_families, images=reasoning_images, forms=reasoning_forms

@@ -33,6 +33,8 @@ from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
 from grit.pretrain.optim import optimizer_step
 from grit.pretrain.probe import HeldOut, evaluate_base, make_heldout
 from grit.pretrain.tasks import (
+    INSTRUCTED_KIND_WEIGHTS,
+    INSTRUCTED_KINDS,
     REASONING_FAMILIES,
     REASONING_FORMS,
     REASONING_IMAGE_KINDS,
@@ -94,6 +96,28 @@ class PretrainConfig:
             min=0,
         ),
     )
+    instructed_counting_share: float = field(
+        default=0.0,
+        metadata=_help("share of instructed questions that are counting ones (else any family)", min=0, max=1),
+    )
+    instructed_kinds: list[float] = field(
+        default_factory=lambda: list(INSTRUCTED_KIND_WEIGHTS),
+        metadata=_help(
+            f"weights of the instructed task's kinds: {', '.join(INSTRUCTED_KINDS)} (answer only, the answer between "
+            "tags, the boxes of the objects the instruction names then the answer, the boxes of the objects left to "
+            "read from the question then the answer)",
+            min=0,
+        ),
+    )
+    instructed_long_share: float = field(
+        default=0.0,
+        metadata=_help(
+            "share of instructions to write boxes that two to five general sentences precede (the model's own boxes "
+            "far from the question)",
+            min=0,
+            max=1,
+        ),
+    )
     grounding_present_share: float = field(
         default=0.0, metadata=_help("share of grounding queries about an object that is in the scene", min=0)
     )
@@ -135,6 +159,11 @@ class PretrainConfig:
         families = self.reasoning_families
         if set(families) - set(QUESTION_FAMILIES) or not families or min(families.values()) < 0:
             problems.append(f"reasoning_families: {families}: give weights >= 0 for {', '.join(QUESTION_FAMILIES)}")
+        if len(self.instructed_kinds) != len(INSTRUCTED_KINDS) or not sum(self.instructed_kinds):
+            problems.append(
+                f"instructed_kinds: {self.instructed_kinds}: give {len(INSTRUCTED_KINDS)} weights >= 0, one for each "
+                f"of {', '.join(INSTRUCTED_KINDS)}"
+            )
         if len(self.reasoning_forms) != len(REASONING_FORMS) or not sum(self.reasoning_forms):
             problems.append(
                 f"reasoning_forms: {self.reasoning_forms}: give {len(REASONING_FORMS)} weights >= 0, one for each of "
@@ -324,6 +353,11 @@ class Pretrainer:
                     cfg.reasoning_forms,
                     cfg.grounding_group_share,
                     cfg.grounding_extreme_share,
+                    {
+                        "counting_share": cfg.instructed_counting_share,
+                        "kinds": cfg.instructed_kinds,
+                        "long_share": cfg.instructed_long_share,
+                    },
                 )
                 for _ in range(cfg.lm_batch)
             ]
