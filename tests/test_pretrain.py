@@ -302,6 +302,8 @@ def test_reasoning_forms_put_an_instruction_after_the_question_and_never_grits()
 def test_instructed_settings_ask_for_own_boxes_behind_long_instructions_and_count_more():
     """Stage 9's settings: counting questions at the given share, the kinds' weights, and general sentences (never
     GRIT's instruction) before an instruction to write boxes; at their defaults the stream is the one before."""
+    import hashlib
+
     from grit.pretrain.tasks import INSTRUCTION_SENTENCES, instructed_example, sample_example
 
     world, frame = WorldConfig(image_size=112), Frame.qwen(112, 112, 56 * 56, 112 * 112)
@@ -316,11 +318,12 @@ def test_instructed_settings_ask_for_own_boxes_behind_long_instructions_and_coun
     short = [instructed_example(rng, world, frame, 0.0, [0, 0, 1, 0], 0.0) for _ in range(30)]
     assert not any(x in e.prompt for e in short for x in INSTRUCTION_SENTENCES)
     assert {e.prompt.split("Question: ")[1].split()[0] for e in short} != {"How"}  # every family, not only counting
-    mix = {"instructed": 1.0, "grounding": 1.0}
-    rng_a, rng_b = random.Random(5), random.Random(5)
-    default = [sample_example(rng_a, world, frame, mix) for _ in range(20)]
-    same = [sample_example(rng_b, world, frame, mix, instructed={"counting_share": 0.0}) for _ in range(20)]
-    assert [(e.prompt, e.target) for e in default] == [(e.prompt, e.target) for e in same]
+    # the stream of the defaults, as the code drew it before these settings existed (the shipped stages 1-8 come from
+    # it): the hash of 40 examples, taken from that code
+    rng = random.Random(5)
+    default = [sample_example(rng, world, frame, {"instructed": 1.0, "grounding": 1.0}) for _ in range(40)]
+    digest = hashlib.sha256(repr([(e.prompt, e.target) for e in default]).encode()).hexdigest()
+    assert digest == "9b5a65d0cea814b5c183aa226c8f9d391184d77c7a608090c415875aea499f2a"
     with pytest.raises(ConfigError, match="instructed_kinds: .*give 4 weights"):
         PretrainConfig(instructed_kinds=[1.0])
     with pytest.raises(ConfigError, match="instructed_long_share"):
