@@ -159,16 +159,12 @@ class PretrainConfig:
         families = self.reasoning_families
         if set(families) - set(QUESTION_FAMILIES) or not families or min(families.values()) < 0:
             problems.append(f"reasoning_families: {families}: give weights >= 0 for {', '.join(QUESTION_FAMILIES)}")
-        if len(self.instructed_kinds) != len(INSTRUCTED_KINDS) or not sum(self.instructed_kinds):
-            problems.append(
-                f"instructed_kinds: {self.instructed_kinds}: give {len(INSTRUCTED_KINDS)} weights >= 0, one for each "
-                f"of {', '.join(INSTRUCTED_KINDS)}"
-            )
-        if len(self.reasoning_forms) != len(REASONING_FORMS) or not sum(self.reasoning_forms):
-            problems.append(
-                f"reasoning_forms: {self.reasoning_forms}: give {len(REASONING_FORMS)} weights >= 0, one for each of "
-                + ", ".join(REASONING_FORMS)
-            )
+        for name, names in (("instructed_kinds", INSTRUCTED_KINDS), ("reasoning_forms", REASONING_FORMS)):
+            weights = getattr(self, name)  # one weight per name; each >= 0 is checked by field_problems
+            if len(weights) != len(names) or not sum(weights):
+                problems.append(
+                    f"{name}: {weights}: give {len(names)} weights >= 0, one for each of {', '.join(names)}"
+                )
         if self.grounding_group_share + self.grounding_extreme_share > 1:
             problems.append(
                 f"grounding_group_share + grounding_extreme_share: {self.grounding_group_share} + "
