@@ -8,9 +8,11 @@ row stops), one forward+backward+AdamW of the step's token batch, and one refere
 step <= 1.5 x estimate). Checkpoints and rollout pages, written every ``save_steps`` / ``viewer_every`` steps, are
 timed once after the run and shown per step at the recipe's interval.
 
-Also the cost of grit's rewards and logging: the same run with one trivial reward (goal: <= 1.05). Both runs use
-learning rate 0 and the same seed, so they sample the same completions and differ only in reward and logging work;
-the RNG is restored around each estimate, so estimates do not change what the runs sample.
+Also the cost of grit's rewards and logging: the same run with one trivial reward (goal: <= 1.05); and the recipe's
+log-prob passes in length-sorted chunks (``logprob_chunks``, :mod:`grit.models.unpadded`) against TRL's one padded
+batch (``--logprob_chunks 1``). The runs use learning rate 0 and the same seed, so they sample the same completions
+and differ only in that work; the RNG is restored around each estimate, so estimates do not change what the runs
+sample. The compute estimate is of the padded batch, so with chunks a step can cost less than its estimate.
 
 Run: .venv/bin/python bench/bench_train.py [--model DIR] [--steps 11] [--threads N]
 The warm model: ``--model``, else ``runs/quickstart/warm`` when ``make quickstart`` has run, else ``runs/bench/warm``,
@@ -302,7 +304,8 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: the recipe's; its 0 = the cores free now)"
     )
-    parser.add_argument("--skip-trivial", action="store_true", help="only the grit run")
+    parser.add_argument("--skip-trivial", action="store_true", help="no trivial-reward run")
+    parser.add_argument("--skip-padded", action="store_true", help="no run with TRL's one padded batch")
     a = parser.parse_args()
 
     from grit.grpo import load_recipe
@@ -322,6 +325,11 @@ def main() -> None:
         data = Path(tmp) / "w" / "train.jsonl"
         grit = run(model, data, Path(tmp) / "g", a.steps, True, a.recipe, overrides)
         trivial = None if a.skip_trivial else run(model, data, Path(tmp) / "t", a.steps, False, a.recipe, overrides)
+        padded = (
+            None
+            if a.skip_padded
+            else run(model, data, Path(tmp) / "p", a.steps, True, a.recipe, overrides + ["--logprob_chunks", "1"])
+        )
     print(f"GRPO-GR step, {a.recipe}, model {model}, {a.steps} steps (the first left out of the means)")
     report("grit rewards + logging", grit)
     if trivial:
@@ -333,6 +341,15 @@ def main() -> None:
             f"\nratio grit / trivial, each step against its own estimate: {steady[0]:.3f} wall, {steady[1]:.3f} CPU "
             f"(goal <= 1.05; as measured: {raw[0]:.3f} wall, {raw[1]:.3f} CPU); rewards are "
             f"{100 * grit['parts'].get('rewards', [0, 0])[1] / grit['step'][1]:.2f} % of a grit step's CPU"
+        )
+    if padded:
+        ours, theirs = (run["step"][1] / total(run["estimate"])[1] for run in (grit, padded))
+        report("grit, log-probs in TRL's one padded batch (logprob_chunks 1)", padded)
+        print(
+            f"\nratio recipe / one padded batch, same samples: step {grit['step'][0] / padded['step'][0]:.3f} wall, "
+            f"{grit['step'][1] / padded['step'][1]:.3f} CPU; step / estimate "
+            f"{ours:.3f} vs {theirs:.3f}"
+            " CPU (the estimate is the padded batch's: this ratio is steady when the machine's speed changes)"
         )
     (wall, cpu), (est_wall, est_cpu) = grit["step"], total(grit["estimate"])
     print(f"step / compute estimate: {wall / est_wall:.2f} wall, {cpu / est_cpu:.2f} CPU (goal <= 1.5)")

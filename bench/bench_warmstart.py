@@ -4,12 +4,15 @@
   image resize/normalise, tokens), ``model.generate`` (the compute), and the rest (grouping, decoding, parsing);
   the generation batches, and the share of decoded rows that is padding (a batch decodes until its longest row).
 - SFT steps: collate (chat template, image processing, tokens, labels; redone every step), the frozen vision
-  tower's forward (its output never changes), the rest of the forward, and backward + clipping + AdamW. The step's
+  tower's forward (its output never changes), the rest of the forward, backward, and clipping + AdamW. The step's
   compute estimate is the forward, backward and optimizer of the same batch, so step / estimate shows the overhead.
+  The same steps (same examples, learning rate 0) run twice side by side: as one padded batch (``--parts 1``, the
+  baseline) and in ``--parts`` length-sorted micro-batches (the quickstart's), with the ratio of the two.
 
 With ``--save DIR`` it then finishes a small warm start (``--warm-steps``) and saves the model: a warm-started model
 writing the quickstart's chains (its layout and filter), which ``bench/bench_train.py --model DIR`` needs.
-Run: .venv/bin/python bench/bench_warmstart.py [--examples 128] [--steps 10] [--threads N] [--save runs/warm]
+Run: .venv/bin/python bench/bench_warmstart.py [--examples 128] [--steps 10] [--parts 4] [--threads N]
+[--save runs/warm]
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=128, help="unlabeled questions (the quickstart: 1000)")
     parser.add_argument("--steps", type=int, default=10, help="SFT steps timed (the quickstart runs 150)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--parts", type=int, default=4, help="SFT micro-batches a step (the quickstart: 4)")
     parser.add_argument("--save", default=None, help="finish a warm start and save the model here")
     parser.add_argument("--warm-steps", type=int, default=100, help="SFT steps of the saved warm start")
     a = parser.parse_args()
@@ -78,13 +82,16 @@ def main() -> None:
         chains_time = clock.since(mark)
 
         clock.wrap(warmstart, "collate", "collate (template, images, tokens)")
-        clock.wrap(warmstart, "optimizer_step", "backward + clip + AdamW")
+        clock.wrap(warmstart, "clip_and_step", "clip + AdamW")
+        clock.wrap(torch.Tensor, "backward", "backward")
         clock.hook(policy.model, "forward (language model, loss)")
         clock.hook(policy.model.model.visual, "forward (vision tower, frozen)")
-        mark = clock.mark()
-        with clock("other"):
-            warmstart.warm_start(policy, chains, steps=a.steps, lr=0.0, log=lambda *_: None)
-        sft_time = clock.since(mark)
+        sft_times = {}
+        for parts in (1, a.parts):
+            mark = clock.mark()
+            with clock("other"):
+                warmstart.warm_start(policy, chains, steps=a.steps, lr=0.0, parts=parts, log=lambda *_: None)
+            sft_times[parts] = clock.since(mark)
         lengths = [len(policy.tokenizer(c.chain)["input_ids"]) for c in chains]
 
     print(f"warm start, base {base}, {len(chains)} questions, torch threads {torch.get_num_threads()}")
@@ -97,14 +104,22 @@ def main() -> None:
         "rows"
     )
     report(chains_time)
-    wall, cpu, _, parts_cpu = sft_time
-    estimate = sum(v for k, v in parts_cpu.items() if k.startswith(("forward", "backward"))) / a.steps
+    for parts, sft_time in sft_times.items():
+        wall, cpu, _, parts_cpu = sft_time
+        estimate = sum(v for k, v in parts_cpu.items() if k.startswith(("forward", "backward", "clip"))) / a.steps
+        print(
+            f"\nSFT in {parts} micro-batch{'es' if parts > 1 else ''}: a step {wall / a.steps:.3f} s wall, "
+            f"{cpu / a.steps:.3f} s CPU (batch 16, chains {sum(lengths) / len(lengths):.1f} tokens); compute "
+            f"estimate (forward + backward + AdamW) {estimate:.3f} s CPU; step / estimate "
+            f"{cpu / a.steps / estimate:.2f} CPU"
+        )
+        report(sft_time, a.steps)
+    base_wall, base_cpu = sft_times[1][:2]
+    new_wall, new_cpu = sft_times[a.parts][:2]
     print(
-        f"\nSFT: a step {wall / a.steps:.3f} s wall, {cpu / a.steps:.3f} s CPU (batch 16, chains "
-        f"{sum(lengths) / len(lengths):.1f} tokens); compute estimate (forward + backward + AdamW) {estimate:.3f} s "
-        f"CPU; step / estimate {cpu / a.steps / estimate:.2f} CPU"
+        f"\nSFT step, {a.parts} micro-batches / one padded batch: {new_wall / base_wall:.2f} wall, "
+        f"{new_cpu / base_cpu:.2f} CPU (same examples, same run)"
     )
-    report(sft_time, a.steps)
     if a.save:
         save_warm(policy, chains, Path(a.save), a.warm_steps)
 

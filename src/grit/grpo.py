@@ -93,6 +93,14 @@ class GritTrainArguments:
     lora: bool = field(default=False, metadata={"help": "train LoRA adapters (merged into the saved model)"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank", "min": 1})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale alpha / r)"})
+    logprob_chunks: int = field(
+        default=1,
+        metadata={
+            "help": "score a step's completions (policy and reference log-probs) in N length-sorted groups, each "
+            "without the others' padding: same values, fewer tokens (1: TRL's one padded batch)",
+            "min": 1,
+        },
+    )
     viewer_every: int = field(default=25, metadata={"help": "write a rollout page every N steps (0: never)", "min": 0})
     viewer_prompts: int = field(default=4, metadata={"help": "prompts (groups) shown per rollout page", "min": 1})
     zero_std_alert: float = field(
@@ -285,13 +293,12 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), p
     """Data, model, rewards and callbacks, assembled into a ``GRPOTrainer`` (nothing is trained here). The console
     gets one progress bar (in ``progress``, a :class:`grit.progress.Stage`, when given); every log goes to
     ``OUT/log.jsonl``."""
-    from trl import GRPOTrainer
-
     from grit.callbacks import ChainDiagnostics, RolloutViewer, ZeroStdAlarm, console_callbacks
     from grit.data import load_samples
     from grit.data.selection import select_grit20
     from grit.data.trl import to_trl_dataset
     from grit.models.loading import LoraSpec, load_policy
+    from grit.models.unpadded import unpadded_trainer
     from grit.rewards import RewardSettings, build_rewards
     from grit.threads import AUTO as AUTO_THREADS
     from grit.threads import AdaptThreads
@@ -337,7 +344,7 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), p
     callbacks += [AdaptThreads()] if args.threads == AUTO_THREADS else []
     callbacks += list(extra_callbacks)
     peft_config = LoraSpec(args.lora_r, args.lora_alpha).peft_config() if args.lora else None
-    trainer = GRPOTrainer(
+    trainer = unpadded_trainer(args.logprob_chunks)(
         model=policy.model,
         args=grpo,
         reward_funcs=funcs,

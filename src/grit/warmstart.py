@@ -30,7 +30,7 @@ from grit.answers import verify
 from grit.chain import box_item, parse, render, render_box
 from grit.models.generation import GenerationSettings, first_token_confidence, generate
 from grit.models.loading import Policy
-from grit.pretrain.optim import optimizer_step
+from grit.pretrain.optim import clip_and_step
 from grit.pretrain.tasks import Example, collate, grounding_asks, reasoning_reply
 from grit.progress import Stage, figures, finish, phase, start
 from grit.prompts import question_text
@@ -204,12 +204,16 @@ def warm_start(
     steps: int,
     lr: float,
     batch_size: int = 16,
+    parts: int = 4,
     seed: int = 0,
     log=print,
     progress: Stage | None = None,
 ) -> list[float]:
     """A few SFT steps of the grounded prompt -> the policy's own chains; returns the losses. The vision tower
-    stays frozen, as in pretraining. ``progress``: a :class:`grit.progress.Stage` to show progress in."""
+    stays frozen, as in pretraining. Each step's examples are sorted by length and run in ``parts`` micro-batches,
+    each padded only to its own longest, their losses weighted by their target tokens: the batch's mean loss and
+    gradient (to float rounding) on fewer tokens (:func:`length_parts`). ``progress``: a
+    :class:`grit.progress.Stage` to show progress in."""
     model = policy.model
     rng = random.Random(seed)
     frozen = [p for p in model.model.visual.parameters()] if hasattr(model.model, "visual") else []
@@ -222,12 +226,19 @@ def warm_start(
     model.train()
     bar = start(progress, "SFT", steps, "step")
     for _ in range(steps):
-        batch = collate(policy.processor, rng.sample(examples, min(batch_size, len(examples))), set(), 1.0)
-        labels = batch.pop("labels")
-        batch.pop("weights")
-        loss = model(**batch, labels=labels).loss
-        optimizer_step(optimizer, loss, trainable)
-        losses.append(loss.item())
+        picked = rng.sample(examples, min(batch_size, len(examples)))
+        batches = [collate(policy.processor, part, set(), 1.0) for part in length_parts(picked, parts)]
+        targets = [int((b["labels"][:, 1:] != -100).sum()) for b in batches]  # the tokens each loss averages over
+        optimizer.zero_grad()
+        total = 0.0
+        for batch, n in zip(batches, targets):
+            labels = batch.pop("labels")
+            batch.pop("weights")
+            loss = model(**batch, labels=labels).loss * (n / sum(targets))
+            loss.backward()
+            total += loss.item()
+        clip_and_step(optimizer, trainable)
+        losses.append(total)
         bar.update()
         bar.set_postfix(figures({"loss": losses[-1]}), refresh=False)
     finish(progress, bar)
@@ -236,3 +247,15 @@ def warm_start(
     model.eval()
     log(f"warm start: {steps} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
     return losses
+
+
+def length_parts(examples: Sequence[Example], parts: int) -> list[list[Example]]:
+    """``examples`` sorted by the length of their prompt and target, cut into ``parts`` near-equal micro-batches.
+
+    >>> examples = [Example(None, "q", target, "warm") for target in ("aaa", "a", "aa")]
+    >>> [[e.target for e in part] for part in length_parts(examples, 2)]
+    [['a', 'aa'], ['aaa']]
+    """
+    ordered = sorted(examples, key=lambda e: len(e.prompt) + len(e.given) + len(e.target))
+    size = -(-len(ordered) // max(parts, 1))
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]

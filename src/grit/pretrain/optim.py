@@ -13,5 +13,10 @@ def optimizer_step(
     """zero_grad, backward, clip the gradients of ``params`` to ``max_norm``, step."""
     optimizer.zero_grad()
     loss.backward()
+    clip_and_step(optimizer, params, max_norm)
+
+
+def clip_and_step(optimizer: torch.optim.Optimizer, params: Iterable[torch.Tensor], max_norm: float = 1.0) -> None:
+    """Clip the accumulated gradients of ``params`` to ``max_norm``, step."""
     torch.nn.utils.clip_grad_norm_(list(params), max_norm)
     optimizer.step()
