@@ -4,6 +4,7 @@ ends."""
 
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -160,6 +161,28 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
     with pytest.raises(TrainConfigError, match="extra_rewards: reward 'mypkg.rewards.mine': cannot import module"):
         train(grit_args(setup, extra_rewards=["mypkg.rewards.mine"]), grpo_config(tmp_path / "z"))
     assert (occupied / "keep.txt").read_text() == "mine"
+
+
+def test_free_cores_sees_other_processes_at_once():
+    """Other processes that keep every core busy leave one thread: measured from their CPU time now, not from the
+    load average, which lags a minute behind (read right after ``make install`` it left the quickstart one thread)."""
+    import subprocess
+    import sys
+
+    from grit import threads
+
+    if threads.cpu_times() is None:
+        pytest.skip("no /proc/stat: free_cores reads the load average, which lags by design")
+    spin = "import time\nend = time.time() + 3\nwhile time.time() < end: pass"
+    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.5)
+        load = threads.others_load(window=1.0)
+        assert load > (os.cpu_count() or 1) - 0.75
+        assert threads.free_cores() == 1
+    finally:
+        for p in busy:
+            p.wait()
 
 
 def test_threads_zero_takes_the_free_cores_and_n_takes_n():
