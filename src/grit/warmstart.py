@@ -232,6 +232,8 @@ def warm_start(
         optimizer.zero_grad()
         total = 0.0
         for batch, n in zip(batches, targets):
+            if not n:  # nothing to learn in this micro-batch (its loss would be 0/0)
+                continue
             labels = batch.pop("labels")
             batch.pop("weights")
             loss = model(**batch, labels=labels).loss * (n / sum(targets))
