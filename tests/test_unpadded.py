@@ -30,13 +30,20 @@ def captured_step(setup, tmp_path, chunks):
     return trainer, stash[0]
 
 
-def scored(method, trainer, inputs):
+def scored(method, trainer, inputs, batch_size=None):
     ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
     mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
     vision = {k: inputs.get(k) for k in ("pixel_values", "image_grid_thw", "num_images", "mm_token_type_ids")}
     trainer.model.zero_grad()
     logps, entropies, _ = method(
-        trainer, trainer.model, ids, mask, inputs["completion_ids"].size(1), compute_entropy=True, **vision
+        trainer,
+        trainer.model,
+        ids,
+        mask,
+        inputs["completion_ids"].size(1),
+        batch_size=batch_size,
+        compute_entropy=True,
+        **vision,
     )
     used = inputs["completion_mask"].bool()
     (logps * used).sum().backward()
@@ -58,6 +65,9 @@ def test_chunked_scores_equal_trls_own(warm_micro, tmp_path):
     assert len(ours[2]) == len(trls[2]) > 0
     for mine, theirs in zip(ours[2], trls[2]):
         torch.testing.assert_close(mine, theirs, atol=1e-4, rtol=1e-3)
+    # TRL's own memory cap (batch_size) still applies inside each chunk, images split with their rows
+    capped = scored(type(trainer)._get_per_token_logps_and_entropies, trainer, inputs, batch_size=3)
+    torch.testing.assert_close(capped[0], trls[0], atol=1e-4, rtol=0)
 
 
 def test_one_chunk_is_trls_trainer_and_unknown_inputs_fall_back():

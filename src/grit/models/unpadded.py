@@ -115,6 +115,7 @@ def unpadded_trainer(chunks: int = 2):
                     input_ids[index][:, lo:hi],
                     mask[:, lo:hi],
                     keep,
+                    batch_size=batch_size,  # TRL's own memory cap, applied within the chunk
                     compute_entropy=compute_entropy,
                     **select_vision(vision, group, lo, hi),
                 )
