@@ -172,7 +172,7 @@ def _timed_reward(func, clock: Clock):
 
 
 def run(model: str, data: Path, out: Path, steps: int, grit: bool, recipe: str, overrides: list[str]) -> dict:
-    from grit.grpo import build_trainer, load_recipe
+    from grit.grpo import build_trainer, load_recipe, trl_deprecations_hidden
     from grit.threads import set_threads
 
     args, grpo = load_recipe(
@@ -192,7 +192,8 @@ def run(model: str, data: Path, out: Path, steps: int, grit: bool, recipe: str, 
     captured = instrument(trainer, policy, clock)
     steps_cb = StepEstimates(trainer, clock, captured)
     trainer.add_callback(steps_cb)
-    trainer.train()
+    with trl_deprecations_hidden():
+        trainer.train()
     result = split(steps_cb)
     if grit:  # the periodic work, once each, shown per step at the recipe's interval
         mark = clock.mark()

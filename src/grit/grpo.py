@@ -9,6 +9,7 @@ alarm and a rollout viewer to TRL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import warnings
@@ -360,6 +361,16 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), p
     return trainer, policy, samples
 
 
+@contextlib.contextmanager
+def trl_deprecations_hidden():
+    """TRL 1.16 reads ``model.is_gradient_checkpointing``, deprecated by transformers 5.23, at every generation
+    step: a FutureWarning per step that no setting of ours can avoid and nothing the user can act on. Hidden while
+    the trainer runs."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        yield
+
+
 def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=None) -> dict[str, Any]:
     """Validate, build, train, save the model (safetensors), the config, metrics.json (with the run's provenance),
     trainer_state.json and plots."""
@@ -378,10 +389,7 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=
     (out / "grit_train_config.json").write_text(
         json.dumps({"grit": asdict(args), "grpo": grpo.to_dict()}, indent=2, default=str) + "\n"
     )
-    with warnings.catch_warnings():
-        # TRL 1.16 reads model.is_gradient_checkpointing, deprecated by transformers 5.23, at every generation step:
-        # a FutureWarning per step that no setting of ours can avoid, and nothing the user can act on.
-        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+    with trl_deprecations_hidden():
         trainer.train(resume_from_checkpoint=True if args.resume else None)
     if trainer.is_world_process_zero():
         trainer.state.save_to_json(str(out / "trainer_state.json"))
