@@ -1,4 +1,4 @@
-"""GRPO-GR step cost in the quickstart's real configuration: ``recipes/shapes_tiny_cpu.yaml`` (2 prompts x 8
+"""GRPO-GR step cost in the quickstart's real configuration: ``recipes/shapes_tiny_cpu.yaml`` (4 prompts x 8
 generations, its ``max_completion_length``, beta 0.04, its logging) on a warm-started model that writes the
 quickstart's chains. Prints where a step's time goes (data, prompt/image processing, generation, reference and old
 log-prob forwards, the loss forward, backward, optimizer, rewards, callbacks, logging) and the ratio of the step to
