@@ -117,8 +117,23 @@ def test_grit20_families_mix(world):
     ][:3]
     with pytest.raises(ValueError, match="needs 5 spatial samples, the data has 3"):
         select_grit20(few_spatial, mix="families")
-    with pytest.raises(ValueError, match="'paper' .* or 'families'"):
+    with pytest.raises(ValueError, match="'paper' .*, 'families' or 'counting_half'"):
         select_grit20(samples, mix="half")
+
+
+def test_grit20_counting_half_mix_keeps_the_papers_ten_counting_items(world):
+    samples = load_samples(world / "train.jsonl")
+    chosen = select_grit20(samples, seed=0, mix="counting_half")
+    assert len(chosen) == 20 and len({s.id for s in chosen}) == 20
+    assert Counter(s.extra["family"] for s in chosen) == {"counting": 10, "spatial": 4, "existence": 3, "attribute": 3}
+    assert Counter(s.answer for s in chosen if s.extra["family"] == "counting") == {str(c): 2 for c in range(5)}
+    assert Counter(s.answer for s in chosen if s.extra["family"] == "spatial") == {"yes": 2, "no": 2}
+    no_attribute = [s for s in samples if s.extra["family"] != "attribute"]
+    assert Counter(s.extra["family"] for s in select_grit20(no_attribute, mix="counting_half")) == {
+        "counting": 10,
+        "spatial": 5,
+        "existence": 5,
+    }
 
 
 def test_trl_dataset(world):

@@ -10,6 +10,30 @@ from grit.warmstart import LAYOUTS, chain_text
 GROUPS = [("red circles", [((1, 2, 9, 9), "red circle"), ((20, 2, 29, 9), "red circle")]), ("blue squares", [])]
 
 
+def _asked(seed: int, families, per_family: int):
+    """The shipped base and ``per_family`` shapes-world questions of each family: (policy, images, questions)."""
+    import random
+
+    from grit.data.shapes import WorldConfig
+    from grit.data.shapes.questions import make_question
+    from grit.models.loading import load_policy
+    from grit.quickstart import shipped_base
+
+    rng = random.Random(seed)
+    asked = [make_question(rng, WorldConfig(image_size=112), f, i) for i in range(per_family) for f in families]
+    return load_policy(shipped_base()), [q.scene.render() for q in asked], [q.question for q in asked]
+
+
+def _direct(policy, images, questions) -> list[str]:
+    """The base's direct answers, first line, as the warm start reads them."""
+    from grit.models.generation import GenerationSettings, generate
+
+    settings = GenerationSettings(max_new_tokens=8, stop_at_answer=False)
+    return [
+        a.strip().split("\n")[0].strip() or "none" for a in generate(policy, images, questions, "direct", settings)
+    ]
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_every_layout_is_a_strict_chain_with_its_boxes_in_think(layout):
     chain = parse(chain_text("yes", GROUPS, layout))
@@ -137,26 +161,14 @@ def test_boxes_first_self_chains_answer_from_the_base_models_own_boxes(shapes):
 def test_agreeing_chains_are_those_whose_read_off_answer_the_direct_answer_agrees_with():
     """The self-consistency filter compares two of the base's own answers (no label): a chain is kept exactly when
     the answer it reads off its boxes agrees with the base's direct answer."""
-    import random
-
     from grit.answers import verify
-    from grit.data.shapes import QUESTION_FAMILIES, WorldConfig
-    from grit.data.shapes.questions import make_question
-    from grit.models.generation import GenerationSettings, generate
-    from grit.models.loading import load_policy
-    from grit.quickstart import shipped_base
+    from grit.data.shapes import QUESTION_FAMILIES
     from grit.warmstart import self_chains
 
-    rng = random.Random(8)
-    asked = [make_question(rng, WorldConfig(image_size=112), f, i) for i in range(3) for f in QUESTION_FAMILIES]
-    policy = load_policy(shipped_base())
-    images, questions = [q.scene.render() for q in asked], [q.question for q in asked]
+    policy, images, questions = _asked(8, QUESTION_FAMILIES, 3)
     every = self_chains(policy, images, questions, layout="reasoning")
     kept = self_chains(policy, images, questions, layout="reasoning", agree=True)
-    settings = GenerationSettings(max_new_tokens=8, stop_at_answer=False)
-    direct = [
-        a.strip().split("\n")[0].strip() or "none" for a in generate(policy, images, questions, "direct", settings)
-    ]
+    direct = _direct(policy, images, questions)
     expected = [c.chain for c, d in zip(every, direct) if verify(parse(c.chain).answer_text, d, None, c.question)]
     assert [c.chain for c in kept] == expected and kept
     with pytest.raises(ValueError, match="agree needs a layout that reads the answer off the boxes"):
@@ -166,22 +178,14 @@ def test_agreeing_chains_are_those_whose_read_off_answer_the_direct_answer_agree
 def test_a_sure_filter_drops_only_the_disagreements_the_direct_answer_is_sure_of():
     """``sure``: a chain is dropped when the direct answer disagrees with it *and* the base gives that answer's first
     token at least that probability; the confidences are the model's own, the same at any batch size."""
-    import random
-
     import torch
 
     from grit.answers import verify
-    from grit.data.shapes import QUESTION_FAMILIES, WorldConfig
-    from grit.data.shapes.questions import make_question
-    from grit.models.generation import GenerationSettings, first_token_confidence, generate, prompt_texts
-    from grit.models.loading import load_policy
-    from grit.quickstart import shipped_base
+    from grit.data.shapes import QUESTION_FAMILIES
+    from grit.models.generation import first_token_confidence, prompt_texts
     from grit.warmstart import self_chains
 
-    rng = random.Random(9)
-    asked = [make_question(rng, WorldConfig(image_size=112), f, i) for i in range(3) for f in QUESTION_FAMILIES]
-    policy = load_policy(shipped_base())
-    images, questions = [q.scene.render() for q in asked], [q.question for q in asked]
+    policy, images, questions = _asked(9, QUESTION_FAMILIES, 3)
     sure = first_token_confidence(policy, images, questions, "direct", batch_size=16)
     assert sure == pytest.approx(first_token_confidence(policy, images, questions, "direct", batch_size=1), abs=1e-5)
     text = prompt_texts(policy, questions[:1], "direct")[0]
@@ -191,10 +195,7 @@ def test_a_sure_filter_drops_only_the_disagreements_the_direct_answer_is_sure_of
     assert all(0 < p <= 1 for p in sure)
 
     every = self_chains(policy, images, questions, layout="reasoning")
-    settings = GenerationSettings(max_new_tokens=8, stop_at_answer=False)
-    direct = [
-        a.strip().split("\n")[0].strip() or "none" for a in generate(policy, images, questions, "direct", settings)
-    ]
+    direct = _direct(policy, images, questions)
     agrees = [verify(parse(c.chain).answer_text, d, None, c.question) for c, d in zip(every, direct)]
     threshold = sorted(sure)[len(sure) // 2]  # half the direct answers are at least this sure
     kept = self_chains(policy, images, questions, layout="reasoning", agree=True, sure=threshold)
@@ -216,24 +217,13 @@ def test_retries_draw_the_boxes_of_dropped_chains_again_and_keep_only_agreeing_d
     """``retries``: the chains kept without retries are kept unchanged; each chain retries add was dropped before
     (its greedy read-off answer disagreed with a sure direct answer) and now reads off the direct answer from boxes
     the base drew itself. No label anywhere."""
-    import random
-
     from grit.answers import verify
-    from grit.data.shapes import WorldConfig
-    from grit.data.shapes.questions import make_question
-    from grit.models.generation import GenerationSettings, generate
-    from grit.models.loading import load_policy
-    from grit.quickstart import shipped_base
     from grit.warmstart import self_chains
 
-    rng = random.Random(10)
-    asked = [make_question(rng, WorldConfig(image_size=112), "counting", i) for i in range(40)]
-    policy = load_policy(shipped_base())
-    images, questions = [q.scene.render() for q in asked], [q.question for q in asked]
+    policy, images, questions = _asked(10, ["counting"], 40)
     once = self_chains(policy, images, questions, layout="recheck", agree=True, sure=0.7)
     again = self_chains(policy, images, questions, layout="recheck", agree=True, sure=0.7, retries=4, seed=1)
-    settings = GenerationSettings(max_new_tokens=8, stop_at_answer=False)
-    direct = [a.strip().split("\n")[0] for a in generate(policy, images, questions, "direct", settings)]
+    direct = _direct(policy, images, questions)
     before = {id(c.image): c.chain for c in once}
     after = {id(c.image): c.chain for c in again}
     assert all(after.get(k) == chain for k, chain in before.items())  # nothing kept before changes or goes
@@ -242,3 +232,32 @@ def test_retries_draw_the_boxes_of_dropped_chains_again_and_keep_only_agreeing_d
     for i in added:
         chain = parse(after[id(images[i])])
         assert chain.strict and verify(chain.answer_text, direct[i], None, questions[i])
+
+
+def test_a_fallback_keeps_a_dropped_chain_with_its_boxes_and_the_sure_direct_answer():
+    """``fallback``: a chain the filter would drop is kept, boxes unchanged, when the sure direct answer is one of
+    the given words, and then answers that word (the base's own answer; no label); other dropped chains stay out."""
+    from grit.answers import verify
+    from grit.data.shapes import QUESTION_FAMILIES
+    from grit.quickstart import FALLBACKS, QuickstartConfig
+    from grit.warmstart import self_chains
+
+    policy, images, questions = _asked(11, QUESTION_FAMILIES, 6)
+    every = self_chains(policy, images, questions, layout="recheck")
+    kept = self_chains(policy, images, questions, layout="recheck", agree=True)
+    words = FALLBACKS["words"]
+    fell_back = self_chains(policy, images, questions, layout="recheck", agree=True, fallback=words)
+    direct = _direct(policy, images, questions)
+    by_image = {id(c.image): c.chain for c in fell_back}
+    assert all(by_image.get(id(c.image)) == c.chain for c in kept)  # every agreeing chain as it was
+    added = [i for i, c in enumerate(every) if id(c.image) in by_image and c.chain != by_image[id(c.image)]]
+    assert added, "no chain of 24 fell back to a direct word answer"
+    for i in added:
+        chain, before = parse(by_image[id(images[i])]), parse(every[i].chain)
+        assert direct[i].lower() in words and chain.answer_text == direct[i]
+        assert [b.coords for b in chain.boxes] == [b.coords for b in before.boxes]
+    for i, c in enumerate(every):
+        if id(c.image) not in by_image:
+            agrees = verify(parse(c.chain).answer_text, direct[i], None, c.question)
+            assert direct[i].lower() not in words and not agrees
+    assert QuickstartConfig().warm_fallback == "none" and set(FALLBACKS) == {"none", "words"}

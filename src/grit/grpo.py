@@ -47,7 +47,8 @@ class GritTrainArguments:
     grit20_mix: str = field(
         default="paper",
         metadata={
-            "help": "paper (10 counting + 10 spatial) or families (20 spread over the data's question families)",
+            "help": "paper (10 counting + 10 spatial), families (20 spread over the data's question families) or "
+            "counting_half (10 counting, 10 over the other families)",
             "choices": MIXES,
         },
     )

@@ -24,6 +24,7 @@ from typing import Any
 from grit.config import ConfigError, check_fields
 from grit.data import load_samples
 from grit.data.images import load_image
+from grit.data.shapes import COLOURS, SHAPES
 from grit.data.shapes.world import write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.metrics import paired_gain
@@ -38,6 +39,9 @@ SHIPPED_BASE = "assets/shapes-base"
 # Generated tokens per grounded answer in the evaluations: a recheck chain writes its boxes twice (~17 tokens each),
 # so six boxes need ~230; 128 cut 4 % of the chains short (format 0.963 vs 0.970 at 256, measured).
 CHAIN_TOKENS = 256
+# Answer words for which the warm start keeps a chain with the sure direct answer after its boxes (--warm_fallback;
+# measured no better over five seeds, docs/EXPERIMENTS.md).
+FALLBACKS = {"none": (), "words": (*COLOURS, *SHAPES, "yes", "no")}
 # The miniature's targets (issue 15): grounded chains after GRPO-GR against the same base's direct answers.
 TARGETS = {"minutes": 10, "format_compliance": 0.95, "union_iou": 0.6, "spatial_gain": 0.15, "all_lower_bound": -0.02}
 
@@ -113,6 +117,14 @@ class QuickstartConfig:
             "min": 0,
         },
     )
+    warm_fallback: str = field(
+        default="none",
+        metadata={
+            "help": "with warm_agree: keep a chain that would still be dropped, its boxes then the sure direct answer "
+            "where that answer is a colour, a shape, yes or no (words), or never (none)",
+            "choices": tuple(FALLBACKS),
+        },
+    )
     recipe: str | None = field(
         default=None, metadata={"help": "GRPO-GR recipe (default: recipes/shapes_tiny_cpu.yaml)"}
     )
@@ -186,6 +198,7 @@ def run_quickstart(
         sure=cfg.warm_agree_sure,
         retries=cfg.warm_retries,
         seed=cfg.seed,
+        fallback=FALLBACKS[cfg.warm_fallback],
     )
     if cfg.warm_agree:
         if not chains:

@@ -20,7 +20,7 @@ box is read. Referents are read from the question text (shapes-world phrasing). 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -63,6 +63,7 @@ def self_chains(
     sure: float = 0.0,
     retries: int = 0,
     seed: int = 0,
+    fallback: Collection[str] = (),
 ) -> list[SelfChain]:
     """Chains built from the policy's own grounding and direct answers (no labels).
 
@@ -77,7 +78,9 @@ def self_chains(
     questions the policy cannot answer directly keep their chains; ``retries``: ground a chain that would be
     dropped again, sampling (temperature 1, ``seed``), up to this many times, and keep the first grounding whose
     read-off answer agrees (rejection sampling on the same two answers of its own: a greedy grounding that misses
-    one of four circles gets another draw).
+    one of four circles gets another draw); ``fallback``: answer words (e.g. colours and shapes) for which a chain
+    that would still be dropped is kept with its boxes and the sure direct answer written after them instead (the
+    policy's own answer again).
     ``progress``: a :class:`grit.progress.Stage` to show progress in."""
     check_layout(layout)
     read_off = layout in READ_OFF
@@ -144,6 +147,10 @@ def self_chains(
         for i, answer in zip(again, read(again, drawn, f"answers again ({attempt + 1})")):
             if verify(answer, direct[i], None, questions[i]):
                 found[i], answers[i] = drawn[i], answer
+    words = {w.lower() for w in fallback}
+    for i in everyone:
+        if dropped(i) and direct[i].strip().lower() in words:
+            answers[i] = direct[i]
     return [
         SelfChain(images[i], questions[i], chain_text(answers[i], found[i], layout))
         for i in everyone

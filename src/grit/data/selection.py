@@ -4,7 +4,9 @@ section 4): 10 counting items covering counts 0-4 uniformly (TallyQA in the pape
 
 ``mix="families"`` is this project's variant for data with more question families (the shapes world): 20 items
 spread over every family the data has (counting over counts 0-4, answers balanced within each family), so that
-GRPO-GR on 20 items does not train the chain's answer on counts and yes/no alone.
+GRPO-GR on 20 items does not train the chain's answer on counts and yes/no alone. ``mix="counting_half"`` keeps the
+paper's share of counting (half the items, counts 0-4 evenly) and spreads the other half over the other families,
+spatial first.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from grit.answers import parse_number, parse_yes_no
 from grit.data.schema import Sample
 
-MIXES = ("paper", "families")
+MIXES = ("paper", "families", "counting_half")
 
 
 def is_counting(s: Sample) -> bool:
@@ -39,10 +41,10 @@ def select_grit20(
     yes/no answers balanced (when they are yes/no). Deterministic in ``seed``; raises ValueError naming what
     is missing when the set cannot supply them. ``mix="families"``: ``total`` items spread over the question
     families instead (see the module doc)."""
-    if mix == "families":
-        return select_by_family(samples, seed, total, counts)
+    if mix in ("families", "counting_half"):
+        return select_by_family(samples, seed, total, counts, counting_share=0.5 if mix == "counting_half" else None)
     if mix not in MIXES:
-        raise ValueError(f"GRIT-20 mix {mix!r}: use 'paper' (10 counting + 10 spatial) or 'families'")
+        raise ValueError(f"GRIT-20 mix {mix!r}: use 'paper' (10 counting + 10 spatial), 'families' or 'counting_half'")
     rng = random.Random(seed)
     by_count: dict[int, list[Sample]] = {c: [] for c in counts}
     for s in samples:
@@ -86,10 +88,15 @@ def family_of(s: Sample) -> str:
 
 
 def select_by_family(
-    samples: Sequence[Sample], seed: int = 0, total: int = 20, counts: Sequence[int] = (0, 1, 2, 3, 4)
+    samples: Sequence[Sample],
+    seed: int = 0,
+    total: int = 20,
+    counts: Sequence[int] = (0, 1, 2, 3, 4),
+    counting_share: float | None = None,
 ) -> list[Sample]:
     """``total`` items, as even as possible over the question families present; within a family, taken round-robin
-    over its distinct answers (counts restricted to ``counts``), so answers are balanced too."""
+    over its distinct answers (counts restricted to ``counts``), so answers are balanced too. ``counting_share``:
+    that share of ``total`` is counting, the rest as even as possible over the other families, spatial first."""
     rng = random.Random(seed)
     families: dict[str, dict[str, list[Sample]]] = {}
     for s in samples:
@@ -102,7 +109,11 @@ def select_by_family(
     if not families:
         raise ValueError("GRIT-20 (families): the data has no samples")
     names = sorted(families)
-    quota = {f: total // len(names) + (1 if i < total % len(names) else 0) for i, f in enumerate(names)}
+    quota = _spread(names, total)
+    if counting_share is not None and "counting" in families:
+        fixed = round(total * counting_share)
+        others = sorted((f for f in names if f != "counting"), key=lambda f: (f != "spatial", f))
+        quota = {"counting": fixed, **_spread(others, total - fixed)}
     chosen: list[Sample] = []
     for family in names:
         pools = {a: rng.sample(group, len(group)) for a, group in sorted(families[family].items())}
@@ -116,3 +127,10 @@ def select_by_family(
                     chosen.append(pools[answer].pop())
                     taken += 1
     return chosen
+
+
+def _spread(names: Sequence[str], total: int) -> dict[str, int]:
+    """``total`` split as evenly as possible over ``names``, the first ones taking the remainder."""
+    if not names:
+        return {}
+    return {f: total // len(names) + (1 if i < total % len(names) else 0) for i, f in enumerate(names)}
