@@ -134,6 +134,8 @@ def test_grit20_counting_half_mix_keeps_the_papers_ten_counting_items(world):
         "spatial": 5,
         "existence": 5,
     }
+    with pytest.raises(ValueError, match="counting_half.* needs counting samples"):
+        select_grit20([s for s in samples if s.extra["family"] != "counting"], mix="counting_half")
 
 
 def test_trl_dataset(world):

@@ -110,7 +110,9 @@ def select_by_family(
         raise ValueError("GRIT-20 (families): the data has no samples")
     names = sorted(families)
     quota = _spread(names, total)
-    if counting_share is not None and "counting" in families:
+    if counting_share is not None:
+        if "counting" not in families:
+            raise ValueError("GRIT-20 (counting_half) needs counting samples (counts 0-4), the data has none")
         fixed = round(total * counting_share)
         others = sorted((f for f in names if f != "counting"), key=lambda f: (f != "spatial", f))
         quota = {"counting": fixed, **_spread(others, total - fixed)}
