@@ -69,6 +69,8 @@ def test_bad_config_names_the_field(tmp_path):
         PretrainConfig(size="huge")
     with pytest.raises(ValueError, match="task_mix"):
         PretrainConfig(task_mix={"chains": 1.0})
+    with pytest.raises(ValueError, match="max_count: 5 with max_objects 4; a scene must hold"):
+        PretrainConfig(max_objects=4, max_count=5)
     recipe = tmp_path / "r.yaml"
     recipe.write_text("lm_step: 10\n")
     with pytest.raises(ValueError, match="r.yaml:1: unknown field 'lm_step'; did you mean lm_steps"):

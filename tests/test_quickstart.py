@@ -4,6 +4,7 @@ GRPO-GR and the run's provenance, and the report is one page whose links reach e
 page."""
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -41,6 +42,10 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
         "1",
         "--viewer_every",
         "1",
+        "--max_objects",  # a denser world than the default, as an option
+        "8",
+        "--max_count",
+        "6",
     ]
     assert main(args) == 0
     printed = capsys.readouterr().out
@@ -80,3 +85,9 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
     # a second run into the same folder is refused without --overwrite, and nothing was deleted
     assert main(args) == 2
     assert (out / "summary.json").exists()
+    counts = Counter(json.loads(line)["answer"] for line in (out / "data" / "train.jsonl").open())
+    assert {"5", "6"} <= set(counts) and "7" not in counts
+    assert summary["quickstart"]["max_count"] == 6 and summary["quickstart"]["base"] == str(tmp_path / "micro")
+    assert main(["quickstart", "--out", str(tmp_path / "x"), "--max_count", "7"]) == 2
+    assert "max_count: 7 with max_objects 6; a scene must hold the counted objects" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -171,6 +171,16 @@ def test_world_config_errors():
         WorldConfig(max_objects=9)
     with pytest.raises(ValueError, match="unknown colours"):
         WorldConfig(colours=("purple",))
+    with pytest.raises(ValueError, match="max_count: 7 with max_objects 6; a scene must hold the counted objects"):
+        WorldConfig(max_count=7)
+
+
+def test_counts_run_to_max_count_balanced():
+    rng, cfg = random.Random(3), WorldConfig(max_objects=8, max_count=6)
+    questions = [make_question(rng, cfg, "counting", i) for i in range(70)]
+    assert Counter(q.answer for q in questions) == {str(c): 10 for c in range(7)}
+    for q in questions:
+        assert len(q.scene.objects) <= 8 and len(q.evidence) == int(q.answer)
 
 
 def test_apportion():

@@ -16,7 +16,7 @@ import json
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,8 @@ from typing import Any
 from grit.config import ConfigError, check_fields
 from grit.data import load_samples
 from grit.data.images import load_image
-from grit.data.shapes import COLOURS, SHAPES
+from grit.data.shapes import COLOURS, SHAPES, WorldConfig
+from grit.data.shapes.scene import count_problem
 from grit.data.shapes.world import write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.metrics import paired_gain
@@ -85,6 +86,10 @@ class QuickstartConfig:
     base: str | None = field(default=None, metadata={"help": "base model folder (default: the shipped tiny base)"})
     seed: int = field(default=0, metadata={"help": "seed of the world, the warm start and GRPO-GR"})
     n_eval: int = field(default=400, metadata={"help": "held-out test questions evaluated before and after", "min": 1})
+    max_objects: int = field(
+        default=6, metadata={"help": "the world's objects per scene, at most", "min": 1, "max": 8}
+    )
+    max_count: int = field(default=4, metadata={"help": "counting questions' answers run 0..max_count", "min": 0})
     warm_examples: int = field(
         default=1000, metadata={"help": "unlabeled train questions the warm start builds chains for", "min": 1}
     )
@@ -132,6 +137,8 @@ class QuickstartConfig:
 
     def __post_init__(self):
         check_fields(self)
+        if count_problem(self.max_count, self.max_objects):
+            raise ConfigError(count_problem(self.max_count, self.max_objects))
         if self.warm_agree and self.warm_layout not in READ_OFF:
             raise ConfigError(
                 f"warm_agree: the {self.warm_layout} layout states the direct answer itself; pass --warm_agree false, "
@@ -168,7 +175,8 @@ def run_quickstart(
     grit_args.overwrite = True
     n_data = max(2000, 10 * cfg.n_eval)
     stage = Stage(1, 5, "data", f"shapes world, {n_data} questions -> {out / 'data'}", log)
-    write_shapes(out / "data", n=n_data, seed=cfg.seed, overwrite=True, progress=stage)
+    world = WorldConfig(max_objects=cfg.max_objects, max_count=cfg.max_count)
+    write_shapes(out / "data", n=n_data, seed=cfg.seed, cfg=world, overwrite=True, progress=stage)
     test = load_samples(out / "data" / "test.jsonl")[: cfg.n_eval]
     times["data"] = stage.done(f"{cfg.n_eval} held-out test questions")
 
@@ -238,6 +246,7 @@ def run_quickstart(
     times["total"] = time.monotonic() - started
     summary = stage_table(before, after, times, result["global_step"], warm)
     summary["provenance"] = provenance(cfg.seed)
+    summary["quickstart"] = asdict(cfg)  # the run's own settings: base, world, warm start
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "report.html").write_text(quickstart_report(summary, after["grounded"]["rows"], out), encoding="utf-8")
     return summary

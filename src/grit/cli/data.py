@@ -23,6 +23,7 @@ class ShapesConfig:
     image_size: int = field(default=112, metadata={"help": "image side in pixels", "min": 28})
     min_objects: int = field(default=1, metadata={"help": "objects per scene, at least", "min": 1})
     max_objects: int = field(default=6, metadata={"help": "objects per scene, at most", "min": 1})
+    max_count: int = field(default=4, metadata={"help": "counting questions' answers run 0..max_count", "min": 0})
     families: list[str] = field(
         default_factory=lambda: list(QUESTION_FAMILIES),
         metadata={"help": "question families to ask", "choices": QUESTION_FAMILIES},
@@ -74,7 +75,12 @@ def shapes(argv: list[str]) -> int:
             raise UsageError(f"mix: {len(cfg.mix)} weights for {len(cfg.families)} families ({cfg.families})")
         mix = dict(zip(cfg.families, cfg.mix))
     try:
-        world = WorldConfig(image_size=cfg.image_size, min_objects=cfg.min_objects, max_objects=cfg.max_objects)
+        world = WorldConfig(
+            image_size=cfg.image_size,
+            min_objects=cfg.min_objects,
+            max_objects=cfg.max_objects,
+            max_count=cfg.max_count,
+        )
         paths = write_shapes(cfg.out, cfg.n, cfg.seed, world, cfg.families, mix, overwrite=cfg.overwrite)
     except (ValueError, FileExistsError) as e:
         raise UsageError(str(e)) from e

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from grit.boxes import Frame
 from grit.config import ConfigError, field_problems
 from grit.data.shapes import QUESTION_FAMILIES, WorldConfig, make_scene, plural
+from grit.data.shapes.scene import count_problem
 from grit.models.families import get_family
 from grit.models.loading import Policy, frame_of, load_policy
 from grit.models.tiny import SIZES
@@ -61,6 +62,7 @@ class PretrainConfig:
     image_size: int = field(default=112, metadata=_help("scene side in pixels (a multiple of 28)", min=28))
     min_objects: int = field(default=1, metadata=_help("objects per scene, at least", min=1))
     max_objects: int = field(default=6, metadata=_help("objects per scene, at most", min=1))
+    max_count: int = field(default=4, metadata=_help("counting questions' answers run 0..max_count", min=0))
     vision_steps: int = field(default=600, metadata=_help("stage 1 (vision tower + dense heads) steps", min=0))
     vision_batch: int = field(default=64, metadata=_help("stage 1 scenes per step", min=1))
     vision_lr: float = field(default=2e-3, metadata=_help("stage 1 learning rate"))
@@ -172,6 +174,8 @@ class PretrainConfig:
             )
         if not self.reasoning_images:
             problems.append(f"reasoning_images: give a list of {', '.join(REASONING_IMAGE_KINDS)}")
+        if count_problem(self.max_count, self.max_objects):
+            problems.append(count_problem(self.max_count, self.max_objects))
         if problems:
             raise ConfigError("bad pretrain config: " + "; ".join(problems))
 
@@ -213,7 +217,12 @@ class Pretrainer:
         ip = self.policy.processor.image_processor
         ip.size = {"shortest_edge": 56 * 56, "longest_edge": cfg.image_size**2}
         self.frame = Frame.qwen(cfg.image_size, cfg.image_size, 56 * 56, cfg.image_size**2)
-        self.world = WorldConfig(image_size=cfg.image_size, min_objects=cfg.min_objects, max_objects=cfg.max_objects)
+        self.world = WorldConfig(
+            image_size=cfg.image_size,
+            min_objects=cfg.min_objects,
+            max_objects=cfg.max_objects,
+            max_count=cfg.max_count,
+        )
         self.heldout: HeldOut = make_heldout(
             self.world,
             self.frame,
@@ -260,7 +269,12 @@ class Pretrainer:
             self.world
             if max_objects is None
             else WorldConfig(
-                self.world.image_size, 1, max_objects, colours=self.world.colours, shapes=self.world.shapes
+                self.world.image_size,
+                1,
+                max_objects,
+                max_count=min(self.world.max_count, max_objects),
+                colours=self.world.colours,
+                shapes=self.world.shapes,
             )
         )
         scenes = []
@@ -334,7 +348,7 @@ class Pretrainer:
                     max_objects,
                     colours=self.world.colours,
                     shapes=self.world.shapes,
-                    max_count=min(4, max_objects),
+                    max_count=min(cfg.max_count, max_objects),
                 )
             )
             examples = [
