@@ -137,8 +137,8 @@ class QuickstartConfig:
 
     def __post_init__(self):
         check_fields(self)
-        if count_problem(self.max_count, self.max_objects):
-            raise ConfigError(count_problem(self.max_count, self.max_objects))
+        if problem := count_problem(self.max_count, self.max_objects):
+            raise ConfigError(problem)
         if self.warm_agree and self.warm_layout not in READ_OFF:
             raise ConfigError(
                 f"warm_agree: the {self.warm_layout} layout states the direct answer itself; pass --warm_agree false, "

@@ -15,7 +15,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +174,8 @@ class PretrainConfig:
             )
         if not self.reasoning_images:
             problems.append(f"reasoning_images: give a list of {', '.join(REASONING_IMAGE_KINDS)}")
-        if count_problem(self.max_count, self.max_objects):
-            problems.append(count_problem(self.max_count, self.max_objects))
+        if problem := count_problem(self.max_count, self.max_objects):
+            problems.append(problem)
         if problems:
             raise ConfigError("bad pretrain config: " + "; ".join(problems))
 
@@ -264,19 +264,15 @@ class Pretrainer:
         self.state, self._optimizer_state = restore_checkpoint(start, self.heads, self.rng)
         self.log(f"resumed at stage {self.state['stage']}, step {self.state['step']}")
 
+    def _world(self, max_objects: int | None = None) -> WorldConfig:
+        """The run's world, or (the curriculum) the same with 1 to ``max_objects`` objects a scene."""
+        if max_objects is None:
+            return self.world
+        count = min(self.world.max_count, max_objects)
+        return replace(self.world, min_objects=1, max_objects=max_objects, max_count=count)
+
     def _scenes(self, n: int, max_objects: int | None = None):
-        cfg = (
-            self.world
-            if max_objects is None
-            else WorldConfig(
-                self.world.image_size,
-                1,
-                max_objects,
-                max_count=min(self.world.max_count, max_objects),
-                colours=self.world.colours,
-                shapes=self.world.shapes,
-            )
-        )
+        cfg = self._world(max_objects)
         scenes = []
         while len(scenes) < n:
             scene = make_scene(self.rng, cfg)
@@ -339,18 +335,7 @@ class Pretrainer:
         )
         for step in bar:
             max_objects = cfg.curriculum_max_objects if step < cfg.curriculum_steps else None
-            world = (
-                self.world
-                if max_objects is None
-                else WorldConfig(
-                    cfg.image_size,
-                    1,
-                    max_objects,
-                    colours=self.world.colours,
-                    shapes=self.world.shapes,
-                    max_count=min(cfg.max_count, max_objects),
-                )
-            )
+            world = self._world(max_objects)
             examples = [
                 sample_example(
                     self.rng,

@@ -70,8 +70,7 @@ class WorldConfig:
             raise ValueError(
                 f"objects per scene must satisfy 1 <= min <= max <= 8, got {self.min_objects}..{self.max_objects}"
             )
-        problem = count_problem(self.max_count, self.max_objects)
-        if problem:
+        if problem := count_problem(self.max_count, self.max_objects):
             raise ValueError(problem)
         if self.max_side >= self.image_size // 2 or self.min_side < 6:
             raise ValueError(f"shape sides {self.min_side}..{self.max_side} do not fit a {self.image_size} px image")
