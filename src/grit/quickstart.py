@@ -25,7 +25,6 @@ from grit.config import ConfigError, check_fields
 from grit.data import load_samples
 from grit.data.images import load_image
 from grit.data.shapes import COLOURS, SHAPES, WorldConfig
-from grit.data.shapes.scene import count_problem
 from grit.data.shapes.world import write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.metrics import paired_gain
@@ -137,13 +136,19 @@ class QuickstartConfig:
 
     def __post_init__(self):
         check_fields(self)
-        if problem := count_problem(self.max_count, self.max_objects):
-            raise ConfigError(problem)
+        try:  # the world's own checks, before minutes of work
+            self.world()
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
         if self.warm_agree and self.warm_layout not in READ_OFF:
             raise ConfigError(
                 f"warm_agree: the {self.warm_layout} layout states the direct answer itself; pass --warm_agree false, "
                 "or use warm_layout " + " or ".join(READ_OFF)
             )
+
+    def world(self) -> WorldConfig:
+        """The shapes world of the run (the defaults but for its scene size and largest count)."""
+        return WorldConfig(max_objects=self.max_objects, max_count=self.max_count)
 
 
 def run_quickstart(
@@ -175,8 +180,7 @@ def run_quickstart(
     grit_args.overwrite = True
     n_data = max(2000, 10 * cfg.n_eval)
     stage = Stage(1, 5, "data", f"shapes world, {n_data} questions -> {out / 'data'}", log)
-    world = WorldConfig(max_objects=cfg.max_objects, max_count=cfg.max_count)
-    write_shapes(out / "data", n=n_data, seed=cfg.seed, cfg=world, overwrite=True, progress=stage)
+    write_shapes(out / "data", n=n_data, seed=cfg.seed, cfg=cfg.world(), overwrite=True, progress=stage)
     test = load_samples(out / "data" / "test.jsonl")[: cfg.n_eval]
     times["data"] = stage.done(f"{cfg.n_eval} held-out test questions")
 

@@ -25,7 +25,6 @@ from tqdm.auto import tqdm
 from grit.boxes import Frame
 from grit.config import ConfigError, field_problems
 from grit.data.shapes import QUESTION_FAMILIES, WorldConfig, make_scene, plural
-from grit.data.shapes.scene import count_problem
 from grit.models.families import get_family
 from grit.models.loading import Policy, frame_of, load_policy
 from grit.models.tiny import SIZES
@@ -174,10 +173,22 @@ class PretrainConfig:
             )
         if not self.reasoning_images:
             problems.append(f"reasoning_images: give a list of {', '.join(REASONING_IMAGE_KINDS)}")
-        if problem := count_problem(self.max_count, self.max_objects):
-            problems.append(problem)
+        if not problems:  # the world's own checks, once each field is in its range
+            try:
+                self.world()
+            except ValueError as e:
+                problems.append(str(e))
         if problems:
             raise ConfigError("bad pretrain config: " + "; ".join(problems))
+
+    def world(self) -> WorldConfig:
+        """The shapes world the stage's scenes come from."""
+        return WorldConfig(
+            image_size=self.image_size,
+            min_objects=self.min_objects,
+            max_objects=self.max_objects,
+            max_count=self.max_count,
+        )
 
 
 def _word_ids(tokenizer, words) -> torch.Tensor:
@@ -217,12 +228,7 @@ class Pretrainer:
         ip = self.policy.processor.image_processor
         ip.size = {"shortest_edge": 56 * 56, "longest_edge": cfg.image_size**2}
         self.frame = Frame.qwen(cfg.image_size, cfg.image_size, 56 * 56, cfg.image_size**2)
-        self.world = WorldConfig(
-            image_size=cfg.image_size,
-            min_objects=cfg.min_objects,
-            max_objects=cfg.max_objects,
-            max_count=cfg.max_count,
-        )
+        self.world = cfg.world()
         self.heldout: HeldOut = make_heldout(
             self.world,
             self.frame,

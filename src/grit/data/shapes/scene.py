@@ -42,16 +42,6 @@ class ShapeObject:
         return {"label": self.label, "shape": self.shape, "colour": self.colour, "box": list(self.box)}
 
 
-def count_problem(max_count: int, max_objects: int) -> str | None:
-    """What is wrong with a world's largest count for its scene size, in words, or None."""
-    if 0 <= max_count <= max_objects:
-        return None
-    return (
-        f"max_count: {max_count} with max_objects {max_objects}; a scene must hold the counted objects, so give "
-        "0 <= max_count <= max_objects"
-    )
-
-
 @dataclass(frozen=True)
 class WorldConfig:
     image_size: int = 112
@@ -70,8 +60,11 @@ class WorldConfig:
             raise ValueError(
                 f"objects per scene must satisfy 1 <= min <= max <= 8, got {self.min_objects}..{self.max_objects}"
             )
-        if problem := count_problem(self.max_count, self.max_objects):
-            raise ValueError(problem)
+        if not 0 <= self.max_count <= self.max_objects:
+            raise ValueError(
+                f"max_count: {self.max_count} with max_objects {self.max_objects}; a scene must hold the counted "
+                "objects, so give 0 <= max_count <= max_objects"
+            )
         if self.max_side >= self.image_size // 2 or self.min_side < 6:
             raise ValueError(f"shape sides {self.min_side}..{self.max_side} do not fit a {self.image_size} px image")
         unknown = [c for c in self.colours if c not in COLOURS] + [s for s in self.shapes if s not in SHAPES]
