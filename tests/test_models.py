@@ -12,7 +12,7 @@ from grit.chain import parse, render
 from grit.cli import main
 from grit.grounding import frame_for, place_boxes
 from grit.models.generation import GenerationSettings, generate
-from grit.models.loading import ModelLoadError, load_policy
+from grit.models.loading import ModelLoadError, load_policy, resolve_device
 from grit.models.micro import BUILDERS
 
 FAMILIES = list(BUILDERS)
@@ -113,6 +113,25 @@ def test_load_errors(tmp_path, monkeypatch):
     (tmp_path / "x.bin").write_bytes(b"")
     with pytest.raises(ModelLoadError, match="is a file"):
         load_policy(tmp_path / "x.bin")
+
+
+def test_device_names(saved, tmp_path, capsys):
+    gpu = torch.cuda.is_available()
+    assert resolve_device("auto").type == ("cuda" if gpu else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    for bad, said in (("gpu0", "not a device name"), ("mps", "cpu or cuda"), ("cuda:99", "CUDA GPU")):
+        with pytest.raises(ModelLoadError, match=said):
+            resolve_device(bad)
+    policy = load_policy(saved["qwen2_5_vl"][1], device="cpu")
+    assert next(policy.model.parameters()).device == torch.device("cpu")
+    if not gpu:  # the commands that load a model say why, in one line, and load nothing
+        image = tmp_path / "im.png"
+        Image.new("RGB", (56, 56)).save(image)
+        question = ["--image", str(image), "--question", "q", "--max_new_tokens", "2"]
+        assert main(["infer", "--model", str(saved["qwen2_5_vl"][1]), *question, "--device", "cuda"]) == 2
+        assert "device cuda: torch" in capsys.readouterr().err
+        assert main(["pretrain", "--out", str(tmp_path / "pt"), "--device", "cuda"]) == 2
+        assert "sees no CUDA GPU" in capsys.readouterr().err and not (tmp_path / "pt").exists()
 
 
 def test_lora_wraps_the_model(saved):

@@ -24,7 +24,7 @@ from grit.config import ConfigError, field_problems
 from grit.data.schema import relative_hint
 from grit.data.selection import MIXES
 from grit.judge import JUDGES
-from grit.models.loading import DTYPES, looks_like_hub_id
+from grit.models.loading import dtype_field, looks_like_hub_id
 from grit.outputs import TRAIN_OUTPUTS, clear_outputs, unknown_entries
 from grit.prompts import PROMPT_KINDS
 from grit.rewards import PRESETS, reward_problems
@@ -75,9 +75,7 @@ class GritTrainArguments:
         default=WHOLE_IMAGE_THRESHOLD,
         metadata={"help": "a box covering this share of the image counts as whole-image", "min": 0, "max": 1},
     )
-    dtype: str | None = field(
-        default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
-    )
+    dtype: str | None = dtype_field()
     threads: int | None = field(
         default=None,
         metadata={

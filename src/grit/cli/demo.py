@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grit.cli.common import UsageError, parse, quiet_transformers
-from grit.models.loading import DTYPES
+from grit.models.loading import device_field, dtype_field
 
 HELP = "a web page that streams the grounded chain and draws its boxes as they appear"
 QUICKSTART_MODEL = Path("runs/quickstart/grpo/model")
@@ -24,9 +24,8 @@ class DemoConfig:
     )
     host: str = field(default="127.0.0.1", metadata={"help": "address to serve on (default: loopback only)"})
     port: int = field(default=7860, metadata={"help": "port to serve on", "min": 1})
-    dtype: str | None = field(
-        default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
-    )
+    dtype: str | None = dtype_field()
+    device: str = device_field()
     seed: int = field(default=0, metadata={"help": "seed of the shapes-world example images"})
 
 
@@ -59,7 +58,7 @@ def main(argv: list[str]) -> int:
     from grit.models.loading import ModelLoadError, load_policy
 
     try:
-        policy = load_policy(model, dtype=cfg.dtype, trust_remote_code=False)
+        policy = load_policy(model, dtype=cfg.dtype, device=cfg.device, trust_remote_code=False)
     except ModelLoadError as e:
         raise UsageError(str(e)) from e
     policy.model.eval()

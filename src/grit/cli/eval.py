@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grit.cli.common import JudgeOptions, UsageError, check_output_dir, parse, quiet_transformers
-from grit.models.loading import DTYPES
+from grit.models.loading import device_field, dtype_field
 from grit.prompts import ASK_PROMPTS
 
 HELP = "evaluate a model: accuracy, grounding IoU, format, box-text consistency"
@@ -28,9 +28,8 @@ class EvalConfig:
     batch_size: int = field(default=16, metadata={"help": "prompts generated together", "min": 1})
     max_new_tokens: int = field(default=256, metadata={"help": "generated tokens per answer, at most", "min": 1})
     limit: int | None = field(default=None, metadata={"help": "evaluate the first N samples of each file", "min": 1})
-    dtype: str | None = field(
-        default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
-    )
+    dtype: str | None = dtype_field()
+    device: str = device_field()
     cross_modal: bool = field(default=False, metadata={"help": "the paper's judge test of box/text consistency"})
     skip_invalid: bool = field(default=False, metadata={"help": "skip (and report) invalid data lines"})
     out: str | None = field(
@@ -125,7 +124,7 @@ def main(argv: list[str]) -> int:
         samples = load_samples(path, cfg.images, skip_invalid=cfg.skip_invalid)
         data[Path(path).stem if Path(path).stem not in data else path] = samples[: cfg.limit] if cfg.limit else samples
     try:
-        policy = load_policy(cfg.model, dtype=cfg.dtype)
+        policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device)
     except ModelLoadError as e:
         raise UsageError(str(e)) from e
     judge = judge_options.make()

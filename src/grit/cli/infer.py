@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grit.cli.common import UsageError, check_output_file, image_output, parse, quiet_transformers
-from grit.models.loading import DTYPES
+from grit.models.loading import device_field, dtype_field
 from grit.prompts import ASK_PROMPTS
 
 HELP = "ask one question about one image and draw the chain's boxes"
@@ -20,9 +20,8 @@ class InferConfig:
     question: str = field(metadata={"help": "the question"})
     prompt: str = field(default="grounded", metadata={"help": "prompt kind", "choices": ASK_PROMPTS})
     max_new_tokens: int = field(default=256, metadata={"help": "generated tokens, at most", "min": 1})
-    dtype: str | None = field(
-        default=None, metadata={"help": "model dtype (default: float32 on CPU)", "choices": DTYPES}
-    )
+    dtype: str | None = dtype_field()
+    device: str = device_field()
     out: str | None = field(
         default=None, metadata={"help": "save the image with the boxes drawn here (.png added if no extension)"}
     )
@@ -42,7 +41,7 @@ def main(argv: list[str]) -> int:
         check_output_file(out, cfg.overwrite)
     try:
         image = load_image(cfg.image)
-        policy = load_policy(cfg.model, dtype=cfg.dtype)
+        policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device)
     except (ImageProblem, ModelLoadError) as e:
         raise UsageError(str(e)) from e
     settings = GenerationSettings(max_new_tokens=cfg.max_new_tokens, batch_size=1)

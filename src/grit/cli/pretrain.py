@@ -10,6 +10,7 @@ HELP = "train the tiny base to ground and answer on the shapes world"
 
 
 def main(argv: list[str]) -> int:
+    from grit.models.loading import ModelLoadError
     from grit.pretrain.train import PretrainConfig, Pretrainer
 
     (cfg,) = parse(
@@ -24,7 +25,7 @@ def main(argv: list[str]) -> int:
     quiet_transformers()
     try:
         trainer = Pretrainer(cfg)
-    except (FileExistsError, FileNotFoundError) as e:
+    except (FileExistsError, FileNotFoundError, ModelLoadError) as e:
         raise UsageError(str(e)) from e
     final = trainer.run()
     print("held-out: " + ", ".join(f"{k} {v:.3f}" for k, v in final.items() if isinstance(v, float)))

@@ -18,10 +18,47 @@ from grit.data.schema import relative_hint
 from grit.models.families import Family, family_of_model_type
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")  # what load_policy's dtype accepts
+DEVICE_HELP = "where the model runs: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N"
 
 
 class ModelLoadError(RuntimeError):
     pass
+
+
+def dtype_field():
+    """The ``dtype`` option of the commands that load a model."""
+    return field(default=None, metadata={"help": "model dtype (default: float32)", "choices": DTYPES})
+
+
+def device_field():
+    """The ``device`` option of the commands that load a model (checked by :func:`resolve_device`)."""
+    return field(default="auto", metadata={"help": DEVICE_HELP})
+
+
+def resolve_device(name: str):
+    """The torch device ``name`` names ("auto": the first CUDA GPU when torch sees one, else the CPU); a name torch
+    does not know, or a GPU this machine lacks, raises :class:`ModelLoadError` saying what to pass instead."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ModelLoadError(f"device {name!r} is not a device name; give auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        if not count:
+            raise ModelLoadError(
+                f"device {name}: torch (torch {torch.__version__}, {build}) sees no CUDA GPU here; "
+                "pass --device cpu, or install a CUDA build of torch on a GPU machine"
+            )
+        if device.index is not None and device.index >= count:
+            raise ModelLoadError(f"device {name}: torch sees {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+    elif device.type != "cpu":
+        raise ModelLoadError(f"device {name}: grit runs models on cpu or cuda; give auto, cpu, cuda or cuda:N")
+    return device
 
 
 @dataclass
@@ -142,12 +179,15 @@ def load_policy(
     device_map: Any = None,
     lora: LoraSpec | str | None = None,
     trust_remote_code: bool = False,
+    device: str | None = None,
 ) -> Policy:
-    """Load model and processor. ``dtype``: "float32", "bfloat16", "float16" or "auto" (default float32 on CPU);
-    ``lora``: a :class:`LoraSpec` to add fresh adapters, or a folder holding saved adapters."""
+    """Load model and processor. ``dtype``: "float32", "bfloat16", "float16" or "auto" (default float32);
+    ``lora``: a :class:`LoraSpec` to add fresh adapters, or a folder holding saved adapters; ``device``: move the
+    model there (:func:`resolve_device`; default: where transformers loads it, the CPU unless ``device_map``)."""
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
+    target = resolve_device(device) if device is not None else None
     resolved = _resolve(path)
     try:
         config = AutoConfig.from_pretrained(resolved, trust_remote_code=trust_remote_code)
@@ -176,6 +216,8 @@ def load_policy(
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(lora))
+    if target is not None:
+        model.to(target)
     info_path = Path(resolved) / "grit_model.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     return Policy(model, processor, family, frame_of(processor, family), resolved, info)

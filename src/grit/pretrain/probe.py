@@ -108,6 +108,7 @@ def grounding_readout(
 def probe_losses(model, processor, examples: list[Example]) -> dict[str, float]:
     """Mean target-token loss with true images and with images rotated by one example."""
     model.eval()
+    device = next(model.parameters()).device
     out = {}
     shuffled = [
         Example(examples[(i + 1) % len(examples)].image, ex.prompt, ex.target, ex.task)
@@ -116,7 +117,7 @@ def probe_losses(model, processor, examples: list[Example]) -> dict[str, float]:
     for name, exs in (("true", examples), ("shuffled", shuffled)):
         total, count = 0.0, 0
         for lo in range(0, len(exs), 16):
-            batch = collate(processor, exs[lo : lo + 16], set(), 1.0)
+            batch = {k: v.to(device) for k, v in collate(processor, exs[lo : lo + 16], set(), 1.0).items()}
             labels = batch.pop("labels")
             batch.pop("weights")
             logits = model(**batch).logits[:, :-1]

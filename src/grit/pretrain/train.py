@@ -26,7 +26,7 @@ from grit.boxes import Frame
 from grit.config import ConfigError, field_problems
 from grit.data.shapes import QUESTION_FAMILIES, WorldConfig, make_scene, plural
 from grit.models.families import get_family
-from grit.models.loading import Policy, frame_of, load_policy
+from grit.models.loading import Policy, device_field, frame_of, load_policy, resolve_device
 from grit.models.tiny import SIZES
 from grit.pretrain.checkpoint import LAST, has_checkpoint, restore_checkpoint, save_checkpoint
 from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
@@ -145,6 +145,7 @@ class PretrainConfig:
         default=0.0, metadata=_help("wall-clock cap on stage 2 (0: none); the run stops early and says so", min=0)
     )
     threads: int = field(default=2, metadata=_help("torch CPU threads", min=1))
+    device: str = device_field()
     heldout_grounding: int = field(default=100, metadata=_help("held-out grounding queries", min=1))
     heldout_direct: int = field(default=40, metadata=_help("held-out direct questions per question family", min=1))
     heldout_reasoning: int = field(
@@ -217,6 +218,7 @@ class Pretrainer:
         self.cfg, self.log, self.out = cfg, log, Path(cfg.out)
         resume = cfg.resume if resume is None else resume
         torch.set_num_threads(cfg.threads)
+        self.device = resolve_device(cfg.device)
         self.state: dict[str, Any] = {"stage": "vision", "step": 0, "history": []}
         self._optimizer_state: dict | None = None
         start = self.out / LAST if resume else None
@@ -247,6 +249,10 @@ class Pretrainer:
         }
         hidden = self.policy.model.config.text_config.hidden_size
         self.heads = DenseHeads(hidden, len(self.world.colours), len(self.world.shapes))
+        self.policy.model.to(self.device)
+        self.heads.to(self.device)
+        self.number_ids = self.number_ids.to(self.device)
+        self.word_ids = {k: v.to(self.device) for k, v in self.word_ids.items()}
         self.rng = random.Random(f"grit-pretrain-{cfg.seed}")
         torch.manual_seed(cfg.seed)
         if start is not None:
@@ -308,9 +314,11 @@ class Pretrainer:
         for step in bar:
             scenes = self._scenes(cfg.vision_batch)
             pixels = self.policy.processor.image_processor([s.render() for s in scenes], return_tensors="pt")
+            pixels = {k: v.to(self.device) for k, v in pixels.items()}
             # (B * grid * grid, H): the merged image tokens of every scene, one per 28 px cell
             feats = model.model.visual(pixels["pixel_values"], grid_thw=pixels["image_grid_thw"]).pooler_output
             targets = cell_targets(scenes, grid, cell, list(self.world.colours), list(self.world.shapes), self.frame)
+            targets = tuple(t.to(self.device) for t in targets)
             words = {k: embed(v) for k, v in self.word_ids.items()} if cfg.word_readout else None
             losses = dense_loss(self.heads, feats, targets, embed(self.number_ids), words)
             optimizer_step(optimizer, sum(losses.values()), [p for g in params for p in g["params"]])
@@ -363,6 +371,7 @@ class Pretrainer:
                 for _ in range(cfg.lm_batch)
             ]
             batch = collate(self.policy.processor, examples, self.weighted, cfg.image_token_weight)
+            batch = {k: v.to(self.device) for k, v in batch.items()}
             labels, weights = batch.pop("labels"), batch.pop("weights")
             logits = model(**batch).logits[:, :-1]  # (B, T-1, V): position t predicts token t+1
             ce = torch.nn.functional.cross_entropy(
