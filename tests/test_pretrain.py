@@ -367,3 +367,27 @@ def test_grounding_readout_counts_answers_with_exactly_the_truths_boxes():
     dropped = [ex.target.split("}, ")[0] + "}]" if ex.target.count("bbox_2d") > 1 else ex.target for ex in examples]
     short = grounding_readout(dropped, examples, frame, "g")
     assert short["g_exact_count"] == 2 / 5 and short["g_recall50"] == (1 + 1 + 1 + 1) / (1 + 2 + 3 + 4)
+
+
+# sha256 of stage 1's draws (recipes/shapes_base.yaml): the vision stage's scenes, then the language stage's first
+# 1010 batches (the curriculum's 1000 and ten after). Drawn by the code that built the shipped base's stage 1
+# (commit cdcfd14) and by today's, whose checkpoints at language step 1250 were bitwise identical on one machine
+# (docs/EXPERIMENTS.md, "The same draws, another machine's arithmetic").
+STAGE_ONE_DRAWS = "35b004eb445bb50a"
+
+
+def test_stage_one_draws_the_examples_that_built_the_shipped_base(tmp_path):
+    import hashlib
+
+    cfg = from_yaml(PretrainConfig, "recipes/shapes_base.yaml", {"out": str(tmp_path / "base"), "device": "cpu"})
+    trainer = Pretrainer(cfg)
+    digest = hashlib.sha256()
+    for _ in range(cfg.vision_steps):
+        for scene in trainer.scenes(cfg.vision_batch):
+            digest.update(repr([(o.colour, o.shape, o.box) for o in scene.objects]).encode())
+    for step in range(cfg.curriculum_steps + 10):
+        for ex in trainer.examples(step):
+            digest.update(f"{ex.task}|{ex.prompt}|{ex.given}|{ex.target}".encode())
+            if step % 50 == 0 and ex.image is not None:
+                digest.update(ex.image.tobytes())
+    assert digest.hexdigest()[:16] == STAGE_ONE_DRAWS

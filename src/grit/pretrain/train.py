@@ -40,6 +40,7 @@ from grit.pretrain.tasks import (
     REASONING_IMAGE_KINDS,
     REASONING_IMAGES,
     TASKS,
+    Example,
     collate,
     image_dependent_ids,
     sample_example,
@@ -283,7 +284,8 @@ class Pretrainer:
         count = min(self.world.max_count, max_objects)
         return replace(self.world, min_objects=1, max_objects=max_objects, max_count=count)
 
-    def _scenes(self, n: int, max_objects: int | None = None):
+    def scenes(self, n: int, max_objects: int | None = None):
+        """``n`` scenes from the run's random stream (a vision step's batch)."""
         cfg = self._world(max_objects)
         scenes = []
         while len(scenes) < n:
@@ -291,6 +293,32 @@ class Pretrainer:
             if scene is not None:
                 scenes.append(scene)
         return scenes
+
+    def examples(self, step: int) -> list[Example]:
+        """Language step ``step``'s batch, drawn from the run's random stream (the curriculum's world first)."""
+        cfg = self.cfg
+        world = self._world(cfg.curriculum_max_objects if step < cfg.curriculum_steps else None)
+        instructed = {
+            "counting_share": cfg.instructed_counting_share,
+            "kinds": cfg.instructed_kinds,
+            "long_share": cfg.instructed_long_share,
+        }
+        return [
+            sample_example(
+                self.rng,
+                world,
+                self.frame,
+                cfg.task_mix,
+                cfg.grounding_present_share,
+                cfg.reasoning_families,
+                cfg.reasoning_images,
+                cfg.reasoning_forms,
+                cfg.grounding_group_share,
+                cfg.grounding_extreme_share,
+                instructed,
+            )
+            for _ in range(cfg.lm_batch)
+        ]
 
     def vision_stage(self) -> None:
         cfg, model = self.cfg, self.policy.model
@@ -312,7 +340,7 @@ class Pretrainer:
             mininterval=10,
         )
         for step in bar:
-            scenes = self._scenes(cfg.vision_batch)
+            scenes = self.scenes(cfg.vision_batch)
             pixels = self.policy.processor.image_processor([s.render() for s in scenes], return_tensors="pt")
             pixels = {k: v.to(self.device) for k, v in pixels.items()}
             # (B * grid * grid, H): the merged image tokens of every scene, one per 28 px cell
@@ -348,29 +376,7 @@ class Pretrainer:
             mininterval=10,
         )
         for step in bar:
-            max_objects = cfg.curriculum_max_objects if step < cfg.curriculum_steps else None
-            world = self._world(max_objects)
-            examples = [
-                sample_example(
-                    self.rng,
-                    world,
-                    self.frame,
-                    cfg.task_mix,
-                    cfg.grounding_present_share,
-                    cfg.reasoning_families,
-                    cfg.reasoning_images,
-                    cfg.reasoning_forms,
-                    cfg.grounding_group_share,
-                    cfg.grounding_extreme_share,
-                    {
-                        "counting_share": cfg.instructed_counting_share,
-                        "kinds": cfg.instructed_kinds,
-                        "long_share": cfg.instructed_long_share,
-                    },
-                )
-                for _ in range(cfg.lm_batch)
-            ]
-            batch = collate(self.policy.processor, examples, self.weighted, cfg.image_token_weight)
+            batch = collate(self.policy.processor, self.examples(step), self.weighted, cfg.image_token_weight)
             batch = {k: v.to(self.device) for k, v in batch.items()}
             labels, weights = batch.pop("labels"), batch.pop("weights")
             logits = model(**batch).logits[:, :-1]  # (B, T-1, V): position t predicts token t+1
