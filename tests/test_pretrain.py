@@ -1,6 +1,7 @@
 """``grit pretrain`` on a micro model: the word read-out reaches the language model's embeddings, bad configs fail
 with the field named, and a run interrupted mid-way and resumed ends with the weights of an uninterrupted run."""
 
+import json
 import random
 
 import pytest
@@ -106,6 +107,8 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
         torch.testing.assert_close(a[k], b[k], msg=k)
     start = load_file(tmp_path / "full" / "checkpoint-last" / "model.safetensors")
     assert start.keys() == a.keys()
+    info = json.loads((tmp_path / "full" / "model" / "grit_model.json").read_text())
+    assert info["provenance"]["machine"]["torch_cpu_capability"]  # which machine built it: its arithmetic matters
 
 
 def test_instructed_questions_put_an_instruction_after_the_question_and_never_grit_tags():

@@ -38,6 +38,17 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def provenance(seed: int | None = None) -> dict[str, Any]:
     """A small JSON-able record of this run's code, seed, libraries, threads and machine.
 
@@ -55,6 +66,10 @@ def provenance(seed: int | None = None) -> dict[str, Any]:
             "platform": platform.platform(),
             "processor": platform.machine(),
             "cpu_count": os.cpu_count(),
+            "cpu": cpu_name(),
+            # The kernels torch picks (e.g. AVX2, AVX512): two machines that differ here round differently, and a
+            # long training run turns that into other weights (docs/EXPERIMENTS.md, "another machine's arithmetic").
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "accelerator": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
         },
     }
@@ -66,5 +81,6 @@ def provenance_line(record: dict[str, Any]) -> str:
     machine = record["machine"]
     return (
         f"commit {record['git_commit']} · seed {record['seed']} · {versions} · {record['threads']} threads · "
-        f"{machine['platform']}, {machine['cpu_count']} CPUs, accelerator {machine['accelerator']}"
+        f"{machine['platform']}, {machine['cpu_count']} CPUs ({machine.get('cpu', 'unknown')}, torch "
+        f"{machine.get('torch_cpu_capability', 'unknown')}), accelerator {machine['accelerator']}"
     )

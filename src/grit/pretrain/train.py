@@ -45,6 +45,7 @@ from grit.pretrain.tasks import (
     image_dependent_ids,
     sample_example,
 )
+from grit.provenance import provenance
 
 
 def _help(text: str, **more) -> dict:
@@ -434,6 +435,7 @@ class Pretrainer:
             "config": asdict(self.cfg),
             "heldout": final,
             "parameters": sum(p.numel() for p in self.policy.model.parameters()),
+            "provenance": provenance(self.cfg.seed),  # the machine too: another's arithmetic builds another base
         }
         (model_dir / "grit_model.json").write_text(json.dumps(info, indent=2) + "\n")
         return final
