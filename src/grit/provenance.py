@@ -67,7 +67,7 @@ def provenance(seed: int | None = None) -> dict[str, Any]:
             "processor": platform.machine(),
             "cpu_count": os.cpu_count(),
             "cpu": cpu_name(),
-            # The kernels torch picks (e.g. AVX2, AVX512): two machines that differ here round differently, and a
+            # The kernels torch picks (e.g. AVX2, AVX512): machines that differ here may round differently, and a
             # long training run turns that into other weights (docs/EXPERIMENTS.md, "another machine's arithmetic").
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "accelerator": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
