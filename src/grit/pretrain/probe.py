@@ -117,7 +117,7 @@ def probe_losses(model, processor, examples: list[Example]) -> dict[str, float]:
     for name, exs in (("true", examples), ("shuffled", shuffled)):
         total, count = 0.0, 0
         for lo in range(0, len(exs), 16):
-            batch = {k: v.to(device) for k, v in collate(processor, exs[lo : lo + 16], set(), 1.0).items()}
+            batch = collate(processor, exs[lo : lo + 16], set(), 1.0).to(device)
             labels = batch.pop("labels")
             batch.pop("weights")
             logits = model(**batch).logits[:, :-1]

@@ -342,8 +342,8 @@ class Pretrainer:
         )
         for step in bar:
             scenes = self.scenes(cfg.vision_batch)
-            pixels = self.policy.processor.image_processor([s.render() for s in scenes], return_tensors="pt")
-            pixels = {k: v.to(self.device) for k, v in pixels.items()}
+            images = [s.render() for s in scenes]
+            pixels = self.policy.processor.image_processor(images, return_tensors="pt").to(self.device)
             # (B * grid * grid, H): the merged image tokens of every scene, one per 28 px cell
             feats = model.model.visual(pixels["pixel_values"], grid_thw=pixels["image_grid_thw"]).pooler_output
             targets = cell_targets(scenes, grid, cell, list(self.world.colours), list(self.world.shapes), self.frame)
@@ -377,8 +377,8 @@ class Pretrainer:
             mininterval=10,
         )
         for step in bar:
-            batch = collate(self.policy.processor, self.examples(step), self.weighted, cfg.image_token_weight)
-            batch = {k: v.to(self.device) for k, v in batch.items()}
+            examples = self.examples(step)
+            batch = collate(self.policy.processor, examples, self.weighted, cfg.image_token_weight).to(self.device)
             labels, weights = batch.pop("labels"), batch.pop("weights")
             logits = model(**batch).logits[:, :-1]  # (B, T-1, V): position t predicts token t+1
             ce = torch.nn.functional.cross_entropy(
