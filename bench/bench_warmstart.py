@@ -168,6 +168,7 @@ def quickstart_chains(policy, images, questions):
         sure=cfg.warm_agree_sure,
         retries=cfg.warm_retries,
         seed=cfg.seed,
+        correct=cfg.warm_correct,
     )
 
 

@@ -89,6 +89,23 @@ def test_recheck_chains_write_the_same_boxes_again_right_before_the_answer():
     assert text[last_box:].split() == ["]", "none", "</rethink>", "<answer>", "2", "</answer>"]
 
 
+def test_a_first_look_fills_the_think_and_the_rethink_corrects_it_before_the_answer():
+    """``first_look``: the think is the reasoning reply over the first look's boxes with the answer read off them,
+    the rethink holds the correcting boxes, and the answer (the correction's) comes after every box."""
+    first = [("red circles", [((1, 2, 9, 9), "red circle")]), ("blue squares", [])]
+    text = chain_text("2", GROUPS, "recheck", (first, "1"))
+    chain = parse(text)
+    assert chain.strict and chain.answer_text == "2"
+    assert (
+        chain.think.content.strip() == chain_text("1", first, "reasoning").split("<think> ")[1].split(" </think>")[0]
+    )
+    assert chain.rethink.content.strip() == parse(chain_text("2", GROUPS, "recheck")).rethink.content.strip()
+    assert [len([b for b in chain.boxes if b.segment == s]) for s in ("think", "rethink")] == [1, 2]
+    assert text.index("<answer>") > max(b.end for b in chain.boxes)
+    with pytest.raises(ValueError, match="first look needs the recheck layout"):
+        chain_text("2", GROUPS, "reasoning", (first, "1"))
+
+
 def test_unknown_layout_is_refused_by_name():
     with pytest.raises(ValueError, match="guess_first"):
         chain_text("1", GROUPS, "answer_last")
@@ -232,6 +249,34 @@ def test_retries_draw_the_boxes_of_dropped_chains_again_and_keep_only_agreeing_d
     for i in added:
         chain = parse(after[id(images[i])])
         assert chain.strict and verify(chain.answer_text, direct[i], None, questions[i])
+
+
+def test_correcting_chains_keep_the_greedy_look_in_the_think_where_a_retry_agreed():
+    """``correct``: the chains are those of ``retries`` alone; where a retry found the agreeing boxes, the think is
+    the greedy look (its boxes and its reading, as a chain without the filter writes them) and the rethink and
+    answer are the retry's; every other chain is unchanged. No label anywhere."""
+    from grit.config import ConfigError
+    from grit.quickstart import QuickstartConfig
+    from grit.warmstart import self_chains
+
+    policy, images, questions = _asked(10, ["counting"], 40)
+    greedy = {id(c.image): parse(c.chain) for c in self_chains(policy, images, questions, layout="recheck")}
+    kwargs = dict(layout="recheck", agree=True, sure=0.7, retries=4, seed=1)
+    retried = self_chains(policy, images, questions, **kwargs)
+    corrected = self_chains(policy, images, questions, correct=True, **kwargs)
+    assert [id(c.image) for c in corrected] == [id(c.image) for c in retried]
+    assert any(c.corrected for c in corrected) and not any(c.corrected for c in retried)
+    for before, after in zip(retried, corrected):
+        was, now = parse(before.chain), parse(after.chain)
+        assert now.strict and now.rethink.content == was.rethink.content and now.answer_text == was.answer_text
+        if after.corrected:
+            assert now.think.content == greedy[id(after.image)].think.content != was.think.content
+        else:
+            assert after.chain == before.chain
+    with pytest.raises(ValueError, match="correct needs the recheck layout"):
+        self_chains(policy, images[:1], questions[:1], layout="reasoning", agree=True, correct=True)
+    with pytest.raises(ConfigError, match="warm_correct: a correcting rethink needs"):
+        QuickstartConfig(warm_correct=True, warm_retries=0)
 
 
 def test_a_fallback_keeps_a_dropped_chain_with_its_boxes_and_the_sure_direct_answer():

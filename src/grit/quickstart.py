@@ -121,6 +121,13 @@ class QuickstartConfig:
             "min": 0,
         },
     )
+    warm_correct: bool = field(
+        default=False,
+        metadata={
+            "help": "with warm_retries: a chain whose agreeing boxes came from a retry keeps its first, greedy look "
+            "in the think and the agreeing boxes in the rethink (recheck layout)"
+        },
+    )
     warm_fallback: str = field(
         default="none",
         metadata={
@@ -144,6 +151,12 @@ class QuickstartConfig:
             raise ConfigError(
                 f"warm_agree: the {self.warm_layout} layout states the direct answer itself; pass --warm_agree false, "
                 "or use warm_layout " + " or ".join(READ_OFF)
+            )
+        if self.warm_correct and (self.warm_layout != "recheck" or not self.warm_agree or not self.warm_retries):
+            raise ConfigError(
+                "warm_correct: a correcting rethink needs warm_layout recheck, warm_agree and warm_retries > 0 (the "
+                f"retries are the corrections; now {self.warm_layout}, {self.warm_agree}, {self.warm_retries}); "
+                "pass --warm_correct false or set those"
             )
 
     def world(self) -> WorldConfig:
@@ -211,6 +224,7 @@ def run_quickstart(
         retries=cfg.warm_retries,
         seed=cfg.seed,
         fallback=FALLBACKS[cfg.warm_fallback],
+        correct=cfg.warm_correct,
     )
     if cfg.warm_agree:
         if not chains:
@@ -221,6 +235,8 @@ def run_quickstart(
             )
         unsure = f" or the direct one is under {cfg.warm_agree_sure:g} sure" if cfg.warm_agree_sure else ""
         drawn = f" (boxes drawn up to {cfg.warm_retries} more times)" if cfg.warm_retries else ""
+        fixed = sum(c.corrected for c in chains)
+        drawn += f"; {fixed} keep their first look in the think, corrected in the rethink" if cfg.warm_correct else ""
         stage.log(
             f"{len(chains)} of {len(unlabeled)} chains kept: their read-off answer agrees with the direct one{unsure}"
             + drawn

@@ -41,6 +41,7 @@ class SelfChain:
     image: Image.Image
     question: str
     chain: str
+    corrected: bool = False  # its think holds a first look that its rethink corrects (``correct``)
 
 
 LAYOUTS = ("recheck", "reasoning", "boxes_first", "boxes_then_answer", "named", "guess_first")
@@ -64,6 +65,7 @@ def self_chains(
     retries: int = 0,
     seed: int = 0,
     fallback: Collection[str] = (),
+    correct: bool = False,
 ) -> list[SelfChain]:
     """Chains built from the policy's own grounding and direct answers (no labels).
 
@@ -78,14 +80,19 @@ def self_chains(
     questions the policy cannot answer directly keep their chains; ``retries``: ground a chain that would be
     dropped again, sampling (temperature 1, ``seed``), up to this many times, and keep the first grounding whose
     read-off answer agrees (rejection sampling on the same two answers of its own: a greedy grounding that misses
-    one of four circles gets another draw); ``fallback``: answer words (e.g. colours and shapes) for which a chain
-    that would still be dropped is kept with its boxes and the sure direct answer written after them instead (the
-    policy's own answer again).
+    one of four circles gets another draw); ``correct`` (``recheck`` with ``retries``): a chain whose agreeing boxes
+    came from a retry keeps its first, greedy look in the think (those boxes and the answer read off them) and the
+    agreeing boxes in the rethink, the answer read off those: the rethink, which grounds again rather than copies
+    (docs/EXPERIMENTS.md), shown correcting a first look where the policy's own draws correct it; ``fallback``:
+    answer words (e.g. colours and shapes) for which a chain that would still be dropped is kept with its boxes and
+    the sure direct answer written after them instead (the policy's own answer again).
     ``progress``: a :class:`grit.progress.Stage` to show progress in."""
     check_layout(layout)
     read_off = layout in READ_OFF
     if agree and not read_off:
         raise ValueError(f"agree needs a layout that reads the answer off the boxes: {', '.join(READ_OFF)}")
+    if correct and layout != "recheck":
+        raise ValueError(f"correct needs the recheck layout (a rethink of boxes), not {layout!r}")
     greedy = GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False)
     short = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
 
@@ -138,6 +145,8 @@ def self_chains(
         return agree and confidence[i] >= sure and not verify(answers[i], direct[i], None, questions[i])
 
     sampled = replace(greedy, do_sample=True)
+    first = {i: (found[i], answers[i]) for i in everyone}  # the greedy look, before any retry
+    retried: set[int] = set()
     for attempt in range(retries if agree else 0):
         again = [i for i in everyone if dropped(i)]
         if not again:
@@ -147,12 +156,19 @@ def self_chains(
         for i, answer in zip(again, read(again, drawn, f"answers again ({attempt + 1})")):
             if verify(answer, direct[i], None, questions[i]):
                 found[i], answers[i] = drawn[i], answer
+                retried.add(i)
     words = {w.lower() for w in fallback}
     for i in everyone:
         if dropped(i) and direct[i].strip().lower() in words:
             answers[i] = direct[i]
+    corrected = retried if correct else set()
     return [
-        SelfChain(images[i], questions[i], chain_text(answers[i], found[i], layout))
+        SelfChain(
+            images[i],
+            questions[i],
+            chain_text(answers[i], found[i], layout, first[i] if i in corrected else None),
+            i in corrected,
+        )
         for i in everyone
         if not dropped(i)
     ]
@@ -174,8 +190,15 @@ def box_lists(groups: Sequence[tuple[str, Sequence]]) -> str:
     return " ".join(lists)
 
 
-def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str = "guess_first") -> str:
+def chain_text(
+    answer: str,
+    groups: Sequence[tuple[str, Sequence]],
+    layout: str = "guess_first",
+    first_look: tuple[Sequence[tuple[str, Sequence]], str] | None = None,
+) -> str:
     """A warm-start chain from an answer and the boxes found for each referent phrase (see :func:`self_chains`).
+    ``first_look`` (``recheck`` only): the groups and answer of a first look for the think, which the rethink's
+    ``groups`` and the ``answer`` then correct.
 
     >>> print(chain_text("2", [("red circles", [((1, 2, 9, 9), "red circle"), ((20, 2, 29, 9), "red circle")])]))
     ... # doctest: +NORMALIZE_WHITESPACE
@@ -186,7 +209,10 @@ def chain_text(answer: str, groups: Sequence[tuple[str, Sequence]], layout: str 
     check_layout(layout)
     if layout == "recheck":  # the reasoning reply, then the same boxes again, right before the answer
         lists = box_lists(groups)
-        return render(f"{reasoning_reply(lists)} {answer}", lists, answer)
+        seen, read = (box_lists(first_look[0]), first_look[1]) if first_look else (lists, answer)
+        return render(f"{reasoning_reply(seen)} {read}", lists, answer)
+    if first_look:
+        raise ValueError(f"a first look needs the recheck layout, not {layout!r}")
     if layout == "reasoning":  # the base's reasoning reply: its boxes per group, then the answer it reads off them
         return render(reasoning_reply_start(groups) + f" {answer}", f"The boxes give {answer}.", answer)
     if layout == "boxes_first":  # the paper's order: the boxes of each object named, then the answer read off them
