@@ -155,7 +155,8 @@ class QuickstartConfig:
         if self.warm_correct and (self.warm_layout != "recheck" or not self.warm_agree or not self.warm_retries):
             raise ConfigError(
                 "warm_correct: a correcting rethink needs warm_layout recheck, warm_agree and warm_retries > 0 (the "
-                f"retries are the corrections; now {self.warm_layout}, {self.warm_agree}, {self.warm_retries}); "
+                f"retries are the corrections; given: warm_layout {self.warm_layout}, warm_agree {self.warm_agree}, "
+                f"warm_retries {self.warm_retries}); "
                 "pass --warm_correct false or set those"
             )
 
