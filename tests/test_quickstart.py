@@ -42,6 +42,8 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
         "1",
         "--viewer_every",
         "1",
+        "--warm_soup",  # two warm starts on their own questions, their weights averaged
+        "2",
         "--max_objects",  # a denser world than the default, as an option
         "8",
         "--max_count",
@@ -50,6 +52,7 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "warm grounded" in printed and "report:" in printed
+    assert "2 warm starts of 2 SFT steps" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["table"]) == {"attribute", "counting", "existence", "spatial", "all"}
     for row in summary["table"].values():

@@ -101,3 +101,31 @@ def test_warm_start_micro_batches_give_the_padded_batchs_losses(warm_micro, part
         policy = load_policy(warm_micro / "warm")
         losses[n] = warm_start(policy, chains, steps=3, lr=0.0, parts=n, log=lambda *_: None)
     assert losses[parts] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_a_souped_warm_start_is_the_mean_of_its_warm_starts_from_one_start(warm_micro):
+    from grit.data import load_samples
+    from grit.data.images import load_image
+    from grit.models.loading import load_policy
+    from grit.warmstart import SelfChain, souped_warm_start, warm_start
+
+    samples = load_samples(warm_micro / "data" / "train.jsonl")[:16]
+    chains = [SelfChain(load_image(s.image_path), s.question, f"<think> {s.question} </think>") for s in samples]
+    sets = [chains[:8], chains[8:]]
+    quiet = {"steps": 2, "lr": 1e-3, "log": lambda *_: None}
+    singles = []
+    for i, part in enumerate(sets):  # each warm start alone, from the same start, with its own seed
+        policy = load_policy(warm_micro / "warm")
+        warm_start(policy, part, seed=5 + i, **quiet)
+        singles.append(policy.model.state_dict())
+    policy = load_policy(warm_micro / "warm")
+    start = {k: v.clone() for k, v in policy.model.state_dict().items()}
+    souped_warm_start(policy, sets, seed=5, **quiet)
+    souped = policy.model.state_dict()
+    moved = [k for k in souped if not torch.equal(singles[0][k], singles[1][k])]
+    assert moved, "the two warm starts must differ for the test to mean anything"
+    for k in moved:
+        torch.testing.assert_close(souped[k], (singles[0][k] + singles[1][k]) / 2, atol=1e-6, rtol=1e-5)
+        assert not torch.equal(souped[k], start[k])
+    frozen = [k for k in souped if k.startswith("model.visual.")]
+    assert frozen and all(torch.equal(souped[k], start[k]) for k in frozen)  # the tower stays the base's

@@ -230,6 +230,21 @@ def test_quickstart_refuses_agreement_with_a_layout_that_states_the_direct_answe
     assert QuickstartConfig(warm_layout="reasoning", warm_agree=True).warm_agree
 
 
+def test_quickstart_refuses_a_soup_of_more_questions_than_the_train_split_holds():
+    from grit.config import ConfigError
+    from grit.quickstart import QuickstartConfig
+
+    with pytest.raises(
+        ConfigError,
+        match="warm_soup 4 x warm_examples 1000 unlabeled questions asked for, the world's "
+        "train split has 3200; lower --warm_examples or --warm_soup",
+    ):
+        QuickstartConfig(warm_soup=4)
+    assert QuickstartConfig(warm_soup=3).warm_soup == 3  # 3000 of 3200
+    assert QuickstartConfig(warm_soup=4, warm_soup_data="shared").warm_soup == 4  # one set of chains, four orders
+    assert QuickstartConfig(warm_soup=4, n_eval=1000).warm_soup == 4  # a larger world: 8000 train questions
+
+
 def test_retries_draw_the_boxes_of_dropped_chains_again_and_keep_only_agreeing_draws():
     """``retries``: the chains kept without retries are kept unchanged; each chain retries add was dropped before
     (its greedy read-off answer disagreed with a sure direct answer) and now reads off the direct answer from boxes

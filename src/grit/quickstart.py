@@ -25,7 +25,7 @@ from grit.config import ConfigError, check_fields
 from grit.data import load_samples
 from grit.data.images import load_image
 from grit.data.shapes import COLOURS, SHAPES, WorldConfig
-from grit.data.shapes.world import write_shapes
+from grit.data.shapes.world import DEFAULT_SPLITS, apportion, write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.metrics import paired_gain
 from grit.models.loading import load_policy
@@ -94,6 +94,22 @@ class QuickstartConfig:
     )
     warm_steps: int = field(default=150, metadata={"help": "label-free format warm-start SFT steps", "min": 1})
     warm_lr: float = field(default=3e-4, metadata={"help": "warm-start learning rate", "min": 0})
+    warm_soup: int = field(
+        default=1,
+        metadata={
+            "help": "warm starts whose weights are averaged (a model soup), each warm_steps SFT steps from the base "
+            "with its own seed",
+            "min": 1,
+        },
+    )
+    warm_soup_data: str = field(
+        default="own",
+        metadata={
+            "help": "with warm_soup > 1: each warm start on its own warm_examples unlabeled questions' chains (own), "
+            "or all on the same chains in other orders (shared)",
+            "choices": ("own", "shared"),
+        },
+    )
     warm_layout: str = field(
         default="recheck",
         metadata={"help": "how warm-start chains lay out the base's own answer and boxes", "choices": LAYOUTS},
@@ -159,10 +175,57 @@ class QuickstartConfig:
                 f"warm_retries {self.warm_retries}); "
                 "pass --warm_correct false or set those"
             )
+        train = apportion(self.n_data(), DEFAULT_SPLITS)["train"]
+        if self.warm_soup > 1 and self.warm_soup_data == "own" and self.warm_soup * self.warm_examples > train:
+            raise ConfigError(
+                f"warm_soup {self.warm_soup} x warm_examples {self.warm_examples} unlabeled questions asked for, the "
+                f"world's train split has {train}; lower --warm_examples or --warm_soup, or pass --warm_soup_data "
+                "shared"
+            )
+
+    def n_data(self) -> int:
+        """Questions in the run's shapes world (its train, val and test splits together)."""
+        return max(2000, 10 * self.n_eval)
 
     def world(self) -> WorldConfig:
         """The shapes world of the run (the defaults but for its scene size and largest count)."""
         return WorldConfig(max_objects=self.max_objects, max_count=self.max_count)
+
+
+def _warm_chains(policy, unlabeled: list, cfg: QuickstartConfig, index: int, stage: Stage) -> list:
+    """The base's own chains for ``unlabeled`` questions (:func:`grit.warmstart.self_chains`), seed ``cfg.seed +
+    index``; logs how many were kept."""
+    from grit.warmstart import self_chains
+
+    chains = self_chains(
+        policy,
+        [load_image(s.image_path) for s in unlabeled],
+        [s.question for s in unlabeled],
+        layout=cfg.warm_layout,
+        progress=stage,
+        agree=cfg.warm_agree,
+        sure=cfg.warm_agree_sure,
+        retries=cfg.warm_retries,
+        seed=cfg.seed + index,
+        fallback=FALLBACKS[cfg.warm_fallback],
+        correct=cfg.warm_correct,
+    )
+    if cfg.warm_agree:
+        if not chains:
+            raise ConfigError(
+                f"warm start: none of the {len(unlabeled)} chains' read-off answers agrees with the base's direct "
+                f"answer ({cfg.base or 'the shipped base'} may not be a base trained to answer from boxes); pass "
+                "--warm_agree false or another --base"
+            )
+        unsure = f" or the direct one is under {cfg.warm_agree_sure:g} sure" if cfg.warm_agree_sure else ""
+        drawn = f" (boxes drawn up to {cfg.warm_retries} more times)" if cfg.warm_retries else ""
+        fixed = sum(c.corrected for c in chains)
+        drawn += f"; {fixed} keep their first look in the think, corrected in the rethink" if cfg.warm_correct else ""
+        stage.log(
+            f"{len(chains)} of {len(unlabeled)} chains kept: their read-off answer agrees with the direct one{unsure}"
+            + drawn
+        )
+    return chains
 
 
 def run_quickstart(
@@ -171,7 +234,7 @@ def run_quickstart(
     """The whole pipeline (see the module doc) into ``cfg.out``; ``train_overrides`` are ``--field value`` pairs of
     ``grit train`` fields, checked with the recipe before any work starts."""
     from grit.grpo import load_recipe, train
-    from grit.warmstart import self_chains, warm_start
+    from grit.warmstart import souped_warm_start
 
     cfg = cfg or QuickstartConfig()
     out, times, started = Path(cfg.out), {}, time.monotonic()
@@ -192,7 +255,7 @@ def run_quickstart(
         ],
     )
     grit_args.overwrite = True
-    n_data = max(2000, 10 * cfg.n_eval)
+    n_data = cfg.n_data()
     stage = Stage(1, 5, "data", f"shapes world, {n_data} questions -> {out / 'data'}", log)
     write_shapes(out / "data", n=n_data, seed=cfg.seed, cfg=cfg.world(), overwrite=True, progress=stage)
     test = load_samples(out / "data" / "test.jsonl")[: cfg.n_eval]
@@ -210,39 +273,24 @@ def run_quickstart(
         f"{_figures(before['grounded']['metrics'], 'accuracy', 'format_compliance')}"
     )
 
-    stage = Stage(3, 5, "warm start", f"{cfg.warm_steps} SFT steps on the base's own chains ({cfg.warm_layout})", log)
+    what = f"{cfg.warm_steps} SFT steps on the base's own chains ({cfg.warm_layout})"
+    if cfg.warm_soup > 1:
+        what = f"{cfg.warm_soup} warm starts of {what}, their weights averaged"
+    stage = Stage(3, 5, "warm start", what, log)
     set_threads(grit_args.threads, busy=True)
     pool = load_samples(out / "data" / "train.jsonl")
-    unlabeled = random.Random(cfg.seed).sample(pool, min(cfg.warm_examples, len(pool)))  # images and questions only
-    chains = self_chains(
-        policy,
-        [load_image(s.image_path) for s in unlabeled],
-        [s.question for s in unlabeled],
-        layout=cfg.warm_layout,
-        progress=stage,
-        agree=cfg.warm_agree,
-        sure=cfg.warm_agree_sure,
-        retries=cfg.warm_retries,
-        seed=cfg.seed,
-        fallback=FALLBACKS[cfg.warm_fallback],
-        correct=cfg.warm_correct,
+    sets = cfg.warm_soup if cfg.warm_soup_data == "own" else 1  # sets of chains: each warm start its own, or one
+    wanted = min(cfg.warm_examples * sets, len(pool))
+    unlabeled = random.Random(cfg.seed).sample(pool, wanted)  # images and questions only
+    chain_sets = [  # the first warm_examples questions' chains, then (warm_soup_data own) the next ones'
+        _warm_chains(policy, unlabeled[i * cfg.warm_examples : (i + 1) * cfg.warm_examples], cfg, i, stage)
+        for i in range(sets)
+    ]
+    if sets < cfg.warm_soup:  # warm_soup_data shared: every warm start on the same chains, in its own order
+        chain_sets *= cfg.warm_soup
+    souped_warm_start(
+        policy, chain_sets, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=stage.log, progress=stage
     )
-    if cfg.warm_agree:
-        if not chains:
-            raise ConfigError(
-                f"warm start: none of the {len(unlabeled)} chains' read-off answers agrees with the base's direct "
-                f"answer ({base} may not be a base trained to answer from boxes); pass --warm_agree false or another "
-                "--base"
-            )
-        unsure = f" or the direct one is under {cfg.warm_agree_sure:g} sure" if cfg.warm_agree_sure else ""
-        drawn = f" (boxes drawn up to {cfg.warm_retries} more times)" if cfg.warm_retries else ""
-        fixed = sum(c.corrected for c in chains)
-        drawn += f"; {fixed} keep their first look in the think, corrected in the rethink" if cfg.warm_correct else ""
-        stage.log(
-            f"{len(chains)} of {len(unlabeled)} chains kept: their read-off answer agrees with the direct one{unsure}"
-            + drawn
-        )
-    warm_start(policy, chains, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=stage.log, progress=stage)
     policy.model.save_pretrained(out / "warm")
     policy.processor.save_pretrained(out / "warm")
     warm = {"grounded": _eval(policy, test, "grounded", out / "eval" / "warm-grounded", CHAIN_TOKENS, stage, cfg.seed)}

@@ -284,6 +284,42 @@ def warm_start(
     return losses
 
 
+def souped_warm_start(
+    policy: Policy,
+    chain_sets: Sequence[Sequence[SelfChain]],
+    *,
+    steps: int,
+    lr: float,
+    seed: int = 0,
+    log=print,
+    progress: Stage | None = None,
+) -> list[list[float]]:
+    """One :func:`warm_start` from the policy's weights on each of ``chain_sets`` (seeds ``seed``, ``seed + 1``,
+    ...), then the policy set to the mean of their weights: a uniform model soup of fine-tunes from one start, which
+    lands nearer the middle of where single warm starts scatter (docs/EXPERIMENTS.md). Returns each run's losses; one
+    set is a plain warm start."""
+    if len(chain_sets) == 1:
+        return [warm_start(policy, chain_sets[0], steps=steps, lr=lr, seed=seed, log=log, progress=progress)]
+    model = policy.model
+    start_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    total = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in start_weights.items() if v.is_floating_point()}
+    losses = []
+    for i, chains in enumerate(chain_sets):
+        model.load_state_dict(start_weights)
+        log(f"warm start {i + 1} of {len(chain_sets)} (seed {seed + i}, {len(chains)} chains)")
+        losses.append(warm_start(policy, chains, steps=steps, lr=lr, seed=seed + i, log=log, progress=progress))
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                if k in total:
+                    total[k] += v.double()
+    with torch.no_grad():
+        model.load_state_dict(
+            {k: (total[k] / len(chain_sets)).to(v.dtype) if k in total else v for k, v in start_weights.items()}
+        )
+    log(f"warm start: the mean of {len(chain_sets)} warm starts' weights")
+    return losses
+
+
 def length_parts(examples: Sequence[Example], parts: int) -> list[list[Example]]:
     """``examples`` sorted by the length of their prompt and target, cut into ``parts`` near-equal micro-batches.
 
