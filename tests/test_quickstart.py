@@ -94,3 +94,23 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
     assert main(["quickstart", "--out", str(tmp_path / "x"), "--max_count", "7"]) == 2
     assert "max_count: 7 with max_objects 6; a scene must hold the counted objects" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_gain_of_exactly_zero_meets_a_target_of_at_least_zero_and_a_missing_one_meets_nothing():
+    from grit.quickstart import _targets
+
+    def gain(g, ci=0.03):
+        return {"gain": g, "ci95": ci}
+
+    overall = {"format_compliance": 0.97, "union_iou": 0.7}
+    gains = {"spatial": gain(0.3), "counting": gain(-0.03), "all": gain(0.0, 0.02)}
+    met = _targets({"total": 300}, overall, gains, {"all": gain(0.0)}, {"all": gain(0.0)})
+    assert all(met.values()), met  # GRPO-GR's own part 0.000 (as a run of the quickstart gave) is ">= 0"
+    gains["counting"] = gain(-0.031)
+    missing = _targets({"total": 300}, {"format_compliance": None, "union_iou": None}, gains, {"all": gain(None)}, {})
+    assert [k for k, v in missing.items() if not v] == [
+        "no family below base direct by more than its interval",
+        "GRPO-GR >= warm start, all",
+        "format compliance >= 0.95",
+        "grounding IoU >= 0.6, not below the warm start beyond its interval",
+    ]
