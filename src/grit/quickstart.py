@@ -3,7 +3,8 @@
 1. make the shapes world (GRIT-20 from its train split, a held-out test split);
 2. evaluate the shipped base on the test split with the direct and the grounded prompt;
 3. label-free format warm start on the base's own outputs (:mod:`grit.warmstart`; a deviation from the paper,
-   needed by a tiny base that never samples the chain layout on its own);
+   needed by a tiny base that never samples the chain layout on its own): two warm starts, each on its own unlabeled
+   questions, and the mean of their weights (``warm_soup``);
 4. GRPO-GR on GRIT-20 with ``recipes/shapes_tiny_cpu.yaml``;
 5. evaluate again and write ``OUT/report.html`` (:func:`grit.report.quickstart_report`).
 
@@ -95,7 +96,7 @@ class QuickstartConfig:
     warm_steps: int = field(default=150, metadata={"help": "label-free format warm-start SFT steps", "min": 1})
     warm_lr: float = field(default=3e-4, metadata={"help": "warm-start learning rate", "min": 0})
     warm_soup: int = field(
-        default=1,
+        default=2,
         metadata={
             "help": "warm starts whose weights are averaged (a model soup), each warm_steps SFT steps from the base "
             "with its own seed",
