@@ -230,19 +230,20 @@ def test_quickstart_refuses_agreement_with_a_layout_that_states_the_direct_answe
     assert QuickstartConfig(warm_layout="reasoning", warm_agree=True).warm_agree
 
 
-def test_quickstart_refuses_a_soup_of_more_questions_than_the_train_split_holds():
-    from grit.config import ConfigError
+def test_the_quickstart_world_grows_until_its_train_split_holds_every_warm_starts_own_questions():
+    from grit.data.shapes.world import DEFAULT_SPLITS, apportion
     from grit.quickstart import QuickstartConfig
 
-    with pytest.raises(
-        ConfigError,
-        match="warm_soup 4 x warm_examples 1000 unlabeled questions asked for, the world's "
-        "train split has 3200; lower --warm_examples or --warm_soup",
-    ):
-        QuickstartConfig(warm_soup=4)
-    assert QuickstartConfig(warm_soup=3).warm_soup == 3  # 3000 of 3200
-    assert QuickstartConfig(warm_soup=4, warm_soup_data="shared").warm_soup == 4  # one set of chains, four orders
-    assert QuickstartConfig(warm_soup=4, n_eval=1000).warm_soup == 4  # a larger world: 8000 train questions
+    def train(cfg: QuickstartConfig) -> int:
+        return apportion(cfg.n_data(), DEFAULT_SPLITS)["train"]
+
+    assert QuickstartConfig().n_data() == 4000  # the defaults' world: 3200 train questions hold 3 x 1000
+    assert QuickstartConfig(warm_soup=1).n_data() == 4000 and QuickstartConfig(n_eval=50, warm_soup=1).n_data() == 2000
+    assert train(QuickstartConfig(warm_soup=4)) == 4000  # grown from 4000 questions to 5000
+    assert train(QuickstartConfig(n_eval=50)) == 3000  # a small held-out split: the world still holds 3 x 1000
+    assert train(QuickstartConfig(warm_soup=3, warm_examples=333, n_eval=10)) == 1600  # 999 fit the least world
+    assert QuickstartConfig(warm_soup=4, warm_soup_data="shared").n_data() == 4000  # one set of chains, four orders
+    assert QuickstartConfig(warm_soup=4, n_eval=1000).n_data() == 10000  # ten times the held-out questions
 
 
 def test_retries_draw_the_boxes_of_dropped_chains_again_and_keep_only_agreeing_draws():

@@ -3,8 +3,8 @@
 1. make the shapes world (GRIT-20 from its train split, a held-out test split);
 2. evaluate the shipped base on the test split with the direct and the grounded prompt;
 3. label-free format warm start on the base's own outputs (:mod:`grit.warmstart`; a deviation from the paper,
-   needed by a tiny base that never samples the chain layout on its own): two warm starts, each on its own unlabeled
-   questions, and the mean of their weights (``warm_soup``);
+   needed by a tiny base that never samples the chain layout on its own): three warm starts, each on its own
+   unlabeled questions, and the mean of their weights (``warm_soup``);
 4. GRPO-GR on GRIT-20 with ``recipes/shapes_tiny_cpu.yaml``;
 5. evaluate again and write ``OUT/report.html`` (:func:`grit.report.quickstart_report`).
 
@@ -14,6 +14,7 @@ Each stage prints a one-line header and shows one progress bar; the logs go to f
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Sequence
@@ -96,7 +97,7 @@ class QuickstartConfig:
     warm_steps: int = field(default=150, metadata={"help": "label-free format warm-start SFT steps", "min": 1})
     warm_lr: float = field(default=3e-4, metadata={"help": "warm-start learning rate", "min": 0})
     warm_soup: int = field(
-        default=2,
+        default=3,
         metadata={
             "help": "warm starts whose weights are averaged (a model soup), each warm_steps SFT steps from the base "
             "with its own seed",
@@ -176,17 +177,15 @@ class QuickstartConfig:
                 f"warm_retries {self.warm_retries}); "
                 "pass --warm_correct false or set those"
             )
-        train = apportion(self.n_data(), DEFAULT_SPLITS)["train"]
-        if self.warm_soup > 1 and self.warm_soup_data == "own" and self.warm_soup * self.warm_examples > train:
-            raise ConfigError(
-                f"warm_soup {self.warm_soup} x warm_examples {self.warm_examples} unlabeled questions asked for, the "
-                f"world's train split has {train}; lower --warm_examples or --warm_soup, or pass --warm_soup_data "
-                "shared"
-            )
 
     def n_data(self) -> int:
-        """Questions in the run's shapes world (its train, val and test splits together)."""
-        return max(2000, 10 * self.n_eval)
+        """Questions in the run's shapes world (its train, val and test splits together): ten times the held-out
+        questions, at least 2000, and enough that the train split holds every warm start's own unlabeled questions."""
+        sets = self.warm_soup if self.warm_soup_data == "own" else 1
+        n = max(2000, 10 * self.n_eval, math.ceil(sets * self.warm_examples / DEFAULT_SPLITS["train"]))
+        while apportion(n, DEFAULT_SPLITS)["train"] < sets * self.warm_examples:  # rounding
+            n += 1
+        return n
 
     def world(self) -> WorldConfig:
         """The shapes world of the run (the defaults but for its scene size and largest count)."""
