@@ -178,10 +178,14 @@ class QuickstartConfig:
                 "pass --warm_correct false or set those"
             )
 
+    def chain_sets(self) -> int:
+        """Sets of warm-start chains the run makes: one per warm start (warm_soup_data own), or one for all."""
+        return self.warm_soup if self.warm_soup_data == "own" else 1
+
     def n_data(self) -> int:
         """Questions in the run's shapes world (its train, val and test splits together): ten times the held-out
         questions, at least 2000, and enough that the train split holds every warm start's own unlabeled questions."""
-        sets = self.warm_soup if self.warm_soup_data == "own" else 1
+        sets = self.chain_sets()
         n = max(2000, 10 * self.n_eval, math.ceil(sets * self.warm_examples / DEFAULT_SPLITS["train"]))
         while apportion(n, DEFAULT_SPLITS)["train"] < sets * self.warm_examples:  # rounding
             n += 1
@@ -279,9 +283,8 @@ def run_quickstart(
     stage = Stage(3, 5, "warm start", what, log)
     set_threads(grit_args.threads, busy=True)
     pool = load_samples(out / "data" / "train.jsonl")
-    sets = cfg.warm_soup if cfg.warm_soup_data == "own" else 1  # sets of chains: each warm start its own, or one
-    wanted = min(cfg.warm_examples * sets, len(pool))
-    unlabeled = random.Random(cfg.seed).sample(pool, wanted)  # images and questions only
+    sets = cfg.chain_sets()  # the world's train split holds them all (QuickstartConfig.n_data)
+    unlabeled = random.Random(cfg.seed).sample(pool, cfg.warm_examples * sets)  # images and questions only
     chain_sets = [  # the first warm_examples questions' chains, then (warm_soup_data own) the next ones'
         _warm_chains(policy, unlabeled[i * cfg.warm_examples : (i + 1) * cfg.warm_examples], cfg, i, stage)
         for i in range(sets)
