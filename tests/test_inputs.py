@@ -382,3 +382,17 @@ def test_quickstart_checks_its_base_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "model folder /nope/model does not exist" in err and "hf download" not in err
     assert not (tmp_path / "qs").exists()
+
+
+def test_compare_warns_when_the_same_ids_ask_other_questions(tmp_path, capsys):
+    a = eval_folder(tmp_path / "a", ["1", "2"], 0.5)
+    b = eval_folder(tmp_path / "b", ["1", "2"], 1.0)
+    rows = [{"data": "d", "id": i, "question": f"How many {i}?", "answer": "1", "accuracy": 1.0} for i in "12"]
+    (b / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))  # another world, same ids
+    assert main(["eval", "--compare", str(a), str(b)]) == 0
+    assert "d: 2 ids with another question or answer on each side (first: 1)" in capsys.readouterr().err
+    metrics = json.loads((b / "metrics.json").read_text())
+    metrics["metrics"]["e"] = metrics["metrics"].pop("d")  # another data file: only the overall rows meet
+    (b / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["eval", "--compare", str(a), str(b)]) == 0
+    assert "overall: data sets in only one of them (d, e)" in capsys.readouterr().err

@@ -75,15 +75,29 @@ def read_rows(file: Path) -> list[dict] | None:
 
 
 def sample_warnings(a: dict, b: dict, rows) -> list[str]:
-    """Say where the two sides were not measured on the same samples (their deltas then compare different sets)."""
+    """Say where the two sides were not measured on the same samples (their deltas then compare different sets):
+    other ids, or the same ids asking other questions (another data set's predictions)."""
     warnings = []
+    only_one = sorted(set(a["metrics"]) ^ set(b["metrics"]))
+    if only_one:
+        warnings.append(f"overall: data sets in only one of them ({', '.join(only_one)})")
     for dataset in [d for d in a["metrics"] if d in b["metrics"] and d != "overall"]:
         if rows:
-            ids = [{r.get("id") for r in side if r.get("data") == dataset} for side in rows]
+            asked = [
+                {r.get("id"): (r.get("question"), r.get("answer")) for r in side if r.get("data") == dataset}
+                for side in rows
+            ]
+            ids = [set(side) for side in asked]
             if ids[0] != ids[1]:
                 warnings.append(
                     f"{dataset}: different samples ({len(ids[0] & ids[1])} in common, of {len(ids[0])} and "
                     f"{len(ids[1])})"
+                )
+            other = sorted(str(i) for i in ids[0] & ids[1] if asked[0][i] != asked[1][i])
+            if other:
+                warnings.append(
+                    f"{dataset}: {len(other)} ids with another question or answer on each side (first: {other[0]}), "
+                    "predictions of different data"
                 )
             continue
         n = [side["metrics"][dataset]["all"].get("samples") for side in (a, b)]
