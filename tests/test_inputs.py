@@ -396,3 +396,19 @@ def test_compare_warns_when_the_same_ids_ask_other_questions(tmp_path, capsys):
     (b / "metrics.json").write_text(json.dumps(metrics))
     assert main(["eval", "--compare", str(a), str(b)]) == 0
     assert "overall: data sets in only one of them (d, e)" in capsys.readouterr().err
+
+
+def test_an_out_of_the_wrong_kind_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("taken.jsonl").write_text("mine\n")
+    Path("folder").mkdir()
+    eval_argv = ["eval", "--model", "m", "--data", "d.jsonl", "--out", "taken.jsonl", "--overwrite"]
+    assert main(eval_argv) == 2
+    assert "--out: taken.jsonl is a file, not a folder" in capsys.readouterr().err
+    score_argv = ["score", "--data", "d.jsonl", "--completions", "c.jsonl", "--overwrite", "--out"]
+    assert main([*score_argv, "folder"]) == 2
+    assert "--out: folder is a folder; give a file in it, such as folder/scored.jsonl" in capsys.readouterr().err
+    assert main([*score_argv, "new/"]) == 2
+    assert "--out: new/ names a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "taken.jsonl"]
+    assert Path("taken.jsonl").read_text() == "mine\n"

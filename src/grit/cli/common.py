@@ -28,6 +28,8 @@ def quiet_transformers() -> None:
 
 
 def check_output_file(path: Path, overwrite: bool) -> None:
+    if path.is_dir():
+        raise UsageError(f"--out: {path} is a folder; give a file in it, such as {path / 'scored.jsonl'}")
     if path.exists() and not overwrite:
         raise UsageError(f"{path} exists; pass --overwrite to replace it, or choose another --out")
 
@@ -47,6 +49,8 @@ def image_output(out: str) -> Path:
 
 
 def check_output_dir(path: Path, overwrite: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out: {path} is a file, not a folder; choose a folder for the outputs")
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise UsageError(f"{path} exists and is not empty; pass --overwrite to write into it, or choose another --out")
 

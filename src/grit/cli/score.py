@@ -48,6 +48,8 @@ def main(argv: list[str]) -> int:
     cfg, frame, judge = parse(argv, ScoreConfig, FrameOptions, JudgeOptions, prog="grit score", description=HELP)
     out = Path(cfg.out) if cfg.out else None
     if out:
+        if cfg.out.endswith(("/", "\\")):
+            raise UsageError(f"--out: {cfg.out} names a folder; give a file, such as {out / 'scored.jsonl'}")
         check_output_file(out, cfg.overwrite)
     data = read_samples(cfg.data, cfg.images, check_images=cfg.images is not None)
     samples = {s.id: s for s in data.samples}
