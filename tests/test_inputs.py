@@ -412,3 +412,16 @@ def test_an_out_of_the_wrong_kind_is_refused_before_any_work(tmp_path, monkeypat
     assert "--out: new/ names a folder" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "taken.jsonl"]
     assert Path("taken.jsonl").read_text() == "mine\n"
+
+
+def test_infer_refuses_an_empty_question_and_names_a_folder_given_as_the_image(world, tmp_path, capsys):
+    argv = ["infer", "--model", str(tmp_path / "m"), "--image"]
+    assert main([*argv, str(world / "images"), "--question", "How many?"]) == 2
+    assert f"image {world / 'images'} is a folder, not an image file" in capsys.readouterr().err
+    assert main([*argv, str(world / "images" / "test-000000.png"), "--question", "  "]) == 2
+    assert "--question is empty" in capsys.readouterr().err
+    rows = [json.loads(line) for line in (world / "test.jsonl").read_text().splitlines()][:1]
+    rows[0]["image"] = "images"
+    (tmp_path / "d.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    assert main(["data", "check", str(tmp_path / "d.jsonl"), "--images", str(world)]) == 1
+    assert "is a folder, not an image file. Fix: give the path of one image in it" in capsys.readouterr().out

@@ -30,6 +30,8 @@ class InferConfig:
 
 def main(argv: list[str]) -> int:
     (cfg,) = parse(argv, InferConfig, prog="grit infer", description=InferConfig.__doc__)
+    if not cfg.question.strip():
+        raise UsageError('--question is empty; ask a question about the image, e.g. --question "How many circles?"')
     quiet_transformers()
     from grit.data.images import ImageProblem, load_image
     from grit.infer import annotate, describe, infer

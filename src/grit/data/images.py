@@ -46,6 +46,8 @@ def _looks_like_an_image(path: Path) -> bool:
 def _read(path: Path, max_pixels: int, action):
     """Open ``path`` with every guard (exists, allowed format, size cap, decompression bombs), apply ``action`` to
     the open image, and turn any failure into an :class:`ImageProblem`."""
+    if path.is_dir():
+        raise ImageProblem(f"image {path} is a folder, not an image file", "give the path of one image in it")
     if not path.is_file():
         raise ImageProblem(f"image file {path} does not exist", "check the image folder (--images) and the path")
     try:
