@@ -293,3 +293,20 @@ def test_pretrain_reads_its_recipe_and_overrides(monkeypatch, tmp_path, capsys):
     assert "image_use_gap 0.500" in capsys.readouterr().out
     assert main([*argv, "--task_mix", "{chains: 1.0}"]) == 2
     assert "task_mix" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command, text, message",
+    [
+        (["eval", "--model", "m", "--data", "d", "--out", "o"], "prompt: groundd\n", "c.yaml:1: prompt: 'groundd'"),
+        (["data", "shapes", "--out", "o"], "seed: 1\nn: 0\n", "c.yaml:2: n: 0 is below the minimum 1"),
+        (["quickstart"], "n_eval: 0\n", "c.yaml:1: n_eval: 0 is below the minimum 1"),
+        (["train"], "beta: 0.1\nper_device_train_batch_size: 0\n", "c.yaml:2: per_device_train_batch_size: 0"),
+    ],
+)
+def test_a_value_out_of_range_in_a_config_file_names_its_file_and_line(tmp_path, capsys, command, text, message):
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    assert main([*command, "--config", str(config)]) == 2
+    assert f"{tmp_path}/{message}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]

@@ -25,14 +25,16 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from transformers import HfArgumentParser
 
 from grit.config import (
     ConfigError,
-    check_fields,
     choices_text,
     closest,
+    field_problems,
+    key_lines,
     listed,
     load_yaml,
     range_problems,
@@ -86,6 +88,7 @@ class ArgumentParser(HfArgumentParser):
     ):
         self.brief, self.env, self.aliases, self.ranges = dict(brief or {}), env, {}, dict(ranges or {})
         self.groups: dict[str, type] = {}
+        self.config_where: dict[str, tuple[str, object]] = {}  # a config file's key -> ("FILE:LINE", its value)
         super().__init__(
             list(dataclass_types),
             prog=prog,
@@ -226,17 +229,32 @@ class ArgumentParser(HfArgumentParser):
             p for k, (lo, hi) in self.ranges.items() if k in values for p in range_problems(k, [values[k]], lo, hi)
         ]
         if problems:
-            raise ConfigError(listed(problems))
+            raise ConfigError(listed(self._located(problems, values)))
         outputs = []
         for dtype in self.dataclass_types:
             keys = {f.name for f in dataclasses.fields(dtype) if f.init}
             try:
                 obj = dtype(**{k: v for k, v in vars(namespace).items() if k in keys})
             except ValueError as e:  # a dataclass's own checks (__post_init__)
-                raise ConfigError(str(e)) from e
-            check_fields(obj)
+                head, *rest = str(e).split("\n  ")
+                if rest:  # check_fields' "N problems:" listing
+                    raise ConfigError("\n  ".join([head, *self._located(rest, values)])) from e
+                raise ConfigError(self._located([head], values)[0]) from e
+            problems = field_problems(obj)
+            if problems:
+                raise ConfigError(listed(self._located(problems, values)))
             outputs.append(obj)
         return (*outputs, remaining) if allow_remaining else tuple(outputs)
+
+    def _located(self, problems: list[str], values: dict) -> list[str]:
+        """``problems`` (``"field: ..."``), each prefixed with the config file's ``FILE:LINE`` where its value is
+        the one that file set (a flag that overrode it is named by its own flag)."""
+        located = []
+        for problem in problems:
+            where, value = self.config_where.get(problem.split(":")[0], (None, None))
+            same = where is not None and values.get(problem.split(":")[0]) == value
+            located.append(f"{where}: {problem}" if same else problem)
+        return located
 
     def _unknown_ignoring_required(self, argv: list[str]) -> list[str]:
         required = [a for a in self._actions if a.required]
@@ -272,6 +290,8 @@ class ArgumentParser(HfArgumentParser):
             raise ConfigError(f"{path}: env: give a mapping of environment variable: value")
         for key, value in env.items():
             os.environ[str(key)] = str(value)
+        lines = key_lines(Path(path).read_text(encoding="utf-8-sig"))
+        self.config_where = {k: (f"{path}:{lines[k]}" if k in lines else path, v) for k, v in config.items()}
         for action in self._actions:
             if action.dest in config:
                 action.required = False

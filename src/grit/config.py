@@ -111,7 +111,7 @@ def _fits(value: Any, tp) -> bool:
     return True
 
 
-def _key_lines(text: str) -> dict[str, int]:
+def key_lines(text: str) -> dict[str, int]:
     """The line of each top-level key of a YAML mapping (for messages)."""
     import yaml
 
@@ -160,7 +160,7 @@ def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Seq
     for dtype in dataclass_types:
         resolved = typing.get_type_hints(dtype)
         hints.update({f.name: resolved[f.name] for f in dataclasses.fields(dtype) if f.init})
-    lines, problems = _key_lines(text), []
+    lines, problems = key_lines(text), []
     for key, value in raw.items():
         where = f"{path}:{lines[key]}" if key in lines else str(path)
         if key in extra_keys:
