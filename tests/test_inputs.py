@@ -94,6 +94,13 @@ def test_train_overwrite_refuses_unknown_files_and_deletes_nothing(fake_training
     assert "overwrite, resume: pass one" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("steps", ["0", "-3"])
+def test_train_refuses_max_steps_that_would_silently_mean_epochs(fake_training, tmp_path, capsys, steps):
+    argv, seen = fake_training
+    assert main([*argv, "--output_dir", str(tmp_path / "run"), "--max_steps", steps]) == 2
+    assert f"max_steps: {steps} is not a number of steps; give 1 or more" in capsys.readouterr().err and not seen
+
+
 @pytest.mark.parametrize(
     "model, message",
     [
@@ -425,3 +432,11 @@ def test_infer_refuses_an_empty_question_and_names_a_folder_given_as_the_image(w
     (tmp_path / "d.jsonl").write_text(json.dumps(rows[0]) + "\n")
     assert main(["data", "check", str(tmp_path / "d.jsonl"), "--images", str(world)]) == 1
     assert "is a folder, not an image file. Fix: give the path of one image in it" in capsys.readouterr().out
+
+
+def test_quickstart_checks_the_training_fields_before_any_work(tmp_path, capsys):
+    out = tmp_path / "qs"
+    assert main(["quickstart", "--out", str(out), "--extra_rewards", "nope.fn", "--max_steps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "extra_rewards: " in err and "max_steps: 0 is not a number of steps" in err and "Traceback" not in err
+    assert not out.exists()  # no stage ran

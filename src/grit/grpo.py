@@ -243,16 +243,9 @@ def validate(args: GritTrainArguments, grpo) -> None:
         if not Path(p).is_file()
     ]
     problems += [f"images: folder {p} does not exist{relative_hint(p)}" for p in args.images if not Path(p).is_dir()]
-    problems += field_problems(args)
-    ranged = field_problems(grpo, GRPO_RANGES)
-    problems += [p for p in ranged if p.split(":")[0] in GRPO_RANGES]
-    problems += [f"extra_rewards: {problem}" for problem in reward_problems(args.extra_rewards)]
+    problems += field_checks(args, grpo)
     if len(args.images) not in (0, 1, len(args.train_data)):
         problems.append(f"images: give no folder, one, or one per train_data file ({len(args.train_data)})")
-    if not ranged and grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps % grpo.num_generations:
-        problems.append(
-            "per_device_train_batch_size x gradient_accumulation_steps must be a multiple of num_generations"
-        )
     out = Path(grpo.output_dir)
     if out.exists() and not out.is_dir():
         problems.append(f"output_dir: {out} is a file; choose a folder")
@@ -271,12 +264,28 @@ def validate(args: GritTrainArguments, grpo) -> None:
         )
     if args.resume and not any(out.glob("checkpoint-*")):
         problems.append(f"resume: {out} has no checkpoint-* folder to resume from")
+    if problems:
+        raise TrainConfigError("bad training config:\n  " + "\n  ".join(problems))
+
+
+def field_checks(args: GritTrainArguments, grpo) -> list[str]:
+    """The problems of the fields' values alone, which need no file (``grit quickstart`` checks them before its
+    minutes of work, when the model and data it will train on are not yet written)."""
+    problems = field_problems(args)
+    ranged = field_problems(grpo, GRPO_RANGES)
+    problems += [p for p in ranged if p.split(":")[0] in GRPO_RANGES]
+    problems += [f"extra_rewards: {problem}" for problem in reward_problems(args.extra_rewards)]
+    if grpo.max_steps == 0 or grpo.max_steps < -1:  # TRL would train num_train_epochs instead, silently
+        problems.append(f"max_steps: {grpo.max_steps} is not a number of steps; give 1 or more (-1: num_train_epochs)")
+    if not ranged and grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps % grpo.num_generations:
+        problems.append(
+            "per_device_train_batch_size x gradient_accumulation_steps must be a multiple of num_generations"
+        )
     try:
         weight_overrides(args.reward_weight_overrides)
     except TrainConfigError as e:
         problems.append(str(e))
-    if problems:
-        raise TrainConfigError("bad training config:\n  " + "\n  ".join(problems))
+    return problems
 
 
 def set_resize(policy, min_pixels: int | None, max_pixels: int | None) -> None:

@@ -237,7 +237,7 @@ def run_quickstart(
 ) -> dict[str, Any]:
     """The whole pipeline (see the module doc) into ``cfg.out``; ``train_overrides`` are ``--field value`` pairs of
     ``grit train`` fields, checked with the recipe before any work starts."""
-    from grit.grpo import load_recipe, train
+    from grit.grpo import TrainConfigError, field_checks, load_recipe, train
     from grit.warmstart import souped_warm_start
 
     cfg = cfg or QuickstartConfig()
@@ -258,6 +258,9 @@ def run_quickstart(
             *train_overrides,
         ],
     )
+    problems = field_checks(grit_args, grpo)
+    if problems:
+        raise TrainConfigError("bad training config:\n  " + "\n  ".join(problems))
     grit_args.overwrite = True
     n_data = cfg.n_data()
     stage = Stage(1, 5, "data", f"shapes world, {n_data} questions -> {out / 'data'}", log)
