@@ -440,3 +440,13 @@ def test_quickstart_checks_the_training_fields_before_any_work(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "extra_rewards: " in err and "max_steps: 0 is not a number of steps" in err and "Traceback" not in err
     assert not out.exists()  # no stage ran
+
+
+@pytest.mark.parametrize("command", [["model", "tiny", "--size", "micro", "--overwrite"], ["pretrain"]])
+def test_a_file_given_as_the_model_or_run_folder_is_refused(tmp_path, capsys, command):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    assert main([*command, "--out", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert f"{taken} is a file, not a folder" in err and "Traceback" not in err
+    assert taken.read_text() == "mine"

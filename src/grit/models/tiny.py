@@ -122,6 +122,8 @@ def save_tiny(out: str | Path, spec: TinySpec = TinySpec(), overwrite: bool = Fa
     """Build and save the tiny model; refuses a non-empty folder unless ``overwrite`` (files are replaced,
     nothing else in the folder is deleted)."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file, not a folder; choose a folder for the model (--out)")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} is not empty; pass --overwrite or choose another --out")
     model, processor = build_tiny(spec)

@@ -226,6 +226,8 @@ class Pretrainer:
         start = self.out / LAST if resume else None
         if start is not None and not has_checkpoint(start):
             raise FileNotFoundError(f"nothing to resume: {start} has no checkpoint")
+        if self.out.exists() and not self.out.is_dir():
+            raise FileExistsError(f"--out: {self.out} is a file, not a folder; choose a folder for the run")
         if not resume and self.out.exists() and any(self.out.iterdir()):
             raise FileExistsError(f"{self.out} is not empty; pass --resume to continue it, or choose another --out")
         self.policy = self._load(start)
