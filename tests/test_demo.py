@@ -199,6 +199,11 @@ def test_demo_refuses_a_missing_model_folder_before_serving(tmp_path, capsys):
     assert main(["demo", "--model", str(missing), "--port", "1"]) == 2
     err = capsys.readouterr().err
     assert f"model folder {missing} does not exist" in err and "Traceback" not in err
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["demo", "--model", str(tmp_path / "notes.txt")]) == 2
+    assert "notes.txt is a file, not a folder" in capsys.readouterr().err
+    assert main(["demo", "--model", str(missing), "--port", "99999"]) == 2  # was a traceback after loading the model
+    assert "port: 99999 is above the maximum 65535" in capsys.readouterr().err
 
 
 def test_demo_defaults_to_the_quickstart_model_when_there_is_one(tmp_path, monkeypatch):

@@ -23,7 +23,7 @@ class DemoConfig:
         metadata={"help": f"local model folder (default: {QUICKSTART_MODEL} when it exists, else the shipped base)"},
     )
     host: str = field(default="127.0.0.1", metadata={"help": "address to serve on (default: loopback only)"})
-    port: int = field(default=7860, metadata={"help": "port to serve on", "min": 1})
+    port: int = field(default=7860, metadata={"help": "port to serve on", "min": 1, "max": 65535})
     dtype: str | None = dtype_field()
     device: str = device_field()
     seed: int = field(default=0, metadata={"help": "seed of the shapes-world example images"})
@@ -44,8 +44,9 @@ def main(argv: list[str]) -> int:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     model = Path(cfg.model) if cfg.model else default_model()
     if not model.is_dir():
+        what = "is a file, not a folder" if model.exists() else "does not exist"
         raise UsageError(
-            f"model folder {model} does not exist; pass --model DIR (a saved model folder, e.g. "
+            f"model folder {model} {what}; pass --model DIR (a saved model folder, e.g. "
             "runs/quickstart/grpo/model after `grit quickstart`)"
         )
     try:
