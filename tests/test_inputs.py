@@ -450,3 +450,14 @@ def test_a_file_given_as_the_model_or_run_folder_is_refused(tmp_path, capsys, co
     err = capsys.readouterr().err
     assert f"{taken} is a file, not a folder" in err and "Traceback" not in err
     assert taken.read_text() == "mine"
+
+
+@pytest.mark.parametrize("where", ["data/notes.txt", "grpo/plots/mine.txt"])
+def test_quickstart_overwrite_refuses_a_users_file_in_its_folders_before_any_work(tmp_path, capsys, where):
+    out = tmp_path / "qs"
+    (out / where).parent.mkdir(parents=True)
+    (out / where).write_text("mine")
+    assert main(["quickstart", "--out", str(out), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert f"holds files grit did not write ({where.split('/', 1)[1]})" in err and "Traceback" not in err
+    assert (out / where).read_text() == "mine" and sorted(p.name for p in out.iterdir()) == [where.split("/")[0]]

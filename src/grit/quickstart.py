@@ -31,6 +31,7 @@ from grit.data.shapes.world import DEFAULT_SPLITS, apportion, write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.metrics import paired_gain
 from grit.models.loading import load_policy
+from grit.outputs import SHAPES_OUTPUTS, TRAIN_OUTPUTS, OutputFolderError, unknown_entries
 from grit.progress import Stage
 from grit.provenance import provenance
 from grit.report import quickstart_report
@@ -261,6 +262,13 @@ def run_quickstart(
     problems = field_checks(grit_args, grpo)
     if problems:
         raise TrainConfigError("bad training config:\n  " + "\n  ".join(problems))
+    for folder, patterns in ((out / "data", SHAPES_OUTPUTS), (Path(grpo.output_dir), TRAIN_OUTPUTS)):
+        strangers = unknown_entries(folder, patterns)  # the stages replace grit's own files there, never others
+        if strangers:
+            raise OutputFolderError(
+                f"{folder} holds files grit did not write ({', '.join(strangers[:10])}); the quickstart replaces "
+                "its own outputs there, so move those away or choose another --out"
+            )
     grit_args.overwrite = True
     n_data = cfg.n_data()
     stage = Stage(1, 5, "data", f"shapes world, {n_data} questions -> {out / 'data'}", log)

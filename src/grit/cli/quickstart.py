@@ -59,12 +59,13 @@ def main(argv: list[str]) -> int:
     check_output_dir(out, cfg.overwrite)
     quiet_transformers()
     from grit.models.loading import ModelLoadError, check_model_folder
+    from grit.outputs import OutputFolderError
 
     try:
         if cfg.base:  # before any work
             check_model_folder(cfg.base)
         summary = run_quickstart(cfg, train_overrides)
-    except (FileNotFoundError, ModelLoadError) as e:
+    except (FileNotFoundError, ModelLoadError, OutputFolderError) as e:
         raise UsageError(str(e)) from e
     print_summary(summary, out)
     return 0
