@@ -461,3 +461,23 @@ def test_quickstart_overwrite_refuses_a_users_file_in_its_folders_before_any_wor
     err = capsys.readouterr().err
     assert f"holds files grit did not write ({where.split('/', 1)[1]})" in err and "Traceback" not in err
     assert (out / where).read_text() == "mine" and sorted(p.name for p in out.iterdir()) == [where.split("/")[0]]
+
+
+def test_train_names_a_pretrain_recipe_given_to_it(capsys):
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "shapes_base.yaml"
+    assert main(["train", "--config", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "is a `grit pretrain` recipe" in err and f"grit pretrain --config {recipe}" in err
+    assert "unknown field" not in err  # one line, not a list of every pretraining field
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="bf16 runs where there is a GPU")
+@pytest.mark.parametrize("how", ["recipe", "flag"])
+def test_train_with_bf16_on_a_cpu_names_the_field_and_the_way_out(tmp_path, capsys, how):
+    recipe = tmp_path / "gpu.yaml"
+    recipe.write_text("model: m\nbf16: true\n" if how == "recipe" else "model: m\n")
+    argv = ["train", f"--config={recipe}"] + (["--bf16", "true"] if how == "flag" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--bf16 false --use_cpu true" in err
+    assert (str(recipe) if how == "recipe" else "the --bf16 flag") in err

@@ -194,14 +194,31 @@ def _recipe_keys(path: str | Path | None, overrides: Sequence[str]) -> set[str]:
 
 def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()):
     """(GritTrainArguments, GRPOConfig) from a YAML recipe plus ``--field value`` overrides, TRL-style."""
+    import dataclasses
+
+    from grit.pretrain.train import PretrainConfig
+
     argv = (["--config", str(path)] if path is not None else []) + list(overrides)
-    if not _recipe_keys(path, overrides) & {"activation_checkpointing", "gradient_checkpointing"}:
+    keys, parser = _recipe_keys(path, overrides), train_parser()
+    pretrain = keys & {f.name for f in dataclasses.fields(PretrainConfig)} - {f[2:] for f in parser.flags()}
+    if path is not None and pretrain:
+        raise TrainConfigError(
+            f"{path} is a `grit pretrain` recipe (it sets {', '.join(sorted(pretrain)[:3])}, ...): run "
+            f"`grit pretrain --config {path}`, or give grit train a GRPO-GR recipe (`grit recipes` lists them)"
+        )
+    if not keys & {"activation_checkpointing", "gradient_checkpointing"}:
         # TRL's default (on) under transformers' new name: the old one warns (FutureWarning) whenever it is set,
         # and TRL sets it by default.
         argv += ["--activation_checkpointing", "true"]
     try:
-        return train_parser().parse(argv)
+        return parser.parse(argv)
     except ConfigError as e:
+        if "bf16/gpu" in str(e):  # transformers' check, which names neither the field nor the way out
+            given = "the --bf16 flag" if any(a.startswith("--bf16") for a in overrides) else path or "a default"
+            raise TrainConfigError(
+                f"bf16: on ({given}), and this machine has no GPU for it; on a CPU pass --bf16 false --use_cpu true "
+                "(recipes/shapes_tiny_cpu.yaml is a CPU recipe)"
+            ) from e
         raise TrainConfigError(str(e)) from e
 
 

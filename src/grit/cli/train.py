@@ -8,12 +8,24 @@ from grit.cli.common import UsageError, quiet_transformers
 HELP = "GRPO-GR on TRL's GRPOTrainer: --config RECIPE [--field value ...]"
 
 
+def split_config(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The first ``--config FILE`` (or ``--config=FILE``) of ``argv``, and the other arguments (a second
+    ``--config`` stays among them, for the parser to refuse)."""
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1], argv[:i] + argv[i + 2 :]
+        if arg.startswith("--config="):
+            return arg.partition("=")[2], argv[:i] + argv[i + 1 :]
+    return None, list(argv)
+
+
 def main(argv: list[str]) -> int:
-    from grit.grpo import TrainConfigError, train, train_parser
+    from grit.grpo import TrainConfigError, load_recipe, train
     from grit.models.loading import ModelLoadError
     from grit.outputs import OutputFolderError
 
-    grit_args, grpo_args = train_parser().parse(argv)
+    path, overrides = split_config(argv)
+    grit_args, grpo_args = load_recipe(path, overrides)
     quiet_transformers()
     try:
         result = train(grit_args, grpo_args)
