@@ -481,3 +481,15 @@ def test_train_with_bf16_on_a_cpu_names_the_field_and_the_way_out(tmp_path, caps
     err = capsys.readouterr().err
     assert "--bf16 false --use_cpu true" in err
     assert (str(recipe) if how == "recipe" else "the --bf16 flag") in err
+
+
+def test_data_shapes_overwrite_never_replaces_a_users_file_named_like_a_split(tmp_path, capsys):
+    out = tmp_path / "d"
+    assert main(["data", "shapes", "--out", str(out), "--n", "20"]) == 0
+    assert main(["data", "shapes", "--out", str(out), "--n", "20", "--seed", "1", "--overwrite"]) == 0  # its own: ok
+    (out / "val.jsonl").write_text('{"id": "mine", "question": "q", "answer": "a", "image": "x.png"}\n')
+    capsys.readouterr()
+    assert main(["data", "shapes", "--out", str(out), "--n", "20", "--overwrite"]) == 2
+    assert "val.jsonl holds rows grit's shapes world did not write" in capsys.readouterr().err
+    assert '"mine"' in (out / "val.jsonl").read_text()  # nothing replaced
+    assert (out / "train.jsonl").exists()  # nor removed

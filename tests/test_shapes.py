@@ -167,7 +167,7 @@ def test_tasks_are_never_chains():
 
 
 def test_world_config_errors():
-    with pytest.raises(ValueError, match="objects per scene"):
+    with pytest.raises(ValueError, match="a scene holds 1 to 8 objects"):
         WorldConfig(max_objects=9)
     with pytest.raises(ValueError, match="unknown colours"):
         WorldConfig(colours=("purple",))

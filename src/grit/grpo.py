@@ -186,7 +186,7 @@ def _recipe_keys(path: str | Path | None, overrides: Sequence[str]) -> set[str]:
     if path is not None and Path(path).is_file():
         try:
             recipe = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError):
+        except (yaml.YAMLError, ValueError):  # not YAML, not UTF-8, a value yaml cannot build: the parser says so
             recipe = None
         keys |= set(recipe) if isinstance(recipe, dict) else set()
     return keys

@@ -102,8 +102,8 @@ class OpenAIJudge:
         self.api_key = self.api_key or os.environ.get("GRIT_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY")
         if not self.base_url or not self.model:
             raise JudgeError(
-                "the LLM judge needs an endpoint and a model: pass base_url/model (CLI: --judge-base-url, "
-                "--judge-model) or set GRIT_JUDGE_BASE_URL and GRIT_JUDGE_MODEL; or use the rule-based "
+                "the LLM judge needs an endpoint and a model: pass base_url/model (CLI: --judge_base_url, "
+                "--judge_model) or set GRIT_JUDGE_BASE_URL and GRIT_JUDGE_MODEL; or use the rule-based "
                 "verifier (--judge rules), which needs neither"
             )
         self._lock = threading.Lock()

@@ -209,6 +209,8 @@ def jsonl_records(path: Path, what: str = "records"):
     without a line raises :class:`DataError` naming the file."""
     if path.is_dir():
         raise DataError([DataProblem(str(path), 0, None, "is a folder, not a JSONL file", "pass a .jsonl file in it")])
+    if path.exists() and not path.is_file():  # a device, a pipe
+        raise DataError([DataProblem(str(path), 0, None, "is not a regular file", "pass a .jsonl file")])
     if not path.is_file():
         raise DataError([DataProblem(str(path), 0, None, "file not found", f"check the path{relative_hint(path)}")])
     any_line = False

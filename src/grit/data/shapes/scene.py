@@ -58,7 +58,8 @@ class WorldConfig:
     def __post_init__(self):
         if not 1 <= self.min_objects <= self.max_objects <= 8:
             raise ValueError(
-                f"objects per scene must satisfy 1 <= min <= max <= 8, got {self.min_objects}..{self.max_objects}"
+                f"min_objects / max_objects: {self.min_objects} / {self.max_objects}; a scene holds 1 to 8 objects, "
+                "so give 1 <= min_objects <= max_objects <= 8"
             )
         if not 0 <= self.max_count <= self.max_objects:
             raise ValueError(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from grit.data.shapes.questions import Question, make_question
 from grit.data.shapes.scene import QUESTION_FAMILIES, WorldConfig
-from grit.outputs import SHAPES_OUTPUTS, clear_outputs
+from grit.outputs import SHAPES_OUTPUTS, OutputFolderError, clear_outputs
 
 DEFAULT_MIX = {"counting": 0.4, "spatial": 0.3, "existence": 0.15, "attribute": 0.15}
 DEFAULT_SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
@@ -63,6 +63,20 @@ def generate_split(cfg: WorldConfig, n: int, seed: int, split: str, mix: dict[st
     return [make_question(rng, cfg, family, i) for family, i in plan]
 
 
+def _ours(path: Path) -> bool:
+    """Whether ``path`` holds the shapes world's rows (a split's ``"dataset": "shapes"``, or a base task's prompt),
+    judged by its first line; an empty file holds nothing to lose."""
+    with path.open(encoding="utf-8", errors="replace") as f:
+        line = f.readline().strip()
+    if not line:
+        return True
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(row, dict) and (row.get("dataset") == "shapes" or {"task", "prompt"} <= set(row))
+
+
 def write_shapes(
     out: str | Path,
     n: int = 1000,
@@ -94,6 +108,12 @@ def write_shapes(
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist; pass --overwrite or choose another --out")
     if overwrite:
+        foreign = [p.name for p in sorted(out.glob("*.jsonl")) if p.name in SHAPES_OUTPUTS and not _ours(p)]
+        if foreign:  # named like the world's files, but not the world's rows: a user's data, never replaced
+            raise OutputFolderError(
+                f"--out {out}: {', '.join(foreign)} holds rows grit's shapes world did not write; --overwrite only "
+                "replaces the world's own files, so move it away or choose another --out"
+            )
         clear_outputs(out, SHAPES_OUTPUTS, "--out")
     (out / "images").mkdir(parents=True, exist_ok=True)
     with phase(progress, "shapes world", n, "question") as bar:
