@@ -16,7 +16,7 @@ from grit.data.schema import Sample
 from grit.data.shapes.world import write_shapes
 from grit.evaluate import EvalSettings, compare, evaluate, summarize
 from grit.grounding import frame_for, place_boxes
-from grit.metrics import aggregate, paired_gain, sample_metrics
+from grit.metrics import aggregate, gain_text, paired_gain, sample_metrics
 from grit.models.loading import load_policy
 from grit.models.tiny import TinySpec, build_tiny
 
@@ -232,3 +232,13 @@ def test_paired_gain_pairs_by_id_and_counts_what_it_cannot_pair():
     assert g["n"] == 2 and g["unpaired"] == 3 and g["gain"] == 0.5
     assert g["ci95"] == round(1.96 * 0.5**0.5 / 2**0.5, 4)
     assert paired_gain([], after) == {"gain": None, "ci95": None, "n": 0, "unpaired": 4}
+
+
+def test_paired_gain_is_rounded_once_for_display():
+    # Two questions won, two lost, one tied: the half-width is 0.87654, which reads 0.877; rounded to four places
+    # first (0.8765) it read 0.876. A quickstart's counting interval, 0.08149, was printed 0.082 that way.
+    before = [{"id": str(i), "accuracy": a} for i, a in enumerate([0.0, 0.0, 1.0, 1.0, 1.0])]
+    after = [{"id": str(i), "accuracy": a} for i, a in enumerate([1.0, 1.0, 0.0, 0.0, 1.0])]
+    g = paired_gain(before, after)
+    assert g["ci95"] == pytest.approx(1.96 * (1.0 / 5) ** 0.5, abs=1e-12)
+    assert gain_text(g) == "+0.000 +- 0.877 (n 5)"

@@ -106,8 +106,9 @@ def paired_gain(
     before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], key: str = "accuracy"
 ) -> dict[str, Any]:
     """Mean per-sample change of ``key`` from ``before`` to ``after`` rows of the same samples (paired by ``data``
-    file and ``id``), with the half-width of its 95 % normal interval and the number of pairs. Samples missing from
-    either side or without a value (a failed judgement) are left out and counted in ``unpaired``.
+    file and ``id``), with the half-width of its 95 % normal interval and the number of pairs, both unrounded (a
+    value rounded here and again for display can be a digit off). Samples missing from either side or without a
+    value (a failed judgement) are left out and counted in ``unpaired``.
 
     >>> paired_gain([{"id": "a", "accuracy": 0.0}, {"id": "b", "accuracy": 1.0}],
     ...             [{"id": "a", "accuracy": 1.0}, {"id": "b", "accuracy": 1.0}])
@@ -125,8 +126,8 @@ def paired_gain(
         return {"gain": None, "ci95": None, "n": 0, "unpaired": unpaired}
     mean = sum(diffs) / n
     var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else None
-    ci = round(1.96 * (var / n) ** 0.5, 4) if var is not None else None
-    return {"gain": round(mean, 4), "ci95": ci, "n": n, "unpaired": unpaired}
+    ci = 1.96 * (var / n) ** 0.5 if var is not None else None  # not rounded: gain_text rounds once, for display
+    return {"gain": mean, "ci95": ci, "n": n, "unpaired": unpaired}
 
 
 def gain_text(g: dict[str, Any]) -> str:
