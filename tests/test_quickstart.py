@@ -9,7 +9,11 @@ from collections import Counter
 import pytest
 
 from grit.cli import main
+from grit.data import load_samples
+from grit.data.shapes.world import write_shapes
+from grit.models.loading import load_policy
 from grit.models.tiny import TinySpec, save_tiny
+from grit.quickstart import _eval
 from test_report import check_links, check_page
 
 
@@ -114,3 +118,16 @@ def test_a_gain_of_exactly_zero_meets_a_target_of_at_least_zero_and_a_missing_on
         "format compliance >= 0.95",
         "grounding IoU >= 0.6, not below the warm start beyond its interval",
     ]
+
+
+def test_an_evaluation_names_the_weights_it_evaluated(tmp_path):
+    # The warm start is trained in memory on the base's policy and saved to OUT/warm; its evaluation named the base.
+    save_tiny(tmp_path / "micro", TinySpec(size="micro"))
+    write_shapes(tmp_path / "w", n=30, seed=1)
+    policy, samples = load_policy(tmp_path / "micro"), load_samples(tmp_path / "w" / "test.jsonl")[:2]
+    _eval(policy, samples, "grounded", tmp_path / "base", 8)
+    _eval(policy, samples, "grounded", tmp_path / "warm-grounded", 8, model=tmp_path / "warm")
+    info = {
+        name: json.loads((tmp_path / name / "metrics.json").read_text())["info"] for name in ("base", "warm-grounded")
+    }
+    assert info["base"]["model"] == str(policy.path) and info["warm-grounded"]["model"] == str(tmp_path / "warm")

@@ -68,10 +68,16 @@ def default_recipe() -> Path:
     raise FileNotFoundError("recipes/shapes_tiny_cpu.yaml not found; run from the grit source tree or pass --recipe")
 
 
-def _eval(policy, samples, prompt: str, out: Path, max_new_tokens: int, stage=None, seed=None) -> dict[str, Any]:
+def _eval(
+    policy, samples, prompt: str, out: Path, max_new_tokens: int, stage=None, seed=None, model=None
+) -> dict[str, Any]:
+    """Evaluate and write ``out``; ``model``: the folder of the weights evaluated, when the policy's own path is not
+    it (the warm start is trained in memory from the base and saved apart)."""
     settings = EvalSettings(prompt=prompt, batch_size=32, max_new_tokens=max_new_tokens)
     result = evaluate(policy, {"test": samples}, settings, stage)
-    write_outputs(result, out, {"model": policy.path, **settings_info(settings)}, seed)
+    write_outputs(
+        result, out, {"model": str(model) if model is not None else policy.path, **settings_info(settings)}, seed
+    )
     return {"metrics": result.metrics["test"], "rows": result.rows["test"]}
 
 
@@ -307,7 +313,8 @@ def run_quickstart(
     )
     policy.model.save_pretrained(out / "warm")
     policy.processor.save_pretrained(out / "warm")
-    warm = {"grounded": _eval(policy, test, "grounded", out / "eval" / "warm-grounded", CHAIN_TOKENS, stage, cfg.seed)}
+    warm_eval = out / "eval" / "warm-grounded"
+    warm = {"grounded": _eval(policy, test, "grounded", warm_eval, CHAIN_TOKENS, stage, cfg.seed, out / "warm")}
     times["warm start"] = stage.done(
         "grounded " + _figures(warm["grounded"]["metrics"], "accuracy", "format_compliance", "union_iou")
     )
