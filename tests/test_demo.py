@@ -217,7 +217,7 @@ def test_demo_defaults_to_the_quickstart_model_when_there_is_one(tmp_path, monke
     assert default_model() == QUICKSTART_MODEL
 
 
-@pytest.mark.parametrize("family", ["qwen2_vl", "internvl"])  # a resized frame and a 0-1000 one
+@pytest.mark.parametrize("family", ["qwen2_vl", "internvl"])  # two architectures other than the shipped one
 def test_stream_matches_batch_generation_for_other_families(family, tmp_path):
     from grit.models.generation import generate
     from grit.models.loading import load_policy

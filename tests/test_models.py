@@ -182,3 +182,18 @@ def test_tokenizer_boxes_are_short_and_round_trip(saved):
         assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
     assert [tok.decode([i]) for i in tok("7 112", add_special_tokens=False)["input_ids"]] == ["7", " ", "112"]
     assert Frame.original(1, 1)  # the frame layer is shared with models
+
+
+@pytest.mark.parametrize(
+    "family, kind",
+    [("qwen2_5_vl", "resized"), ("qwen2_vl", "norm1000"), ("qwen3_vl", "norm1000"), ("internvl", "norm1000")],
+)
+def test_each_family_reads_boxes_in_its_models_own_frame(saved, family, kind):
+    # Qwen2.5-VL writes pixels of its resized input; Qwen2-VL (its paper: [0, 1000)), Qwen3-VL and InternVL 0-1000.
+    # A Qwen2-VL box that touches the far corner is (999, 999) at any image size.
+    policy = load_policy(saved[family][1])
+    assert policy.frame.kind == kind
+    frame = frame_for(policy.frame, 640, 480)
+    if kind == "norm1000":
+        x1, y1, x2, y2 = frame.to_original((500, 500, 999, 999))
+        assert (round(x1), round(y1)) == (320, 240) and abs(x2 - 640) < 1 and abs(y2 - 480) < 1

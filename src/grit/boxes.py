@@ -1,9 +1,9 @@
 """Box maths: coordinate frames, validity flags, IoU, the exact union IoU and one-to-one matching.
 
 This is the only place where a box changes frame. Every model writes boxes in some frame:
-- ``resized``: absolute pixels of the model's *resized* input (Qwen2-VL, Qwen2.5-VL). The resize rule is
+- ``resized``: absolute pixels of the model's *resized* input (Qwen2.5-VL). The resize rule is
   :func:`qwen_resize` and depends on the processor's ``min_pixels`` / ``max_pixels``;
-- ``norm1000``: 0-1000 normalised (InternVL, Qwen3-VL, Qwen2-VL's ``<|box_start|>`` syntax);
+- ``norm1000``: 0-1000 normalised (Qwen2-VL, InternVL, Qwen3-VL);
 - ``relative``: 0-1 normalised;
 - ``original``: pixels of the original image (data sets store evidence boxes this way).
 A :class:`Frame` ties one of those kinds to one image and maps boxes to original pixels and back.

@@ -61,7 +61,7 @@ class FrameOptions:
 
     frame: str = field(
         default="resized",
-        metadata={"help": "coordinate frame of the boxes (resized: Qwen2/2.5-VL)", "choices": FRAME_KINDS},
+        metadata={"help": "coordinate frame of the boxes (resized: Qwen2.5-VL)", "choices": FRAME_KINDS},
     )
     min_pixels: int = field(
         default=QWEN_MIN_PIXELS, metadata={"help": "processor min_pixels (resized frame)", "min": 1}

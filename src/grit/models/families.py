@@ -1,7 +1,8 @@
 """Model families and what grit must know about each: how it writes boxes and in which coordinate frame.
 
-Qwen2-VL and Qwen2.5-VL write absolute pixels of their *resized* input (shared/METHOD.md section 1); InternVL3
-and Qwen3-VL write 0-1000; SmolVLM/Idefics3 and LLaVA have no grounding convention of their own, so grit asks
+Qwen2.5-VL writes absolute pixels of its *resized* input (shared/METHOD.md section 1); Qwen2-VL (its paper,
+arXiv 2409.12191 section 2.2.1: coordinates normalised to [0, 1000)), InternVL3 and Qwen3-VL write 0-1000;
+SmolVLM/Idefics3 and LLaVA have no grounding convention of their own, so grit asks
 them for 0-1000 boxes too. The frame is what maps a box back to original pixels (:mod:`grit.boxes`).
 """
 
@@ -29,7 +30,7 @@ FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
         Family("qwen2_5_vl", ("qwen2_5_vl",), "resized", "json"),
-        Family("qwen2_vl", ("qwen2_vl",), "resized", "json"),
+        Family("qwen2_vl", ("qwen2_vl",), "norm1000", "json"),
         Family("qwen3_vl", ("qwen3_vl", "qwen3_vl_moe"), "norm1000", "json"),
         Family("internvl", ("internvl",), "norm1000", "internvl"),
         Family("idefics3", ("idefics3", "smolvlm"), "norm1000", "json"),
