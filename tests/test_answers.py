@@ -73,3 +73,18 @@ def test_parsers():
 def test_unknown_type_raises():
     with pytest.raises(ValueError, match="answer type"):
         verify("x", "y", "essay")
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("1,000", 1000.0),
+        ("There are 12,345,678 stars.", 12345678.0),
+        ("4,08,447", 408447.0),
+        ("3,4", None),
+        ("1, 000", None),
+        ("2,5 or 7", None),
+    ],
+)
+def test_a_number_with_grouping_commas_is_one_number(text, value):
+    assert parse_number(text) == value

@@ -242,3 +242,13 @@ def test_paired_gain_is_rounded_once_for_display():
     g = paired_gain(before, after)
     assert g["ci95"] == pytest.approx(1.96 * (1.0 / 5) ** 0.5, abs=1e-12)
     assert gain_text(g) == "+0.000 +- 0.877 (n 5)"
+
+
+def test_a_box_written_again_in_the_rethink_is_one_region_for_the_matching():
+    from grit.grounding import grounding_scores
+
+    once = grounding_scores([(0, 0, 10, 10), (20, 20, 30, 30)], [[0, 0, 10, 10], [20, 20, 30, 30]])
+    twice = grounding_scores([(0, 0, 10, 10), (20, 20, 30, 30)] * 2, [[0, 0, 10, 10], [20, 20, 30, 30]])
+    assert once == twice and twice.matched_iou == 1.0 and twice.precision == 1.0
+    other = grounding_scores([(0, 0, 10, 10), (50, 50, 60, 60)], [[0, 0, 10, 10]])  # a second region still counts
+    assert other.matched_iou == 0.5 and other.precision == 0.5

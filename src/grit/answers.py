@@ -22,6 +22,8 @@ _ARTICLES = {"a", "an", "the"}
 _YES = {"yes", "true", "correct"}
 _NO = {"no", "false", "incorrect"}
 _NUMBER_TOKEN_RE = re.compile(r"-?\d+(?:\.\d+)?")
+# A number written with grouping commas ("1,000", "12,345,678", the Indian "4,08,447"): one number, not several.
+_GROUPED_RE = re.compile(r"(?<![\d,])\d{1,3}(?:,\d{2,3})*,\d{3}(?![\d,])")
 _OPTION_MARK_RE = re.compile(r"(?:\(([A-H])\)|(?:(?<=\n)|^)\s*([A-H])[.):](?=\s))")
 
 
@@ -40,10 +42,10 @@ def parse_number(text: str) -> float | None:
     """The one number a short answer states (digits or number words); None when there is none or several
     different ones.
 
-    >>> parse_number("There are three."), parse_number("3 or 4"), parse_number("none")
-    (3.0, None, 0.0)
+    >>> parse_number("There are three."), parse_number("3 or 4"), parse_number("none"), parse_number("1,000 cars")
+    (3.0, None, 0.0, 1000.0)
     """
-    norm = normalize(text)
+    norm = normalize(_GROUPED_RE.sub(lambda m: m.group(0).replace(",", ""), str(text)))
     values = [float(v) for v in _NUMBER_TOKEN_RE.findall(norm)]
     words = norm.split()
     i = 0

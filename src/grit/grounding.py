@@ -101,9 +101,16 @@ class GroundingScores:
 
 def grounding_scores(predicted: Sequence[Box], evidence: Sequence[Sequence[float]]) -> GroundingScores | None:
     """The paper's union IoU plus one-to-one matched IoU and precision/recall at 0.5; None when the sample
-    has no evidence boxes (it is left out of averages, as in the paper)."""
+    has no evidence boxes (it is left out of averages, as in the paper). The matching sees each distinct box once:
+    a chain that writes a box again (its rethink rechecking the think's boxes) names one region, not an extra one.
+
+    >>> s = grounding_scores([(0, 0, 10, 10), (0, 0, 10, 10)], [[0, 0, 10, 10]])
+    >>> s.matched_iou, s.precision
+    (1.0, 1.0)
+    """
     if len(evidence) == 0:
         return None
     truth = [tuple(float(v) for v in b) for b in evidence]
-    matching = match_boxes(list(predicted), truth)
+    distinct = list(dict.fromkeys(tuple(float(v) for v in b) for b in predicted))
+    matching = match_boxes(distinct, truth)
     return GroundingScores(union_iou(predicted, truth), matching.mean_iou, matching.precision, matching.recall)
