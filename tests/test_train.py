@@ -16,6 +16,7 @@ from transformers import TrainerCallback
 from grit.cli import main
 from grit.grpo import GritTrainArguments, TrainConfigError, load_recipe, train
 from grit.models.loading import load_policy
+from grit.outputs import TRAIN_OUTPUTS, unknown_entries
 from grit.threads import set_threads
 
 
@@ -140,6 +141,7 @@ def test_console_shows_a_bar_not_dicts_and_logs_go_to_files(setup, tmp_path, cap
     record = json.loads((out / "metrics.json").read_text())["provenance"]
     assert record["seed"] == 0 and {"torch", "transformers", "trl", "grit"} <= set(record["versions"])
     assert {"git_commit", "threads", "machine"} <= set(record)
+    assert unknown_entries(out, TRAIN_OUTPUTS) == []  # --overwrite (and a quickstart run again) may replace it all
 
 
 def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):

@@ -21,11 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 # grit train's output_dir: TRL's checkpoints and model card, its TensorBoard logs (logging_dir defaults to
-# output_dir/runs), grit's rollout pages, final model, plots, metrics and config.
+# output_dir/runs), grit's log file, trainer state, rollout pages, final model, plots, metrics and config.
 TRAIN_OUTPUTS = (
     "checkpoint-*",
     "runs",
     "README.md",
+    "log.jsonl",
+    "trainer_state.json",
     "rollouts/step-*.html",
     "model",
     "plots/*.png",
