@@ -493,3 +493,10 @@ def test_data_shapes_overwrite_never_replaces_a_users_file_named_like_a_split(tm
     assert "val.jsonl holds rows grit's shapes world did not write" in capsys.readouterr().err
     assert '"mine"' in (out / "val.jsonl").read_text()  # nothing replaced
     assert (out / "train.jsonl").exists()  # nor removed
+
+
+def test_an_image_given_as_the_data_file_is_one_problem(world, capsys):
+    image = next((world / "images").iterdir())
+    assert main(["data", "check", str(image)]) == 2
+    err = capsys.readouterr().err
+    assert "is a PNG image, not a JSONL file" in err and err.count("\n") == 1

@@ -203,6 +203,21 @@ def _sample(
     return sample, []
 
 
+_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image", b"PK\x03\x04": "a zip"}
+
+
+def _binary_kind(path: Path) -> str | None:
+    """What a binary file given as JSONL is ("a PNG image", "a binary file"), or None for text."""
+    with path.open("rb") as f:
+        head = f.read(1024)
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text: its lines say "save the file as UTF-8"
+        return None
+    return "a binary file" if b"\x00" in head else None
+
+
 def jsonl_records(path: Path, what: str = "records"):
     """``(line number, record, None)`` per non-blank line of a JSONL file, or ``(line, None, DataProblem)`` for a
     line that is not UTF-8 or not JSON. A UTF-8 byte-order mark is accepted. A missing file, a folder or a file
@@ -213,6 +228,9 @@ def jsonl_records(path: Path, what: str = "records"):
         raise DataError([DataProblem(str(path), 0, None, "is not a regular file", "pass a .jsonl file")])
     if not path.is_file():
         raise DataError([DataProblem(str(path), 0, None, "file not found", f"check the path{relative_hint(path)}")])
+    kind = _binary_kind(path)
+    if kind:  # one problem for the file, not one per "line" of an image
+        raise DataError([DataProblem(str(path), 0, None, f"is {kind}, not a JSONL file", "pass the .jsonl data file")])
     any_line = False
     with path.open("rb") as f:
         for line_no, raw in enumerate(f, start=1):
