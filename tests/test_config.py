@@ -310,3 +310,11 @@ def test_a_value_out_of_range_in_a_config_file_names_its_file_and_line(tmp_path,
     assert main([*command, "--config", str(config)]) == 2
     assert f"{tmp_path}/{message}" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_a_flag_that_repeats_a_config_files_bad_value_is_blamed_as_the_flag(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("seed: 1\nn: 0\n")
+    assert main(["data", "shapes", "--out", str(tmp_path / "o"), "--config", str(config), "--n", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "n: 0 is below the minimum 1" in err and "c.yaml:2" not in err

@@ -213,6 +213,8 @@ class ArgumentParser(HfArgumentParser):
             if not path:
                 raise ConfigError("--config: give a YAML file")
             self._apply_config(path)
+            given = {a[2:].partition("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+            self.config_where = {k: w for k, w in self.config_where.items() if k not in given}  # a flag overrode it
         try:
             namespace, remaining = self.parse_known_args(argv)
         except ConfigError:  # a missing required field; a misspelt flag may be why, so name that first
