@@ -500,3 +500,15 @@ def test_an_image_given_as_the_data_file_is_one_problem(world, capsys):
     assert main(["data", "check", str(image)]) == 2
     err = capsys.readouterr().err
     assert "is a PNG image, not a JSONL file" in err and err.count("\n") == 1
+
+
+def test_a_reader_that_goes_away_stops_the_cli_quietly():
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "grit", "train", "--help-all"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    child.stdout.close()  # as `| head` does once it has read enough; the help is written after this
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipeError" not in err

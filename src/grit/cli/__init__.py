@@ -8,6 +8,7 @@ Errors a person can fix (bad data, bad options) print one clear message and exit
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,6 +43,14 @@ def fail(prog: str, error: Exception) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # the reader went away (`grit train --help-all | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the interpreter's final flush is silent
+        return 141
+
+
+def _main(argv: Sequence[str] | None) -> int:
     offline_defaults()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
