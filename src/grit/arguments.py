@@ -68,6 +68,22 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return f"{text} (default: %(default)s)".strip()
 
 
+def split_config(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """The first ``--config FILE`` (or ``--config=FILE``) of ``argv`` ("" when it names no file, None when there is
+    none), and the other arguments.
+
+    >>> split_config(["--seed", "1", "--config", "r.yaml"]), split_config(["--config=r.yaml"]), split_config([])
+    (('r.yaml', ['--seed', '1']), ('r.yaml', []), (None, []))
+    """
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == "--config":
+            return (argv[i + 1] if i + 1 < len(argv) else ""), argv[:i] + argv[i + 2 :]
+        if arg.startswith("--config="):
+            return arg.partition("=")[2], argv[:i] + argv[i + 1 :]
+    return None, argv
+
+
 class ArgumentParser(HfArgumentParser):
     """``HfArgumentParser`` that reads ``--config FILE``, checks keys, types and choices, shows each flag once
     (the field's name; the dashed spelling is accepted as an alias) and raises :class:`ConfigError` instead of
@@ -203,13 +219,10 @@ class ArgumentParser(HfArgumentParser):
             print(self.format_help(everything="--help-all" in argv or not self.brief))
             raise SystemExit(0)
         argv = self._normalise(argv)
-        configs = [i for i, a in enumerate(argv) if a == "--config" or a.startswith("--config=")]
-        if len(configs) > 1:
+        if sum(a == "--config" or a.startswith("--config=") for a in argv) > 1:
             raise ConfigError("--config: give one config file (fields given as flags override it)")
-        if configs:
-            i = configs[0]
-            path = argv[i].partition("=")[2] if "=" in argv[i] else (argv[i + 1] if i + 1 < len(argv) else "")
-            argv = argv[:i] + argv[i + (1 if "=" in argv[i] else 2) :]
+        path, argv = split_config(argv)
+        if path is not None:
             if not path:
                 raise ConfigError("--config: give a YAML file")
             self._apply_config(path)

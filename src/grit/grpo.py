@@ -281,6 +281,11 @@ def validate(args: GritTrainArguments, grpo) -> None:
         )
     if args.resume and not any(out.glob("checkpoint-*")):
         problems.append(f"resume: {out} has no checkpoint-* folder to resume from")
+    raise_problems(problems)
+
+
+def raise_problems(problems: list[str]) -> None:
+    """One :class:`TrainConfigError` listing every problem, if there is any."""
     if problems:
         raise TrainConfigError("bad training config:\n  " + "\n  ".join(problems))
 

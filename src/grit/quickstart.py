@@ -244,7 +244,7 @@ def run_quickstart(
 ) -> dict[str, Any]:
     """The whole pipeline (see the module doc) into ``cfg.out``; ``train_overrides`` are ``--field value`` pairs of
     ``grit train`` fields, checked with the recipe before any work starts."""
-    from grit.grpo import TrainConfigError, field_checks, load_recipe, train
+    from grit.grpo import field_checks, load_recipe, raise_problems, train
     from grit.warmstart import souped_warm_start
 
     cfg = cfg or QuickstartConfig()
@@ -265,9 +265,7 @@ def run_quickstart(
             *train_overrides,
         ],
     )
-    problems = field_checks(grit_args, grpo)
-    if problems:
-        raise TrainConfigError("bad training config:\n  " + "\n  ".join(problems))
+    raise_problems(field_checks(grit_args, grpo))
     for folder, patterns in ((out / "data", SHAPES_OUTPUTS), (Path(grpo.output_dir), TRAIN_OUTPUTS)):
         strangers = unknown_entries(folder, patterns)  # the stages replace grit's own files there, never others
         if strangers:

@@ -8,18 +8,8 @@ from grit.cli.common import UsageError, quiet_transformers
 HELP = "GRPO-GR on TRL's GRPOTrainer: --config RECIPE [--field value ...]"
 
 
-def split_config(argv: list[str]) -> tuple[str | None, list[str]]:
-    """The first ``--config FILE`` (or ``--config=FILE``) of ``argv``, and the other arguments (a second
-    ``--config`` stays among them, for the parser to refuse)."""
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
-            return argv[i + 1], argv[:i] + argv[i + 2 :]
-        if arg.startswith("--config="):
-            return arg.partition("=")[2], argv[:i] + argv[i + 1 :]
-    return None, list(argv)
-
-
 def main(argv: list[str]) -> int:
+    from grit.arguments import split_config
     from grit.grpo import TrainConfigError, load_recipe, train
     from grit.models.loading import ModelLoadError
     from grit.outputs import OutputFolderError

@@ -2,8 +2,8 @@
 
 Qwen2.5-VL writes absolute pixels of its *resized* input (shared/METHOD.md section 1); Qwen2-VL (its paper,
 arXiv 2409.12191 section 2.2.1: coordinates normalised to [0, 1000)), InternVL3 and Qwen3-VL write 0-1000;
-SmolVLM/Idefics3 and LLaVA have no grounding convention of their own, so grit asks
-them for 0-1000 boxes too. The frame is what maps a box back to original pixels (:mod:`grit.boxes`).
+SmolVLM/Idefics3 and LLaVA have no grounding convention of their own, so grit asks them for 0-1000 boxes too. The
+frame is what maps a box back to original pixels (:mod:`grit.boxes`).
 """
 
 from __future__ import annotations
