@@ -104,7 +104,7 @@ class ArgumentParser(HfArgumentParser):
     ):
         self.brief, self.env, self.aliases, self.ranges = dict(brief or {}), env, {}, dict(ranges or {})
         self.groups: dict[str, type] = {}
-        self.config_where: dict[str, tuple[str, object]] = {}  # a config file's key -> ("FILE:LINE", its value)
+        self.config_where: dict[str, str] = {}  # a config file's key that no flag overrode -> "FILE:LINE"
         super().__init__(
             list(dataclass_types),
             prog=prog,
@@ -222,6 +222,7 @@ class ArgumentParser(HfArgumentParser):
         if sum(a == "--config" or a.startswith("--config=") for a in argv) > 1:
             raise ConfigError("--config: give one config file (fields given as flags override it)")
         path, argv = split_config(argv)
+        self.config_where = {}
         if path is not None:
             if not path:
                 raise ConfigError("--config: give a YAML file")
@@ -244,7 +245,7 @@ class ArgumentParser(HfArgumentParser):
             p for k, (lo, hi) in self.ranges.items() if k in values for p in range_problems(k, [values[k]], lo, hi)
         ]
         if problems:
-            raise ConfigError(listed(self._located(problems, values)))
+            raise ConfigError(listed(self._located(problems)))
         outputs = []
         for dtype in self.dataclass_types:
             keys = {f.name for f in dataclasses.fields(dtype) if f.init}
@@ -253,23 +254,19 @@ class ArgumentParser(HfArgumentParser):
             except ValueError as e:  # a dataclass's own checks (__post_init__)
                 head, *rest = str(e).split("\n  ")
                 if rest:  # check_fields' "N problems:" listing
-                    raise ConfigError("\n  ".join([head, *self._located(rest, values)])) from e
-                raise ConfigError(self._located([head], values)[0]) from e
+                    raise ConfigError("\n  ".join([head, *self._located(rest)])) from e
+                raise ConfigError(self._located([head])[0]) from e
             problems = field_problems(obj)
             if problems:
-                raise ConfigError(listed(self._located(problems, values)))
+                raise ConfigError(listed(self._located(problems)))
             outputs.append(obj)
         return (*outputs, remaining) if allow_remaining else tuple(outputs)
 
-    def _located(self, problems: list[str], values: dict) -> list[str]:
-        """``problems`` (``"field: ..."``), each prefixed with the config file's ``FILE:LINE`` where its value is
-        the one that file set (a flag that overrode it is named by its own flag)."""
-        located = []
-        for problem in problems:
-            where, value = self.config_where.get(problem.split(":")[0], (None, None))
-            same = where is not None and values.get(problem.split(":")[0]) == value
-            located.append(f"{where}: {problem}" if same else problem)
-        return located
+    def _located(self, problems: list[str]) -> list[str]:
+        """``problems`` (``"field: ..."``), each prefixed with the config file's ``FILE:LINE`` where the file set
+        the value (a flag that overrode it is named by its own flag)."""
+        where = self.config_where
+        return [f"{where[p.split(':')[0]]}: {p}" if p.split(":")[0] in where else p for p in problems]
 
     def _unknown_ignoring_required(self, argv: list[str]) -> list[str]:
         required = [a for a in self._actions if a.required]
@@ -306,7 +303,7 @@ class ArgumentParser(HfArgumentParser):
         for key, value in env.items():
             os.environ[str(key)] = str(value)
         lines = key_lines(Path(path).read_text(encoding="utf-8-sig"))
-        self.config_where = {k: (f"{path}:{lines[k]}" if k in lines else path, v) for k, v in config.items()}
+        self.config_where = {k: f"{path}:{lines[k]}" if k in lines else path for k in config}
         for action in self._actions:
             if action.dest in config:
                 action.required = False
