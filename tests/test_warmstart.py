@@ -322,3 +322,54 @@ def test_a_fallback_keeps_a_dropped_chain_with_its_boxes_and_the_sure_direct_ans
             agrees = verify(parse(c.chain).answer_text, direct[i], None, c.question)
             assert direct[i].lower() not in words and not agrees
     assert QuickstartConfig().warm_fallback == "none" and set(FALLBACKS) == {"none", "words"}
+
+
+def test_listing_chains_take_each_groups_boxes_from_the_bases_own_listing_by_its_own_labels():
+    """``boxes_from="listing"``: the base lists every shape once; each group the question names gets, in the
+    question's order, the listed boxes whose own label fits it (a superlative's shape still comes from its own
+    prompt), so the chain's boxes are the base's own, chosen by the base's own labels. No label of the data."""
+    from grit.data.shapes import QUESTION_FAMILIES, extreme, referents
+    from grit.models.generation import GenerationSettings, generate
+    from grit.pretrain.tasks import LISTING_PROMPT, label_fits
+    from grit.warmstart import self_chains
+
+    policy, images, questions = _asked(11, QUESTION_FAMILIES, 4)
+    listed = self_chains(policy, images, questions, layout="recheck", boxes_from="listing")
+    named = self_chains(policy, images, questions, layout="recheck")
+    settings = GenerationSettings(max_new_tokens=256, stop_at_answer=False)
+    listings = generate(policy, images, [LISTING_PROMPT] * len(images), "plain", settings)
+    differs = 0
+    for question, listing, chain, other in zip(questions, listings, listed, named):
+        parsed = parse(chain.chain)
+        think = [b for b in parsed.boxes if b.segment == "think"]
+        assert parsed.strict and chain.question == question
+        if extreme(question):
+            assert chain.chain == other.chain
+            continue
+        own = [b for b in parse(listing).boxes if b.well_formed]
+        expected = [b for group in referents(question) for b in own if label_fits(b.label, *group)]
+        assert [(b.coords, b.label) for b in think] == [(b.coords, b.label) for b in expected]
+        differs += chain.chain != other.chain
+    assert differs, "the listing gave every chain the same boxes as the grounding prompts"
+    with pytest.raises(ValueError, match="unknown box source 'gold'; use one of listing, named"):
+        self_chains(policy, images[:1], questions[:1], boxes_from="gold")
+
+
+@pytest.mark.parametrize(
+    ("label", "group", "fits"),
+    [
+        ("red circle", ("red", "circle"), True),
+        ("red circle", ("red", None), True),
+        ("red circle", (None, "circle"), True),
+        ("red circle", (None, None), True),
+        ("blue circle", ("red", "circle"), False),
+        ("red square", (None, "circle"), False),
+        ("red", ("red", None), False),
+        (None, (None, None), False),
+        (" Red Circle ", ("red", "circle"), True),
+    ],
+)
+def test_a_listed_box_fits_a_group_by_its_own_label(label, group, fits):
+    from grit.pretrain.tasks import label_fits
+
+    assert label_fits(label, *group) is fits

@@ -36,7 +36,7 @@ from grit.progress import Stage
 from grit.provenance import provenance
 from grit.report import quickstart_report
 from grit.threads import set_threads
-from grit.warmstart import LAYOUTS, READ_OFF
+from grit.warmstart import BOX_SOURCES, LAYOUTS, READ_OFF
 
 SHIPPED_BASE = "assets/shapes-base"
 # Generated tokens per grounded answer in the evaluations: a recheck chain writes its boxes twice (~17 tokens each),
@@ -122,6 +122,14 @@ class QuickstartConfig:
     warm_layout: str = field(
         default="recheck",
         metadata={"help": "how warm-start chains lay out the base's own answer and boxes", "choices": LAYOUTS},
+    )
+    warm_boxes: str = field(
+        default="listing",
+        metadata={
+            "help": "where warm-start chains' boxes come from: one listing of every shape by the base, each group the "
+            "listed boxes whose own label fits it (listing), or the base's grounding prompt for each group (named)",
+            "choices": BOX_SOURCES,
+        },
     )
     warm_agree: bool = field(
         default=True,
@@ -220,6 +228,7 @@ def _warm_chains(policy, unlabeled: list, cfg: QuickstartConfig, index: int, sta
         seed=cfg.seed + index,
         fallback=FALLBACKS[cfg.warm_fallback],
         correct=cfg.warm_correct,
+        boxes_from=cfg.warm_boxes,
     )
     if cfg.warm_agree:
         if not chains:

@@ -28,10 +28,11 @@ from PIL import Image
 
 from grit.answers import verify
 from grit.chain import box_item, parse, render, render_box
+from grit.data.shapes import extreme
 from grit.models.generation import GenerationSettings, first_token_confidence, generate
 from grit.models.loading import Policy
 from grit.pretrain.optim import clip_and_step
-from grit.pretrain.tasks import Example, collate, grounding_asks, reasoning_reply
+from grit.pretrain.tasks import LISTING_PROMPT, Example, collate, grounding_asks, listed_groups, reasoning_reply
 from grit.progress import Stage, figures, finish, phase, start
 from grit.prompts import question_text
 
@@ -46,6 +47,10 @@ class SelfChain:
 
 LAYOUTS = ("recheck", "reasoning", "boxes_first", "boxes_then_answer", "named", "guess_first")
 READ_OFF = ("recheck", "reasoning", "boxes_first")  # layouts whose answer the base writes after its own boxes
+# Where a chain's boxes come from: the base's grounding prompt for each group the question names, or one listing of
+# every shape, each group the listed boxes whose own label fits it (docs/EXPERIMENTS.md).
+BOX_SOURCES = ("listing", "named")
+LISTING_TOKENS = 256  # a listing of every shape runs to ~17 tokens a box
 
 
 def check_layout(layout: str) -> None:
@@ -66,6 +71,7 @@ def self_chains(
     seed: int = 0,
     fallback: Collection[str] = (),
     correct: bool = False,
+    boxes_from: str = "named",
 ) -> list[SelfChain]:
     """Chains built from the policy's own grounding and direct answers (no labels).
 
@@ -85,9 +91,15 @@ def self_chains(
     agreeing boxes in the rethink, the answer read off those: the rethink, which grounds again rather than copies
     (docs/EXPERIMENTS.md), shown correcting a first look where the policy's own draws correct it; ``fallback``:
     answer words (e.g. colours and shapes) for which a chain that would still be dropped is kept with its boxes and
-    the sure direct answer written after them instead (the policy's own answer again).
+    the sure direct answer written after them instead (the policy's own answer again); ``boxes_from``: ``named``
+    grounds each group the question names with its own grounding prompt; ``listing`` asks the policy once for the boxes
+    of every shape and gives each group the listed boxes whose own label fits it ("red circle" for the red circles;
+    a superlative's one shape still from its own prompt): the policy's own boxes and labels, which found a named group
+    exactly more often than its prompt for that group (docs/EXPERIMENTS.md).
     ``progress``: a :class:`grit.progress.Stage` to show progress in."""
     check_layout(layout)
+    if boxes_from not in BOX_SOURCES:
+        raise ValueError(f"unknown box source {boxes_from!r}; use one of {', '.join(BOX_SOURCES)}")
     read_off = layout in READ_OFF
     if agree and not read_off:
         raise ValueError(f"agree needs a layout that reads the answer off the boxes: {', '.join(READ_OFF)}")
@@ -97,19 +109,34 @@ def self_chains(
     short = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
 
     def ground(which: Sequence[int], name: str, settings: GenerationSettings) -> dict[int, list[tuple[str, list]]]:
-        asks = [(i, what, prompt) for i in which for what, prompt in grounding_asks(questions[i])]
-        with phase(progress, name, len(asks), "ask") as bar:
-            texts = generate(
-                policy,
-                [images[i] for i, _, _ in asks],
-                [prompt for _, _, prompt in asks],
-                "plain",
-                settings,
-                on_batch=lambda indices, _: bar.update(len(indices)),
-            )
+        listed = [i for i in which if boxes_from == "listing" and not extreme(questions[i])]
+        asked = sorted(set(which) - set(listed))  # a superlative's one shape: its own grounding prompt
+        asks = [(i, what, prompt) for i in asked for what, prompt in grounding_asks(questions[i])]
         found: dict[int, list[tuple[str, list]]] = {i: [] for i in which}
-        for (i, what, _), text in zip(asks, texts):
-            found[i].append((what, [b for b in parse(text).boxes if b.well_formed]))
+        if asks:
+            with phase(progress, name, len(asks), "ask") as bar:
+                texts = generate(
+                    policy,
+                    [images[i] for i, _, _ in asks],
+                    [prompt for _, _, prompt in asks],
+                    "plain",
+                    settings,
+                    on_batch=lambda indices, _: bar.update(len(indices)),
+                )
+            for (i, what, _), text in zip(asks, texts):
+                found[i].append((what, [b for b in parse(text).boxes if b.well_formed]))
+        if listed:
+            with phase(progress, f"{name}, listed", len(listed), "image") as bar:
+                texts = generate(
+                    policy,
+                    [images[i] for i in listed],
+                    [LISTING_PROMPT] * len(listed),
+                    "plain",
+                    replace(settings, max_new_tokens=LISTING_TOKENS),
+                    on_batch=lambda indices, _: bar.update(len(indices)),
+                )
+            for i, text in zip(listed, texts):
+                found[i] = listed_groups(questions[i], [b for b in parse(text).boxes if b.well_formed])
         return found
 
     def own_answers(which: Sequence[int], name: str, starts: list[str] | None) -> list[str]:
