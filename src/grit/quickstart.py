@@ -301,7 +301,8 @@ def run_quickstart(
         f"{_figures(before['grounded']['metrics'], 'accuracy', 'format_compliance')}"
     )
 
-    what = f"{cfg.warm_steps} SFT steps on the base's own chains ({cfg.warm_layout})"
+    boxes = "its listing of every shape" if cfg.warm_boxes == "listing" else "its grounding prompt per group"
+    what = f"{cfg.warm_steps} SFT steps on the base's own chains ({cfg.warm_layout}, boxes from {boxes})"
     if cfg.warm_soup > 1:
         what = f"{cfg.warm_soup} warm starts of {what}, their weights averaged"
     stage = Stage(3, 5, "warm start", what, log)
