@@ -1,8 +1,9 @@
 """Warm-start cost (:mod:`grit.warmstart`, the quickstart's stage 3) and where it goes, on the shipped base.
 
-- Self-chains (the base grounds the objects each question names, then answers it): the processor (chat template,
-  image resize/normalise, tokens), ``model.generate`` (the compute), and the rest (grouping, decoding, parsing);
-  the generation batches, and the share of decoded rows that is padding (a batch decodes until its longest row).
+- Self-chains (the base lists or grounds the objects each question names, then answers it): the processor (chat
+  template, image resize/normalise, tokens), ``model.generate`` (the compute), and the rest (grouping, decoding,
+  parsing); the generation batches, and the share of decoded rows that is padding (a batch decodes until its longest
+  row).
 - SFT steps: collate (chat template, image processing, tokens, labels; redone every step), the frozen vision
   tower's forward (its output never changes), the rest of the forward, backward, and clipping + AdamW. The step's
   compute estimate is the forward, backward and optimizer of the same batch, so step / estimate shows the overhead.
@@ -169,6 +170,7 @@ def quickstart_chains(policy, images, questions):
         retries=cfg.warm_retries,
         seed=cfg.seed,
         correct=cfg.warm_correct,
+        boxes_from=cfg.warm_boxes,
     )
 
 

@@ -133,7 +133,7 @@ def test_self_chains_are_the_base_models_own_boxes_and_answers(shapes):
 
     policy = load_policy(shipped_base())
     images, questions = [q.scene.render() for q in shapes], [q.question for q in shapes]
-    chains = self_chains(policy, images, questions, layout="guess_first")
+    chains = self_chains(policy, images, questions, layout="guess_first", boxes_from="named")
     settings = GenerationSettings(max_new_tokens=100, stop_at_answer=False)
     direct = generate(policy, images, questions, "direct", GenerationSettings(max_new_tokens=8, stop_at_answer=False))
     for image, question, chain, answer in zip(images, questions, chains, direct):
@@ -330,12 +330,12 @@ def test_listing_chains_take_each_groups_boxes_from_the_bases_own_listing_by_its
     prompt), so the chain's boxes are the base's own, chosen by the base's own labels. No label of the data."""
     from grit.data.shapes import QUESTION_FAMILIES, extreme, referents
     from grit.models.generation import GenerationSettings, generate
-    from grit.pretrain.tasks import LISTING_PROMPT, label_fits
-    from grit.warmstart import self_chains
+    from grit.pretrain.tasks import LISTING_PROMPT
+    from grit.warmstart import label_fits, self_chains
 
     policy, images, questions = _asked(11, QUESTION_FAMILIES, 4)
-    listed = self_chains(policy, images, questions, layout="recheck", boxes_from="listing")
-    named = self_chains(policy, images, questions, layout="recheck")
+    listed = self_chains(policy, images, questions, layout="recheck")
+    named = self_chains(policy, images, questions, layout="recheck", boxes_from="named")
     settings = GenerationSettings(max_new_tokens=256, stop_at_answer=False)
     listings = generate(policy, images, [LISTING_PROMPT] * len(images), "plain", settings)
     differs = 0
@@ -370,6 +370,29 @@ def test_listing_chains_take_each_groups_boxes_from_the_bases_own_listing_by_its
     ],
 )
 def test_a_listed_box_fits_a_group_by_its_own_label(label, group, fits):
-    from grit.pretrain.tasks import label_fits
+    from grit.warmstart import label_fits
 
     assert label_fits(label, *group) is fits
+
+
+def test_listed_groups_keep_the_questions_order_and_each_groups_own_labels():
+    """Groups in the question's order, not the listing's; a group nothing fits is empty (the chain writes ``none``);
+    a box without a two-word label fits nothing; a superlative is refused (its shape comes from its own prompt)."""
+    from grit.warmstart import listed_groups
+
+    listing = parse(
+        '[{"bbox_2d": [1, 1, 9, 9], "label": "red circle"}, {"bbox_2d": [20, 1, 29, 9], "label": "blue square"}, '
+        '{"bbox_2d": [40, 1, 49, 9], "label": "red square"}, {"bbox_2d": [60, 1, 69, 9], "label": "square"}, '
+        '{"bbox_2d": [80, 1, 89, 9]}]'
+    ).boxes
+
+    def coords(question):
+        return [(what, [b.coords[0] for b in boxes]) for what, boxes in listed_groups(question, listing)]
+
+    assert coords("Is the blue square left of the red circle?") == [("blue squares", [20]), ("red circles", [1])]
+    assert coords("How many squares are there?") == [("squares", [20, 40])]
+    assert coords("How many red shapes are there?") == [("red shapes", [1, 40])]
+    assert coords("Is there a green triangle?") == [("green triangles", [])]
+    assert listed_groups("How many circles are there?", []) == [("circles", [])]
+    with pytest.raises(ValueError, match="superlative"):
+        listed_groups("What colour is the leftmost shape?", listing)

@@ -128,7 +128,7 @@ class QuickstartConfig:
         metadata={
             "help": "where warm-start chains' boxes come from: one listing of every shape by the base, each group the "
             "listed boxes whose own label fits it (listing), or the base's grounding prompt for each group (named)",
-            "choices": BOX_SOURCES,
+            "choices": tuple(BOX_SOURCES),
         },
     )
     warm_agree: bool = field(
@@ -301,8 +301,8 @@ def run_quickstart(
         f"{_figures(before['grounded']['metrics'], 'accuracy', 'format_compliance')}"
     )
 
-    boxes = "its listing of every shape" if cfg.warm_boxes == "listing" else "its grounding prompt per group"
-    what = f"{cfg.warm_steps} SFT steps on the base's own chains ({cfg.warm_layout}, boxes from {boxes})"
+    what = f"{cfg.warm_steps} SFT steps on the base's own chains ({cfg.warm_layout}, boxes from "
+    what += f"{BOX_SOURCES[cfg.warm_boxes]})"
     if cfg.warm_soup > 1:
         what = f"{cfg.warm_soup} warm starts of {what}, their weights averaged"
     stage = Stage(3, 5, "warm start", what, log)

@@ -2,8 +2,10 @@
 
 A weak base never samples the think/rethink/answer structure under the grounded prompt, so GRPO-GR sees no
 positive advantage for it (shared/TINY-EXPERIMENT.md). The warm start shows it the layout with nothing but its
-*own* outputs: for each unlabeled (image, question), the base grounds each object group the question names (or the
-one shape its superlative picks) with its grounding prompt (:func:`grit.pretrain.tasks.grounding_asks`), then writes
+*own* outputs: for each unlabeled (image, question), the base lists the boxes of every shape in the picture, each
+with its own label, and each object group the question names gets the listed boxes whose label fits it
+(:func:`listed_groups`; ``boxes_from="named"`` grounds each group with its grounding prompt instead,
+:func:`grit.pretrain.tasks.grounding_asks`, as does the one shape a superlative picks), then writes
 the answer after those boxes (its reasoning over them, a pretraining skill:
 :func:`grit.pretrain.tasks.reasoning_example`), and a few SFT steps teach a chain of them. The quickstart's layout,
 ``recheck``, is the paper's order: ``<think> [{its boxes of group 1}] [{its boxes of group 2}] answer: {its answer}
@@ -28,11 +30,11 @@ from PIL import Image
 
 from grit.answers import verify
 from grit.chain import box_item, parse, render, render_box
-from grit.data.shapes import extreme
+from grit.data.shapes import extreme, phrase, referents
 from grit.models.generation import GenerationSettings, first_token_confidence, generate
 from grit.models.loading import Policy
 from grit.pretrain.optim import clip_and_step
-from grit.pretrain.tasks import LISTING_PROMPT, Example, collate, grounding_asks, listed_groups, reasoning_reply
+from grit.pretrain.tasks import LISTING_PROMPT, Example, collate, grounding_asks, reasoning_reply
 from grit.progress import Stage, figures, finish, phase, start
 from grit.prompts import question_text
 
@@ -47,10 +49,41 @@ class SelfChain:
 
 LAYOUTS = ("recheck", "reasoning", "boxes_first", "boxes_then_answer", "named", "guess_first")
 READ_OFF = ("recheck", "reasoning", "boxes_first")  # layouts whose answer the base writes after its own boxes
-# Where a chain's boxes come from: the base's grounding prompt for each group the question names, or one listing of
-# every shape, each group the listed boxes whose own label fits it (docs/EXPERIMENTS.md).
-BOX_SOURCES = ("listing", "named")
-LISTING_TOKENS = 256  # a listing of every shape runs to ~17 tokens a box
+# Where a chain's boxes come from, and how the quickstart names each source (docs/EXPERIMENTS.md).
+BOX_SOURCES = {
+    "listing": "its listing of every shape",  # one listing; each group the listed boxes whose own label fits it
+    "named": "its grounding prompt per group",  # the base's grounding prompt for each group the question names
+}
+LISTING_TOKENS = 256  # ~17 tokens a box: room for twice the world's largest scene (max_objects 8)
+
+
+def label_fits(label: str | None, colour: str | None, shape: str | None) -> bool:
+    """Whether a box's own label ("red circle") names an object of the group ``(colour, shape)`` (None: any).
+
+    >>> label_fits("red circle", "red", None), label_fits("red circle", None, "square"), label_fits(None, None, None)
+    (True, False, False)
+    """
+    words = (label or "").strip().lower().split()
+    return len(words) == 2 and colour in (None, words[0]) and shape in (None, words[1])
+
+
+def listed_groups(question: str, boxes: Sequence) -> list[tuple[str, list]]:
+    """Each object group the question names, in its order (as :func:`grit.pretrain.tasks.grounding_asks` names
+    them), with the boxes of a listing of every shape whose own label fits it. A superlative's one shape is not a
+    group a label picks ("the leftmost shape"); it is refused.
+
+    >>> from grit.chain import parse
+    >>> listing = parse('[{"bbox_2d": [1, 1, 9, 9], "label": "red circle"}, {"bbox_2d": [20, 1, 29, 9], '
+    ...     '"label": "blue square"}]').boxes
+    >>> groups = listed_groups("Is the blue square left of the red circle?", listing)
+    >>> [(what, [b.coords for b in boxes]) for what, boxes in groups]
+    [('blue squares', [(20.0, 1.0, 29.0, 9.0)]), ('red circles', [(1.0, 1.0, 9.0, 9.0)])]
+    """
+    if extreme(question):
+        raise ValueError(
+            f"{question!r} picks its shape by a superlative, not by a label; ground it with its own prompt"
+        )
+    return [(phrase(*group), [b for b in boxes if label_fits(b.label, *group)]) for group in referents(question)]
 
 
 def check_layout(layout: str) -> None:
@@ -71,7 +104,7 @@ def self_chains(
     seed: int = 0,
     fallback: Collection[str] = (),
     correct: bool = False,
-    boxes_from: str = "named",
+    boxes_from: str = "listing",
 ) -> list[SelfChain]:
     """Chains built from the policy's own grounding and direct answers (no labels).
 
@@ -108,48 +141,38 @@ def self_chains(
     greedy = GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False)
     short = GenerationSettings(max_new_tokens=8, batch_size=batch_size, stop_at_answer=False)
 
+    def generated(
+        name: str, unit: str, which: Sequence[int], prompts: Sequence[str], kind: str, settings, starts=None
+    ):
+        with phase(progress, name, len(which), unit) as bar:
+            return generate(
+                policy,
+                [images[i] for i in which],
+                prompts,
+                kind,
+                settings,
+                reply_starts=starts,
+                on_batch=lambda indices, _: bar.update(len(indices)),
+            )
+
     def ground(which: Sequence[int], name: str, settings: GenerationSettings) -> dict[int, list[tuple[str, list]]]:
-        listed = [i for i in which if boxes_from == "listing" and not extreme(questions[i])]
+        listed = [i for i in which if not extreme(questions[i])] if boxes_from == "listing" else []
         asked = sorted(set(which) - set(listed))  # a superlative's one shape: its own grounding prompt
         asks = [(i, what, prompt) for i in asked for what, prompt in grounding_asks(questions[i])]
         found: dict[int, list[tuple[str, list]]] = {i: [] for i in which}
         if asks:
-            with phase(progress, name, len(asks), "ask") as bar:
-                texts = generate(
-                    policy,
-                    [images[i] for i, _, _ in asks],
-                    [prompt for _, _, prompt in asks],
-                    "plain",
-                    settings,
-                    on_batch=lambda indices, _: bar.update(len(indices)),
-                )
+            texts = generated(name, "ask", [i for i, _, _ in asks], [p for _, _, p in asks], "plain", settings)
             for (i, what, _), text in zip(asks, texts):
                 found[i].append((what, [b for b in parse(text).boxes if b.well_formed]))
         if listed:
-            with phase(progress, f"{name}, listed", len(listed), "image") as bar:
-                texts = generate(
-                    policy,
-                    [images[i] for i in listed],
-                    [LISTING_PROMPT] * len(listed),
-                    "plain",
-                    replace(settings, max_new_tokens=LISTING_TOKENS),
-                    on_batch=lambda indices, _: bar.update(len(indices)),
-                )
+            long = replace(settings, max_new_tokens=LISTING_TOKENS)
+            texts = generated(f"{name}, listed", "image", listed, [LISTING_PROMPT] * len(listed), "plain", long)
             for i, text in zip(listed, texts):
                 found[i] = listed_groups(questions[i], [b for b in parse(text).boxes if b.well_formed])
         return found
 
     def own_answers(which: Sequence[int], name: str, starts: list[str] | None) -> list[str]:
-        with phase(progress, name, len(which), "question") as bar:
-            texts = generate(
-                policy,
-                [images[i] for i in which],
-                [questions[i] for i in which],
-                "direct",
-                short,
-                reply_starts=starts,
-                on_batch=lambda indices, _: bar.update(len(indices)),
-            )
+        texts = generated(name, "question", which, [questions[i] for i in which], "direct", short, starts)
         return [t.strip().split("\n")[0].strip() or "none" for t in texts]
 
     def read(which: Sequence[int], found: dict, name: str) -> list[str]:

@@ -74,26 +74,6 @@ def grounding_asks(question: str) -> list[tuple[str, str]]:
 LISTING_PROMPT = GROUNDING_TEMPLATE.format(what=phrase(None, None))
 
 
-def label_fits(label: str | None, colour: str | None, shape: str | None) -> bool:
-    """Whether a box's own label ("red circle") names an object of the group ``(colour, shape)`` (None: any).
-
-    >>> label_fits("red circle", "red", None), label_fits("red circle", None, "square"), label_fits(None, None, None)
-    (True, False, False)
-    """
-    words = (label or "").strip().lower().split()
-    return len(words) == 2 and colour in (None, words[0]) and shape in (None, words[1])
-
-
-def listed_groups(question: str, boxes: Sequence) -> list[tuple[str, list]]:
-    """The object groups a question without a superlative names (those :func:`grounding_asks` asks for, in its
-    order), each with the boxes of a listing of every shape (:data:`LISTING_PROMPT`) whose own label fits it."""
-    asks = grounding_asks(question)
-    return [
-        (what, [b for b in boxes if label_fits(b.label, *group)])
-        for (what, _), group in zip(asks, referents(question))
-    ]
-
-
 def named_boxes(question: Question, frame: Frame) -> str:
     """The boxes of the objects a question names, one JSON list per group in its order (as its chain grounds them,
     :func:`grounding_asks`): the groups of the colours and shapes it names, or the one shape its superlative picks."""
