@@ -54,7 +54,7 @@ BOX_SOURCES = {
     "listing": "its listing of every shape",  # one listing; each group the listed boxes whose own label fits it
     "named": "its grounding prompt per group",  # the base's grounding prompt for each group the question names
 }
-LISTING_TOKENS = 256  # ~17 tokens a box: room for twice the world's largest scene (max_objects 8)
+LISTING_TOKENS = 256  # ~17 tokens a box: room for 15 boxes; the world's largest scene holds 8 (max_objects)
 
 
 def label_fits(label: str | None, colour: str | None, shape: str | None) -> bool:
