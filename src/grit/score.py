@@ -1,7 +1,9 @@
 """Rescore saved completions with a reward preset (``grit score``).
 
 Completions are JSONL, one ``{"id": ..., "completion": "..."}`` per line (several may share an id); ids refer
-to samples of a GRIT_data-layout file (their ``id`` field, else their line number). Each completion gets every
+to samples of a GRIT_data-layout file (their ``id`` field, else their line number). A line may also carry the
+``question`` it answers: then it must be that sample's question, so that completions made for another data file
+whose ids happen to match are refused rather than scored against the wrong answers. Each completion gets every
 reward term by name, the weighted total, its boxes (in original pixels where the frame is known), the answer
 and the format flags.
 """
@@ -41,8 +43,9 @@ def sample_columns(sample: Sample) -> dict[str, Any]:
     }
 
 
-def read_completions(path: str | Path, known_ids: set[str]) -> list[Completion]:
-    """Read a completions file; a malformed line or an id not in the data is an error naming file and line."""
+def read_completions(path: str | Path, samples: dict[str, Sample]) -> list[Completion]:
+    """Read a completions file for ``samples`` (by id); a malformed line, an id not in the data or a ``question``
+    that is not its sample's is an error naming file and line."""
     path = Path(path)
     out, problems = [], []
     for line_no, record, problem in jsonl_records(path, "completions"):
@@ -61,13 +64,25 @@ def read_completions(path: str | Path, known_ids: set[str]) -> list[Completion]:
             )
             continue
         sample_id = str(record["id"])
-        if sample_id not in known_ids:
+        if sample_id not in samples:
             problems.append(
                 DataProblem(
                     *where,
                     "id",
                     f"id {sample_id!r} is not in the data file",
                     "use the data's id field, or its line number when it has none",
+                )
+            )
+            continue
+        asked = record.get("question")
+        if asked is not None and (not isinstance(asked, str) or asked.strip() != samples[sample_id].question.strip()):
+            problems.append(
+                DataProblem(
+                    *where,
+                    "question",
+                    f"this line answers {asked!r}, but id {sample_id!r} in the data asks "
+                    f"{samples[sample_id].question!r}",
+                    "score the completions against the data file they were made for (or drop the question field)",
                 )
             )
             continue

@@ -17,7 +17,9 @@ class ScoreConfig:
     """``grit score``: every reward term per completion, the weighted total, boxes in original pixels."""
 
     data: str = field(metadata={"help": "samples, GRIT_data JSONL layout"})
-    completions: str = field(metadata={"help": 'JSONL of {"id": ..., "completion": "..."}'})
+    completions: str = field(
+        metadata={"help": 'JSONL of {"id": ..., "completion": "..."} (a "question" there is checked against the data)'}
+    )
     reward_preset: str = field(
         default="grit",
         metadata={
@@ -53,7 +55,7 @@ def main(argv: list[str]) -> int:
         check_output_file(out, cfg.overwrite)
     data = read_samples(cfg.data, cfg.images, check_images=cfg.images is not None)
     samples = {s.id: s for s in data.samples}
-    completions = read_completions(cfg.completions, set(samples))
+    completions = read_completions(cfg.completions, samples)
     tokenizer = None
     if cfg.tokenizer:
         from transformers import AutoTokenizer
