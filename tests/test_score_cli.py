@@ -123,20 +123,27 @@ def test_unknown_id_and_malformed_lines_are_errors(files, capsys):
 
 def test_a_line_whose_question_is_not_its_samples_is_refused(files, capsys):
     """Completions made for another data file whose ids happen to match are refused, not scored against the wrong
-    answers; a line that carries its own sample's question (spacing aside) is scored."""
-    lines = files / "lines.jsonl"
-    lines.write_text(
-        '{"id": "vsr-1", "question": " Is the truck beneath the cat? ", "completion": "<answer> yes </answer>"}\n'
-        '{"id": "tally-1", "question": "How many red circles are there?", "completion": "<answer> 2 </answer>"}\n'
-        '{"id": "tally-2", "question": 7, "completion": "<answer> 0 </answer>"}\n'
+    answers; a line that carries its own sample's question (whitespace aside) is scored."""
+    data = str(files / "data.jsonl")
+    good = files / "good.jsonl"
+    good.write_text(
+        '{"id": "vsr-1", "question": " Is the truck\\nbeneath  the cat? ", "completion": "<answer> yes"}\n'
     )
-    rc = main(["score", "--data", str(files / "data.jsonl"), "--completions", str(lines)])
+    rc = main(["score", "--data", data, "--completions", str(good), "--out", str(files / "scored.jsonl")])
+    assert rc == 0, capsys.readouterr().err
+    scored = [json.loads(line) for line in (files / "scored.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in scored] == ["vsr-1"]
+    bad = files / "bad.jsonl"
+    bad.write_text(
+        '{"id": "tally-1", "question": "How many red circles are there?", "completion": "<answer> 2 </answer>"}\n'
+        '{"id": "tally-2", "question": ["How many knives are in the image?"], "completion": "<answer> 0 </answer>"}\n'
+    )
+    rc = main(["score", "--data", data, "--completions", str(bad)])
     err = capsys.readouterr().err
     assert rc == 2
-    assert f"{lines}:1" not in err
-    assert f"{lines}:2: field 'question': this line answers 'How many red circles are there?', but id 'tally-1'" in err
+    assert f"{bad}:1: field 'question': this line answers 'How many red circles are there?', but id 'tally-1'" in err
     assert "How many zebras are there?" in err and "the data file they were made for" in err
-    assert f"{lines}:3: field 'question'" in err
+    assert f"{bad}:2: field 'question': must be text, got list" in err
 
 
 def test_unknown_reward_name(files, capsys):

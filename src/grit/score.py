@@ -2,8 +2,9 @@
 
 Completions are JSONL, one ``{"id": ..., "completion": "..."}`` per line (several may share an id); ids refer
 to samples of a GRIT_data-layout file (their ``id`` field, else their line number). A line may also carry the
-``question`` it answers: then it must be that sample's question, so that completions made for another data file
-whose ids happen to match are refused rather than scored against the wrong answers. Each completion gets every
+``question`` it answers (absent or null: not checked): then it must be that sample's question (Unicode NFC, runs of
+whitespace as one space), so that completions made for another data file whose ids happen to match are refused
+rather than scored against the wrong answers. Each completion gets every
 reward term by name, the weighted total, its boxes (in original pixels where the frame is known), the answer
 and the format flags.
 """
@@ -11,6 +12,7 @@ and the format flags.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,22 +76,38 @@ def read_completions(path: str | Path, samples: dict[str, Sample]) -> list[Compl
                 )
             )
             continue
-        asked = record.get("question")
-        if asked is not None and (not isinstance(asked, str) or asked.strip() != samples[sample_id].question.strip()):
-            problems.append(
-                DataProblem(
-                    *where,
-                    "question",
-                    f"this line answers {asked!r}, but id {sample_id!r} in the data asks "
-                    f"{samples[sample_id].question!r}",
-                    "score the completions against the data file they were made for (or drop the question field)",
-                )
-            )
+        problem = question_problem(record.get("question"), sample_id, samples[sample_id])
+        if problem is not None:
+            problems.append(DataProblem(*where, "question", *problem))
             continue
         out.append(Completion(sample_id, record["completion"], f"{path}:{line_no}"))
     if problems:
         raise DataError(problems)
     return out
+
+
+def same_text(a: str, b: str) -> bool:
+    """Whether two texts are the same question: Unicode NFC, any run of whitespace as one space.
+
+    >>> same_text(" How many  zebras\\nare there? ", "How many zebras are there?")
+    True
+    """
+    return " ".join(unicodedata.normalize("NFC", a).split()) == " ".join(unicodedata.normalize("NFC", b).split())
+
+
+def question_problem(asked: Any, sample_id: str, sample: Sample) -> tuple[str, str] | None:
+    """What is wrong with a completions line's ``question`` (absent or null: not checked), as (problem, fix)."""
+    if asked is None:
+        return None
+    if isinstance(asked, bool) or not isinstance(asked, (str, int, float)):
+        return f"must be text, got {type(asked).__name__}", "write 'question' as a string, or drop it"
+    if same_text(str(asked), sample.question):
+        return None
+    return (
+        f"this line answers {str(asked)!r}, but id {sample_id!r} in the data asks {sample.question!r}",
+        "score the completions against the data file they were made for (if the data's wording was changed on "
+        "purpose, drop the question field)",
+    )
 
 
 def weighted_total(values: Sequence[float | None], weights: Sequence[float]) -> float | None:
