@@ -21,7 +21,16 @@ def old_run(folder: Path) -> Path:
     (folder / "plots").mkdir()
     (folder / "plots" / "rewards.png").write_bytes(b"png")
     (folder / "metrics.json").write_text("{}")
-    (folder / "README.md").write_text("model card")
+    (folder / "README.md").write_text(
+        "# Model Card\nIt has been trained using [TRL](https://github.com/huggingface/trl)."
+    )
+    (folder / "runs" / "Dec06_10-00-00_host").mkdir(parents=True)
+    (folder / "runs" / "Dec06_10-00-00_host" / "events.out.tfevents.1.host").write_bytes(b"tb")
+    (folder / "model").mkdir()
+    for name in ("config.json", "model.safetensors", "chat_template.jinja", "training_args.bin"):
+        (folder / "model" / name).write_bytes(b"x")
+    (folder / "checkpoint-7" / "global_step7").mkdir()
+    (folder / "checkpoint-7" / "global_step7" / "mp_rank_00_model_states.pt").write_bytes(b"x")
     return folder
 
 
@@ -37,6 +46,22 @@ def test_clear_outputs_removes_only_grits_files_and_refuses_others(tmp_path):
     (run / "data.csv").unlink()
     assert clear_outputs(run, TRAIN_OUTPUTS) and not any(run.iterdir())
     assert clear_outputs(tmp_path / "absent", SHAPES_OUTPUTS) == []
+
+
+@pytest.mark.parametrize(
+    "mine",
+    ["README.md", "runs/my_experiment_notes.txt", "model/my_weights.bin", "checkpoint-mine/important.txt"],
+)
+def test_clear_outputs_keeps_a_user_file_named_or_placed_like_grits(tmp_path, mine):
+    """A user's README, or a user's file in a folder named like grit's, is refused by --overwrite, not deleted."""
+    run = old_run(tmp_path / "run")
+    path = run / mine
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# my notes" if mine == "README.md" else "mine")
+    assert mine in unknown_entries(run, TRAIN_OUTPUTS) or path.parent.name in unknown_entries(run, TRAIN_OUTPUTS)
+    with pytest.raises(OutputFolderError, match="did not write"):
+        clear_outputs(run, TRAIN_OUTPUTS)
+    assert path.read_text() in ("# my notes", "mine") and (run / "checkpoint-7").exists()
 
 
 @pytest.fixture
@@ -421,6 +446,25 @@ def test_an_out_of_the_wrong_kind_is_refused_before_any_work(tmp_path, monkeypat
     assert Path("taken.jsonl").read_text() == "mine\n"
 
 
+def test_score_never_writes_over_what_it_reads_and_names_a_bad_tokenizer(world, tmp_path, capsys):
+    data = tmp_path / "d.jsonl"
+    data.write_text(first_line(world) + "\n")
+    completions = tmp_path / "c.jsonl"
+    completions.write_text('{"id": "test-000000", "completion": "<answer> 1 \\ud800 </answer>"}\n')
+    argv = ["score", "--data", str(data), "--images", str(world), "--completions", str(completions), "--overwrite"]
+    for target, flag in ((data, "--data"), (completions, "--completions")):
+        before = target.read_text()
+        assert main([*argv, "--out", str(target)]) == 2
+        assert f"is the {flag} file this command reads" in capsys.readouterr().err
+        assert target.read_text() == before
+    assert main([*argv, "--tokenizer", str(tmp_path / "absent")]) == 2
+    assert "absent: not a folder; give a model or tokenizer folder" in capsys.readouterr().err
+    assert main([*argv, "--tokenizer", str(tmp_path)]) == 2
+    assert "no tokenizer could be loaded from this folder" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "scored.jsonl")]) == 0  # a lone surrogate is written escaped
+    assert json.loads((tmp_path / "scored.jsonl").read_text())["id"] == "test-000000"
+
+
 def test_infer_refuses_an_empty_question_and_names_a_folder_given_as_the_image(world, tmp_path, capsys):
     argv = ["infer", "--model", str(tmp_path / "m"), "--image"]
     assert main([*argv, str(world / "images"), "--question", "How many?"]) == 2
@@ -495,6 +539,17 @@ def test_data_shapes_overwrite_never_replaces_a_users_file_named_like_a_split(tm
     assert (out / "train.jsonl").exists()  # nor removed
 
 
+@pytest.mark.parametrize("mine", ["grit20.jsonl", "base_tasks.jsonl", "images/test-000000.png"])
+def test_data_shapes_without_overwrite_never_replaces_a_file_it_would_write(tmp_path, capsys, mine):
+    out = tmp_path / "d"
+    (out / mine).parent.mkdir(parents=True)
+    (out / mine).write_bytes(b"mine")
+    assert main(["data", "shapes", "--out", str(out), "--n", "200", "--base_tasks", "5"]) == 2
+    err = capsys.readouterr().err
+    assert mine.split("/")[0] in err and "--overwrite" in err
+    assert (out / mine).read_bytes() == b"mine" and not (out / "train.jsonl").exists()
+
+
 def test_an_image_given_as_the_data_file_is_one_problem(world, capsys):
     image = next((world / "images").iterdir())
     assert main(["data", "check", str(image)]) == 2
@@ -512,3 +567,32 @@ def test_a_reader_that_goes_away_stops_the_cli_quietly():
     child.stdout.close()  # as `| head` does once it has read enough; the help is written after this
     err = child.stderr.read().decode()
     assert child.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_demo_names_a_taken_port_and_an_unknown_host_before_loading_a_model(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", "--model", str(tmp_path), "--port", str(port)]) == 2
+        assert f"--port {port}: cannot serve there" in capsys.readouterr().err
+    assert main(["demo", "--model", str(tmp_path), "--host", "not.a.real.host.invalid"]) == 2
+    assert "--host not.a.real.host.invalid: not a name or address this machine has" in capsys.readouterr().err
+
+
+def test_score_refuses_a_judge_address_or_cache_it_cannot_use(world, tmp_path, capsys):
+    completions = tmp_path / "c.jsonl"
+    completions.write_text('{"id": "test-000000", "completion": "<answer> 1 </answer>"}\n')
+    argv = ["score", "--data", str(world / "test.jsonl"), "--completions", str(completions), "--judge", "openai"]
+    argv += ["--judge_model", "m", "--judge_base_url"]
+    assert main([*argv, "notaurl"]) == 2
+    assert "judge base_url 'notaurl' is not an http(s) URL" in capsys.readouterr().err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes, not a cache\n")
+    assert main([*argv, "http://127.0.0.1:9/v1", "--judge_cache", str(tmp_path)]) == 2
+    assert f"judge cache {tmp_path} is a folder" in capsys.readouterr().err
+    assert main([*argv, "http://127.0.0.1:9/v1", "--judge_cache", str(notes)]) == 2
+    assert f"judge cache {notes} is not an SQLite database" in capsys.readouterr().err
+    assert notes.read_text() == "my notes, not a cache\n"

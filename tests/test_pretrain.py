@@ -72,6 +72,13 @@ def test_bad_config_names_the_field(tmp_path):
         PretrainConfig(task_mix={"chains": 1.0})
     with pytest.raises(ValueError, match="max_count: 5 with max_objects 4; a scene must hold"):
         PretrainConfig(max_objects=4, max_count=5)
+    # checked before any step, not at the first language-model step after minutes of vision training
+    with pytest.raises(ValueError, match=r"task_mix: \{'grounding': 0\}: give weights >= 0, at least one above 0"):
+        PretrainConfig(task_mix={"grounding": 0})
+    with pytest.raises(ValueError, match="reasoning_families: .* at least one above 0"):
+        PretrainConfig(reasoning_families={"spatial": 0})
+    with pytest.raises(ValueError, match="image_size: 100 is not a multiple of 28 .*; give 84 or 112"):
+        PretrainConfig(image_size=100)
     recipe = tmp_path / "r.yaml"
     recipe.write_text("lm_step: 10\n")
     with pytest.raises(ValueError, match="r.yaml:1: unknown field 'lm_step'; did you mean lm_steps"):

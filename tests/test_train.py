@@ -160,6 +160,12 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
         train(GritTrainArguments(model=str(tmp_path), train_data=[str(recipe)]), grpo_config(tmp_path / "y"))
     with pytest.raises(TrainConfigError, match="name=weight"):
         train(grit_args(setup, reward_weight_overrides=["count"]), grpo_config(tmp_path / "z"))
+    with pytest.raises(TrainConfigError, match="'cout' is not among the rewards of preset 'grit'"):
+        train(grit_args(setup, reward_weight_overrides=["cout=0.5"]), grpo_config(tmp_path / "z"))
+    with pytest.raises(TrainConfigError, match="judge: the LLM judge needs an endpoint and a model"):
+        train(grit_args(setup, judge="openai"), grpo_config(tmp_path / "z"))
+    with pytest.raises(TrainConfigError, match="judge: judge base_url 'notaurl' is not an http"):
+        train(grit_args(setup, judge="openai", judge_base_url="notaurl", judge_model="m"), grpo_config(tmp_path / "z"))
     with pytest.raises(TrainConfigError, match="extra_rewards: reward 'mypkg.rewards.mine': cannot import module"):
         train(grit_args(setup, extra_rewards=["mypkg.rewards.mine"]), grpo_config(tmp_path / "z"))
     assert (occupied / "keep.txt").read_text() == "mine"

@@ -303,10 +303,25 @@ def field_checks(args: GritTrainArguments, grpo) -> list[str]:
         problems.append(
             "per_device_train_batch_size x gradient_accumulation_steps must be a multiple of num_generations"
         )
+    if args.judge == "openai":  # its endpoint, model and cache are checked now, not after the model loads
+        from grit.judge import JudgeError, OpenAIJudge
+
+        try:
+            OpenAIJudge(base_url=args.judge_base_url, model=args.judge_model, cache_path=args.judge_cache)
+        except JudgeError as e:
+            problems.append(f"judge: {e}")
     try:
-        weight_overrides(args.reward_weight_overrides)
+        overrides = weight_overrides(args.reward_weight_overrides)
     except TrainConfigError as e:
         problems.append(str(e))
+    else:
+        terms = [name for name, _ in PRESETS.get(args.reward_preset, ())] + list(args.extra_rewards)
+        problems += [
+            f"reward_weight_overrides: {name!r} is not among the rewards of preset {args.reward_preset!r} "
+            f"and extra_rewards ({', '.join(terms)}); give one of those names"
+            for name in overrides
+            if args.reward_preset in PRESETS and name not in terms
+        ]
     return problems
 
 

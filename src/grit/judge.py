@@ -11,6 +11,7 @@ Configure with arguments or the environment: ``GRIT_JUDGE_BASE_URL`` (e.g. ``htt
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -76,6 +77,21 @@ class JudgeError(RuntimeError):
     pass
 
 
+def check_cache(path: Path) -> None:
+    """Refuse a judge cache that is a folder or a file other than an SQLite database, before any call."""
+    if path.is_dir():
+        raise JudgeError(f"judge cache {path} is a folder; give a file path, such as {path / 'judge.sqlite'}")
+    if path.exists() and path.stat().st_size:
+        try:
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                db.execute("SELECT name FROM sqlite_master").fetchall()
+        except sqlite3.DatabaseError as e:
+            raise JudgeError(
+                f"judge cache {path} is not an SQLite database ({e}); give a new file path, or the cache file an "
+                "earlier run wrote"
+            ) from e
+
+
 @dataclass
 class OpenAIJudge:
     """Scores (question, gold answer, prediction) triples in [0, 1] with an LLM.
@@ -106,6 +122,13 @@ class OpenAIJudge:
                 "--judge_model) or set GRIT_JUDGE_BASE_URL and GRIT_JUDGE_MODEL; or use the rule-based "
                 "verifier (--judge rules), which needs neither"
             )
+        if not self.base_url.startswith(("http://", "https://")):
+            raise JudgeError(
+                f"judge base_url {self.base_url!r} is not an http(s) URL; give the endpoint's address, such as "
+                "http://127.0.0.1:8000/v1"
+            )
+        if self.cache_path is not None:
+            check_cache(Path(self.cache_path))
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
 

@@ -2,8 +2,10 @@
 
 ``--overwrite`` removes only what grit itself writes there (the entries below) and refuses, naming them, when
 the folder holds anything else: user data is never deleted (DESIGN.md rule 12). A pattern is a ``fnmatch`` name
-of an entry of the folder; ``"images/<glob>"`` means a folder whose files must all match the glob (a folder
-named like one of grit's but holding other files is the user's).
+of an entry of the folder; ``"images/<glob>"`` means a folder whose files must all match the glob, and
+``"runs/**/<glob>"`` one whose files at any depth must (a folder named like one of grit's but holding other files
+is the user's). Globs joined by ``|`` are alternatives. A file in :data:`OWN_TEXT` is grit's only if it holds its
+text (a ``README.md`` that is not TRL's model card is the user's).
 
 >>> import tempfile
 >>> root = Path(tempfile.mkdtemp())
@@ -22,18 +24,24 @@ from pathlib import Path
 
 # grit train's output_dir: TRL's checkpoints and model card, its TensorBoard logs (logging_dir defaults to
 # output_dir/runs), grit's log file, trainer state, rollout pages, final model, plots, metrics and config.
+# A saved model's files (weights, config, tokenizer, processor, chat template, TRL's training arguments).
+MODEL_FILES = "*.json|*.safetensors|*.jinja|training_args.bin|merges.txt|vocab.txt|*.model|README.md"
+# A checkpoint's: the model's, plus optimizer, scheduler, RNG and DeepSpeed states.
+CHECKPOINT_FILES = MODEL_FILES + "|*.pt|*.pth|*.bin|latest|zero_to_fp32.py"
 TRAIN_OUTPUTS = (
-    "checkpoint-*",
-    "runs",
+    "checkpoint-[0-9]*/**/" + CHECKPOINT_FILES,
+    "runs/**/events.out.tfevents.*",
     "README.md",
     "log.jsonl",
     "trainer_state.json",
     "rollouts/step-*.html",
-    "model",
+    "model/" + MODEL_FILES,
     "plots/*.png",
     "metrics.json",
     "grit_train_config.json",
 )
+# Files grit's outputs share names with a user's: grit's hold this text (TRL's model card links TRL).
+OWN_TEXT = {"README.md": "huggingface/trl"}
 
 # grit data shapes --out: the splits, GRIT-20, the base-model tasks and their images.
 SHAPES_OUTPUTS = (
@@ -50,6 +58,15 @@ class OutputFolderError(ValueError):
     """The folder holds files grit did not write; the message names them."""
 
 
+def _own_text(path: Path) -> bool:
+    """Whether a file that shares its name with a user's holds grit's text (see :data:`OWN_TEXT`)."""
+    marker = OWN_TEXT.get(path.name)
+    if marker is None:
+        return True
+    with path.open(encoding="utf-8", errors="replace") as f:
+        return marker in f.read(65536)
+
+
 def _unknown(entry: Path, patterns: Sequence[str]) -> list[str]:
     """The names under ``entry`` grit did not write: ``[]``, ``[entry]``, or the strangers in a folder of grit's."""
     for pattern in patterns:
@@ -57,13 +74,17 @@ def _unknown(entry: Path, patterns: Sequence[str]) -> list[str]:
         if not fnmatch.fnmatch(entry.name, name):
             continue
         if not inner:
-            return []
+            return [] if entry.is_file() and not entry.is_symlink() and _own_text(entry) else [entry.name]
         if entry.is_dir() and not entry.is_symlink():
-            return [
-                f"{entry.name}/{p.name}"
-                for p in entry.iterdir()
-                if not (p.is_file() and fnmatch.fnmatch(p.name, inner))
-            ]
+            deep = inner.startswith("**/")
+            globs = inner.removeprefix("**/").split("|")
+            found = entry.rglob("*") if deep else entry.iterdir()
+            return sorted(
+                f"{entry.name}/{p.relative_to(entry).as_posix()}"
+                for p in found
+                if not (deep and p.is_dir() and not p.is_symlink())
+                and not (p.is_file() and not p.is_symlink() and any(fnmatch.fnmatch(p.name, g) for g in globs))
+            )
     return [entry.name]
 
 

@@ -27,7 +27,12 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def check_output_file(path: Path, overwrite: bool) -> None:
+def check_output_file(path: Path, overwrite: bool, inputs: dict[str, str | None] | None = None) -> None:
+    """Refuse an ``--out`` file that is a folder, exists without ``--overwrite``, or is one of the ``inputs``
+    (flag -> path) the command reads: writing it would destroy what it reads."""
+    for flag, given in (inputs or {}).items():
+        if given and Path(given).exists() and path.exists() and path.resolve() == Path(given).resolve():
+            raise UsageError(f"--out {path} is the {flag} file this command reads; choose another --out")
     if path.is_dir():
         raise UsageError(f"--out: {path} is a folder; give a file in it, such as {path / 'scored.jsonl'}")
     if path.exists() and not overwrite:

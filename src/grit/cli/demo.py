@@ -58,6 +58,7 @@ def main(argv: list[str]) -> int:
     from grit.demo.examples import write_examples
     from grit.models.loading import ModelLoadError, load_policy
 
+    check_address(cfg.host, cfg.port)  # before the model loads: a taken port fails in a second
     try:
         policy = load_policy(model, dtype=cfg.dtype, device=cfg.device, trust_remote_code=False)
     except ModelLoadError as e:
@@ -68,3 +69,23 @@ def main(argv: list[str]) -> int:
         print(f"grit demo: {model} on http://{cfg.host}:{cfg.port} (Ctrl+C stops it)", flush=True)
         serve(build_app(policy, examples), cfg.host, cfg.port, allowed_paths=[folder])
     return 0
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse, naming the fix, an address this machine cannot serve on (a taken port, a host not its own)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise UsageError(f"--host {host}: not a name or address this machine has ({e}); use 127.0.0.1") from e
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise UsageError(
+                f"--host {host} --port {port}: cannot serve there ({e.strerror or e}); the port is taken or the "
+                f"address is not this machine's: pass another --port (e.g. {port + 1 if port < 65535 else 7860})"
+            ) from e

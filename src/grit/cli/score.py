@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     if out:
         if cfg.out.endswith(("/", "\\")):
             raise UsageError(f"--out: {cfg.out} names a folder; give a file, such as {out / 'scored.jsonl'}")
-        check_output_file(out, cfg.overwrite)
+        check_output_file(out, cfg.overwrite, {"--data": cfg.data, "--completions": cfg.completions})
     data = read_samples(cfg.data, cfg.images, check_images=cfg.images is not None)
     samples = {s.id: s for s in data.samples}
     completions = read_completions(cfg.completions, samples)
@@ -60,7 +60,16 @@ def main(argv: list[str]) -> int:
     if cfg.tokenizer:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer)
+        if not Path(cfg.tokenizer).is_dir():
+            raise UsageError(f"--tokenizer {cfg.tokenizer}: not a folder; give a model or tokenizer folder")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer)
+        except (OSError, ValueError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UsageError(
+                f"--tokenizer {cfg.tokenizer}: no tokenizer could be loaded from this folder ({reason}); give the "
+                "folder of the model that wrote the completions"
+            ) from e
     settings = RewardSettings(frame=frame.spec(), judge=judge.make())
     try:
         records, names, weights = score_completions(
@@ -70,9 +79,16 @@ def main(argv: list[str]) -> int:
         raise UsageError(e.args[0]) from e
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for r in records:
+            line = json.dumps(r, ensure_ascii=False)
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate from a JSON escape: keep it escaped, as it came
+                line = json.dumps(r)
+            lines.append(line + "\n")
         with out.open("w", encoding="utf-8") as f:
-            for r in records:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            f.writelines(lines)
     print(f"preset {cfg.reward_preset}: {len(records)} completions of {len(samples)} samples ({cfg.data})")
     print(summary_table(records, names, weights))
     if "reference_repetition" in names and tokenizer is None:

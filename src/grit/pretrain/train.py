@@ -158,11 +158,21 @@ class PretrainConfig:
     def __post_init__(self):
         problems = field_problems(self)
         unknown = set(self.task_mix) - set(TASKS)
-        if unknown or not self.task_mix or min(self.task_mix.values()) < 0:
-            problems.append(f"task_mix: {self.task_mix}: give weights >= 0 for {', '.join(TASKS)}")
+        if unknown or not sum(self.task_mix.values()) > 0 or min(self.task_mix.values()) < 0:
+            problems.append(
+                f"task_mix: {self.task_mix}: give weights >= 0, at least one above 0, for {', '.join(TASKS)}"
+            )
         families = self.reasoning_families
-        if set(families) - set(QUESTION_FAMILIES) or not families or min(families.values()) < 0:
-            problems.append(f"reasoning_families: {families}: give weights >= 0 for {', '.join(QUESTION_FAMILIES)}")
+        if set(families) - set(QUESTION_FAMILIES) or not sum(families.values()) > 0 or min(families.values()) < 0:
+            problems.append(
+                f"reasoning_families: {families}: give weights >= 0, at least one above 0, for "
+                f"{', '.join(QUESTION_FAMILIES)}"
+            )
+        if self.image_size % 28:
+            problems.append(
+                f"image_size: {self.image_size} is not a multiple of 28 (the vision tower's 14-pixel patches, merged "
+                f"2 x 2); give {max(28, self.image_size // 28 * 28)} or {self.image_size // 28 * 28 + 28}"
+            )
         for name, names in (("instructed_kinds", INSTRUCTED_KINDS), ("reasoning_forms", REASONING_FORMS)):
             weights = getattr(self, name)  # one weight per name; each >= 0 is checked by field_problems
             if len(weights) != len(names) or not sum(weights):

@@ -104,8 +104,15 @@ def write_shapes(
     out = Path(out)
     splits = splits or DEFAULT_SPLITS
     paths = {split: out / f"{split}.jsonl" for split in splits}
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not overwrite:
+    ours = {pattern.partition("/")[0] for pattern in SHAPES_OUTPUTS}
+    existing = [str(p) for p in paths.values() if p.exists()] + [
+        str(e)
+        for e in (sorted(out.iterdir()) if out.is_dir() else [])
+        if e.name in ours and e not in paths.values() and not (e.is_dir() and not any(e.iterdir()))
+    ]
+    if (
+        existing and not overwrite
+    ):  # the world's file names, a user's files or an older world's: never replaced unasked
         raise FileExistsError(f"{', '.join(existing)} already exist; pass --overwrite or choose another --out")
     if overwrite:
         foreign = [p.name for p in sorted(out.glob("*.jsonl")) if p.name in SHAPES_OUTPUTS and not _ours(p)]
