@@ -200,6 +200,21 @@ def test_unreadable_data_files_name_file_and_line(world, tmp_path, capsys, conte
     assert message in "".join(capsys.readouterr())
 
 
+@pytest.mark.parametrize(
+    "answer, kind, problem",
+    [("maybe", "yesno", "'maybe' is not yes or no"), ("-", "count", "'-' states no single number")],
+)
+def test_an_answer_its_type_cannot_check_is_refused_not_scored_0(world, tmp_path, capsys, answer, kind, problem):
+    row = json.loads(first_line(world)) | {"answer": answer, "answer_type": kind}
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    completions = tmp_path / "c.jsonl"
+    completions.write_text(json.dumps({"id": row["id"], "completion": f"<answer> {answer} </answer>"}) + "\n")
+    assert main(["score", "--data", str(data), "--images", str(world), "--completions", str(completions)]) == 2
+    err = capsys.readouterr().err
+    assert f"d.jsonl:1: field 'answer': {problem}, but answer_type is {kind}" in err and "Traceback" not in err
+
+
 def test_a_byte_order_mark_is_accepted(world, tmp_path, capsys):
     data = tmp_path / "bom.jsonl"
     data.write_bytes(b"\xef\xbb\xbf" + first_line(world).encode() + b"\n")

@@ -223,6 +223,10 @@ def test_own_rewards_by_dotted_path():
     assert funcs[-1] is exclamation_reward and weights[-1] == 0.5 and len(funcs) == len(PRESETS["grit"]) + 1
     assert funcs[-1](["<answer> 2! </answer>", "<answer> 2 </answer>"]) == [1.0, 0.0]
     assert reward_problems(["grounding", "test_rewards.exclamation_reward"]) == []
+    assert reward_problems(["os.path.join"]) == [
+        "reward 'os.path.join' does not take TRL's reward arguments: it must accept the completions and every data "
+        "column by keyword, as f(completions, **kwargs)"
+    ]
     problems = reward_problems(["no_such_module.reward", "test_rewards.missing", "test_rewards.NOT_CALLABLE", "grund"])
     assert "cannot import module 'no_such_module'" in problems[0]
     assert "module 'test_rewards' has no 'missing'" in problems[1]

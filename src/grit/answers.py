@@ -131,6 +131,21 @@ def infer_answer_type(answer: str, question: str = "") -> str:
     return "open"
 
 
+def answer_type_problem(answer: str, answer_type: str) -> str | None:
+    """Why a gold answer cannot be checked under its given type (every prediction would score 0), or None.
+
+    >>> answer_type_problem("maybe", "yesno"), answer_type_problem("3 or 4", "count")
+    ("'maybe' is not yes or no", "'3 or 4' states no single number")
+    >>> answer_type_problem("two", "count") is None
+    True
+    """
+    if answer_type == "yesno" and parse_yes_no(answer) is None:
+        return f"{answer!r} is not yes or no"
+    if answer_type == "count" and parse_number(answer) is None:
+        return f"{answer!r} states no single number"
+    return None
+
+
 def verify(prediction: str | None, answer: str, answer_type: str | None = None, question: str = "") -> bool:
     """True when the predicted answer matches the gold one under the answer type's rule.
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grit.answers import ANSWER_TYPES, infer_answer_type
+from grit.answers import ANSWER_TYPES, answer_type_problem, infer_answer_type
 from grit.data.images import MAX_IMAGE_PIXELS, ImageProblem, check_image, resolve_image
 from grit.data.schema import DataError, DataProblem, Sample, relative_hint
 
@@ -181,6 +181,12 @@ def _sample(
     if answer_type is not None and answer_type not in ANSWER_TYPES:
         check.add(
             "answer_type", f"unknown answer type {answer_type!r}", f"use one of {', '.join(ANSWER_TYPES)} or drop it"
+        )
+    elif answer_type is not None and isinstance(answer, str) and answer_type_problem(answer, answer_type):
+        check.add(
+            "answer",
+            f"{answer_type_problem(answer, answer_type)}, but answer_type is {answer_type}: no prediction could match",
+            "fix the answer, or give the answer_type that fits it (open compares the text)",
         )
     if check.problems:
         return None, check.problems

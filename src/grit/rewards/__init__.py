@@ -112,8 +112,11 @@ def get_reward(name: str, settings: RewardSettings | None = None) -> Reward:
     """A reward callable by its registry name, else by the dotted path of a TRL-signature reward function
     (``mypkg.rewards.my_reward``), as TRL's GRPO script resolves ``reward_funcs``; KeyError saying what is wrong.
 
-    >>> get_reward("grit.rewards.base.bleu1").__name__
-    'bleu1'
+    >>> get_reward("answer_accuracy").name
+    'answer_accuracy'
+    >>> get_reward("grit.rewards.base.bleu1")  # a function, but not a reward: TRL would pass it the columns
+    Traceback (most recent call last):
+    KeyError: "reward 'grit.rewards.base.bleu1' does not take TRL's reward arguments: ..."
     """
     if name in REWARDS:
         return REWARDS[name](settings or RewardSettings())
@@ -139,7 +142,32 @@ def import_reward(path: str) -> Callable:
         raise KeyError(f"reward {path!r} is {type(func).__name__!r}, not a function f(completions, **columns)")
     if not hasattr(func, "__name__"):  # TRL logs each reward by its __name__
         raise KeyError(f"reward {path!r} has no __name__; TRL logs each reward by it (set one)")
+    if not takes_columns(func):
+        raise KeyError(
+            f"reward {path!r} does not take TRL's reward arguments: it must accept the completions and every data "
+            "column by keyword, as f(completions, **kwargs)"
+        )
     return func
+
+
+def takes_columns(func: Callable) -> bool:
+    """Whether ``func`` accepts ``completions`` and any keyword (TRL passes every data column); True when its
+    signature cannot be read (a builtin), so as not to refuse what may work.
+
+    >>> takes_columns(lambda completions, **kw: [0.0]), takes_columns(lambda a, *p: a)
+    (True, False)
+    """
+    import inspect
+
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    kinds = {p.kind for p in params}
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return inspect.Parameter.VAR_KEYWORD in kinds and (
+        bool(positional) or inspect.Parameter.VAR_POSITIONAL in kinds or "completions" in {p.name for p in params}
+    )
 
 
 def reward_problems(names: Sequence[str]) -> list[str]:
