@@ -215,6 +215,20 @@ def test_an_answer_its_type_cannot_check_is_refused_not_scored_0(world, tmp_path
     assert f"d.jsonl:1: field 'answer': {problem}, but answer_type is {kind}" in err and "Traceback" not in err
 
 
+def test_two_box_fields_and_half_characters_are_refused_not_dropped(world, tmp_path, capsys):
+    row = json.loads(first_line(world))
+    data = tmp_path / "d.jsonl"
+    lines = [row | {"boxes": [[1, 1, 9, 9]]}, row | {"question": "How many \ud800?"}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert main(["data", "check", str(data), "--images", str(world)]) == 1
+    out = capsys.readouterr().out
+    assert "d.jsonl:1: field 'boxes': given with 'bboxs'. Fix: keep one of 'bboxs', 'boxes' per line" in out
+    assert "d.jsonl:2: field 'question': holds '\\ud800', half of a character, not text" in out
+    argv = ["infer", "--model", str(tmp_path), "--image", str(world / "images" / "test-000000.png")]
+    assert main([*argv, "--question", "How many \udcff?"]) == 2  # a byte that is not UTF-8, as argv carries it
+    assert "--question holds bytes that are not UTF-8 text" in capsys.readouterr().err
+
+
 def test_a_byte_order_mark_is_accepted(world, tmp_path, capsys):
     data = tmp_path / "bom.jsonl"
     data.write_bytes(b"\xef\xbb\xbf" + first_line(world).encode() + b"\n")
@@ -315,6 +329,11 @@ def test_compare_takes_folders_and_warns_on_different_samples(tmp_path, capsys):
         (lambda p: p.write_text("not json"), "is not a metrics.json of grit eval"),
         (lambda p: p.write_text('{"accuracy": 1}'), 'no "metrics" per data set'),
         (lambda p: p.write_bytes(b"\xff\xfe"), "is not a metrics.json of grit eval"),
+        (
+            lambda p: p.write_text('{"metrics": {"d": {"all": {"accuracy": "high"}}}}'),
+            "metrics.d.all.accuracy is 'high', not a number",
+        ),
+        (lambda p: p.write_text('{"metrics": {"d": {"all": 3}}}'), "metrics.d.all is not an object of metrics"),
     ],
 )
 def test_compare_refuses_what_is_not_an_eval_result(tmp_path, capsys, make, message):

@@ -59,6 +59,21 @@ def read_metrics(path: Path) -> tuple[Path, dict]:
     metrics = content.get("metrics") if isinstance(content, dict) else None
     if not isinstance(metrics, dict) or not all(isinstance(m, dict) and "all" in m for m in metrics.values()):
         raise UsageError(f'compare: {file} is not a metrics.json of grit eval (no "metrics" per data set)')
+    from grit.evaluate import COLUMNS
+
+    for dataset, values in metrics.items():
+        if not isinstance(values["all"], dict):
+            raise UsageError(
+                f"compare: {file}: metrics.{dataset}.all is not an object of metrics; compare the "
+                "metrics.json grit eval wrote, unedited"
+            )
+        for key, *_ in COLUMNS:
+            value = values["all"].get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise UsageError(
+                    f"compare: {file}: metrics.{dataset}.all.{key} is {value!r}, not a number; compare the "
+                    "metrics.json grit eval wrote, unedited"
+                )
     return file, content
 
 

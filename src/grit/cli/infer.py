@@ -32,6 +32,13 @@ def main(argv: list[str]) -> int:
     (cfg,) = parse(argv, InferConfig, prog="grit infer", description=InferConfig.__doc__)
     if not cfg.question.strip():
         raise UsageError('--question is empty; ask a question about the image, e.g. --question "How many circles?"')
+    try:
+        cfg.question.encode("utf-8")
+    except UnicodeEncodeError as e:  # argv bytes that are not UTF-8 arrive as lone surrogates
+        raise UsageError(
+            f"--question holds bytes that are not UTF-8 text (at character {e.start}); type it again in a UTF-8 "
+            "terminal, or set LANG to a UTF-8 locale"
+        ) from e
     quiet_transformers()
     from grit.data.images import ImageProblem, load_image
     from grit.infer import annotate, describe, infer

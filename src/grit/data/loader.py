@@ -74,7 +74,10 @@ def _positive_int(value: Any) -> int | None:
 
 
 def _boxes(record: dict, check: _Line) -> tuple[str | None, list]:
-    name = next((k for k in ("bboxs", "boxes", "evidence_boxes") if k in record), None)
+    given = [k for k in ("bboxs", "boxes", "evidence_boxes") if k in record]
+    if len(given) > 1:  # which one holds the evidence is the user's call, never a silent pick
+        check.add(given[1], f"given with {given[0]!r}", f"keep one of {', '.join(map(repr, given))} per line")
+    name = given[0] if given else None
     raw = record.get(name) if name else None
     if raw is None:
         return name, []
@@ -109,6 +112,11 @@ def _text_field(record: dict, name: str, check: _Line) -> str | None:
     text = str(value).strip()
     if not text:
         check.add(name, "empty", f"give a non-empty {name!r} or drop the line")
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate from a JSON escape such as "\ud800": not text
+        check.add(name, f"holds {text[e.start]!a}, half of a character, not text", "fix the \\u escape")
         return None
     return text
 
