@@ -22,12 +22,12 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+# A saved model's files (weights, config, tokenizer, processor, chat template, TRL's training arguments, PEFT's
+# card), and a checkpoint's: the model's plus optimizer, scheduler, RNG and DeepSpeed states.
+MODEL_FILES = "*.json|*.safetensors|*.jinja|training_args.bin|merges.txt|vocab.txt|*.model|README.md"
+CHECKPOINT_FILES = MODEL_FILES + "|*.pt|*.pth|*.bin|latest|zero_to_fp32.py"
 # grit train's output_dir: TRL's checkpoints and model card, its TensorBoard logs (logging_dir defaults to
 # output_dir/runs), grit's log file, trainer state, rollout pages, final model, plots, metrics and config.
-# A saved model's files (weights, config, tokenizer, processor, chat template, TRL's training arguments).
-MODEL_FILES = "*.json|*.safetensors|*.jinja|training_args.bin|merges.txt|vocab.txt|*.model|README.md"
-# A checkpoint's: the model's, plus optimizer, scheduler, RNG and DeepSpeed states.
-CHECKPOINT_FILES = MODEL_FILES + "|*.pt|*.pth|*.bin|latest|zero_to_fp32.py"
 TRAIN_OUTPUTS = (
     "checkpoint-[0-9]*/**/" + CHECKPOINT_FILES,
     "runs/**/events.out.tfevents.*",

@@ -88,9 +88,9 @@ def write_shapes(
     overwrite: bool = False,
     progress=None,
 ) -> dict[str, Path]:
-    """Generate and write the shapes world; returns the JSONL path of each split. Refuses to write over existing
-    split files unless ``overwrite``; then it first removes the world's own files (splits, GRIT-20, base tasks,
-    images: :data:`grit.outputs.SHAPES_OUTPUTS`) so nothing stale is left, and refuses if ``out`` holds others.
+    """Generate and write the shapes world; returns the JSONL path of each split. Refuses to write over any
+    file it writes (splits, GRIT-20, base tasks, images: :data:`grit.outputs.SHAPES_OUTPUTS`) unless ``overwrite``;
+    then it first removes the world's own files so nothing stale is left, and refuses if ``out`` holds others.
     ``progress``: a :class:`grit.progress.Stage` to show progress in."""
     from grit.progress import phase
 
@@ -104,15 +104,15 @@ def write_shapes(
     out = Path(out)
     splits = splits or DEFAULT_SPLITS
     paths = {split: out / f"{split}.jsonl" for split in splits}
+    # any file the world writes (splits, GRIT-20, base tasks, images), a user's or an older world's: never
+    # replaced unasked
     ours = {pattern.partition("/")[0] for pattern in SHAPES_OUTPUTS}
     existing = [str(p) for p in paths.values() if p.exists()] + [
         str(e)
         for e in (sorted(out.iterdir()) if out.is_dir() else [])
         if e.name in ours and e not in paths.values() and not (e.is_dir() and not any(e.iterdir()))
     ]
-    if (
-        existing and not overwrite
-    ):  # the world's file names, a user's files or an older world's: never replaced unasked
+    if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist; pass --overwrite or choose another --out")
     if overwrite:
         foreign = [p.name for p in sorted(out.glob("*.jsonl")) if p.name in SHAPES_OUTPUTS and not _ours(p)]
