@@ -630,3 +630,15 @@ def test_score_refuses_a_judge_address_or_cache_it_cannot_use(world, tmp_path, c
     assert main([*argv, "http://127.0.0.1:9/v1", "--judge_cache", str(notes)]) == 2
     assert f"judge cache {notes} is not an SQLite database" in capsys.readouterr().err
     assert notes.read_text() == "my notes, not a cache\n"
+
+
+def test_eval_skip_invalid_records_what_it_left_out(world, micro, tmp_path, capsys):
+    lines = (world / "train.jsonl").read_text().splitlines()[:3]
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join([lines[0], '{"id": "broken"}', lines[1], lines[2]]) + "\n")
+    out = tmp_path / "ev"
+    argv = ["eval", "--model", str(micro), "--data", str(data), "--images", str(world), "--out", str(out)]
+    assert main([*argv, "--max_new_tokens", "4", "--skip_invalid"]) == 0
+    info = json.loads((out / "metrics.json").read_text())["info"]
+    assert info["skipped"].startswith(f"{data}: 3 samples; skipped 1 invalid lines (")
+    assert info["skipped"].endswith("): lines 2") and "skipped: " in (out / "report.html").read_text()

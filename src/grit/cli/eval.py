@@ -148,9 +148,9 @@ def main(argv: list[str]) -> int:
 
     out = Path(cfg.out)
     check_output_dir(out, cfg.overwrite)
-    data = {}
+    data, skipped = {}, []
     for path in cfg.data:
-        samples = load_samples(path, cfg.images, skip_invalid=cfg.skip_invalid)
+        samples = load_samples(path, cfg.images, skipped, skip_invalid=cfg.skip_invalid)
         data[Path(path).stem if Path(path).stem not in data else path] = samples[: cfg.limit] if cfg.limit else samples
     try:
         policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device)
@@ -162,6 +162,8 @@ def main(argv: list[str]) -> int:
     )
     result = evaluate(policy, data, settings)
     info = {"model": str(cfg.model), "data": ", ".join(cfg.data), **settings_info(settings)}
+    if skipped:  # --skip_invalid: what was left out is part of the result, not only of the console
+        info["skipped"] = "; ".join(skipped)
     write_outputs(result, out, info)
     print(console_table(result.metrics))
     print(f"wrote {out / 'predictions.jsonl'}, {out / 'metrics.json'}, {out / 'report.html'}")

@@ -324,10 +324,15 @@ def read_samples(
     return result
 
 
-def load_samples(path: str | Path, image_root: str | Path | None = None, **options: Any) -> list[Sample]:
+def load_samples(
+    path: str | Path, image_root: str | Path | None = None, skipped: list[str] | None = None, **options: Any
+) -> list[Sample]:
     """Read a JSONL file (see :func:`read_samples`); with ``skip_invalid=True`` a summary of what was skipped,
-    and why, is logged as a warning."""
+    and why, is logged as a warning, and appended to ``skipped`` (for a run's record) when given."""
     result = read_samples(path, image_root, **options)
+    if result.skipped_lines and skipped is not None:
+        lines = ", ".join(map(str, result.skipped_lines[:20])) + (" ..." if len(result.skipped_lines) > 20 else "")
+        skipped.append(f"{path}: {result.summary()}: lines {lines}")
     if not result.samples:
         raise DataError(
             [DataProblem(str(path), 0, None, "no valid samples (every line was skipped)", "fix the lines listed")]
