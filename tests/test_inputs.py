@@ -642,3 +642,9 @@ def test_eval_skip_invalid_records_what_it_left_out(world, micro, tmp_path, caps
     info = json.loads((out / "metrics.json").read_text())["info"]
     assert info["skipped"].startswith(f"{data}: 3 samples; skipped 1 invalid lines (")
     assert info["skipped"].endswith("): lines 2") and "skipped: " in (out / "report.html").read_text()
+
+
+def test_data_shapes_refuses_a_mix_of_zeros_instead_of_equal_weights(tmp_path, capsys):
+    assert main(["data", "shapes", "--out", str(tmp_path / "d"), "--n", "20", "--mix", "0", "0", "0", "0"]) == 2
+    assert "mix: [0.0, 0.0, 0.0, 0.0] gives every family weight 0" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 from grit.boxes import FrameSpec
 from grit.cli.common import UsageError, check_output_file, dispatch, image_output, parse
 from grit.data.shapes.scene import QUESTION_FAMILIES
+from grit.data.shapes.world import DEFAULT_MIX
 
 HELP = "make, check and look at data: shapes | check | show"
 
@@ -29,7 +30,13 @@ class ShapesConfig:
         metadata={"help": "question families to ask", "choices": QUESTION_FAMILIES},
     )
     mix: list[float] | None = field(
-        default=None, metadata={"help": "a weight per family, in --families order (default: equal)", "min": 0}
+        default=None,
+        metadata={
+            "help": "a weight per family, in --families order (default: "
+            + ", ".join(f"{family} {weight}" for family, weight in DEFAULT_MIX.items())
+            + ")",
+            "min": 0,
+        },
     )
     base_tasks: int = field(
         default=0,
@@ -73,6 +80,8 @@ def shapes(argv: list[str]) -> int:
     if cfg.mix is not None:
         if len(cfg.mix) != len(cfg.families):
             raise UsageError(f"mix: {len(cfg.mix)} weights for {len(cfg.families)} families ({cfg.families})")
+        if not sum(cfg.mix) > 0:  # never silently replaced by equal weights
+            raise UsageError(f"mix: {cfg.mix} gives every family weight 0; give at least one weight above 0")
         mix = dict(zip(cfg.families, cfg.mix))
     try:
         world = WorldConfig(
