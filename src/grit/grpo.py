@@ -27,7 +27,7 @@ from grit.judge import JUDGES
 from grit.models.loading import dtype_field, looks_like_hub_id
 from grit.outputs import TRAIN_OUTPUTS, clear_outputs, unknown_entries
 from grit.prompts import PROMPT_KINDS
-from grit.rewards import PRESETS, reward_problems
+from grit.rewards import PRESETS, reward_problems, reward_terms
 
 logger = logging.getLogger(__name__)
 
@@ -315,12 +315,12 @@ def field_checks(args: GritTrainArguments, grpo) -> list[str]:
     except TrainConfigError as e:
         problems.append(str(e))
     else:
-        terms = [name for name, _ in PRESETS.get(args.reward_preset, ())] + list(args.extra_rewards)
+        terms = reward_terms(args.reward_preset, args.extra_rewards) if args.reward_preset in PRESETS else {}
         problems += [
             f"reward_weight_overrides: {name!r} is not among the rewards of preset {args.reward_preset!r} "
             f"and extra_rewards ({', '.join(terms)}); give one of those names"
             for name in overrides
-            if args.reward_preset in PRESETS and name not in terms
+            if terms and name not in terms
         ]
     return problems
 

@@ -190,10 +190,10 @@ def _sample(
         check.add(
             "answer_type", f"unknown answer type {answer_type!r}", f"use one of {', '.join(ANSWER_TYPES)} or drop it"
         )
-    elif answer_type is not None and isinstance(answer, str) and answer_type_problem(answer, answer_type):
+    elif answer_type is not None and answer and (problem := answer_type_problem(answer, answer_type)):
         check.add(
             "answer",
-            f"{answer_type_problem(answer, answer_type)}, but answer_type is {answer_type}: no prediction could match",
+            f"{problem}, but answer_type is {answer_type}: no prediction could match",
             "fix the answer, or give the answer_type that fits it (open compares the text)",
         )
     if check.problems:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from grit.models.families import get_family
 
+IMAGE_GRID = 28  # an image side's unit: the vision tower's 14-pixel patches, merged 2 x 2
+
 SIZES = {
     # text hidden/layers/heads/kv heads/mlp, vision hidden/depth/heads/mlp
     "micro": (64, 2, 2, 1, 128, 32, 2, 2, 64),
@@ -32,8 +34,10 @@ class TinySpec:
     def __post_init__(self):
         if self.size not in SIZES:
             raise ValueError(f"unknown tiny model size {self.size!r}; use one of {', '.join(SIZES)}")
-        if self.image_size % 28:
-            raise ValueError(f"image_size must be a multiple of 28 (patch 14 x merge 2), got {self.image_size}")
+        if self.image_size % IMAGE_GRID:
+            raise ValueError(
+                f"image_size must be a multiple of {IMAGE_GRID} (patch 14 x merge 2), got {self.image_size}"
+            )
 
 
 def chat_template() -> str:

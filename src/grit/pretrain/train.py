@@ -27,7 +27,7 @@ from grit.config import ConfigError, field_problems
 from grit.data.shapes import QUESTION_FAMILIES, WorldConfig, make_scene, plural
 from grit.models.families import get_family
 from grit.models.loading import Policy, device_field, frame_of, load_policy, resolve_device
-from grit.models.tiny import SIZES
+from grit.models.tiny import IMAGE_GRID, SIZES
 from grit.pretrain.checkpoint import LAST, has_checkpoint, restore_checkpoint, save_checkpoint
 from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
 from grit.pretrain.optim import optimizer_step
@@ -168,10 +168,11 @@ class PretrainConfig:
                 f"reasoning_families: {families}: give weights >= 0, at least one above 0, for "
                 f"{', '.join(QUESTION_FAMILIES)}"
             )
-        if self.image_size % 28:
+        if self.image_size % IMAGE_GRID:
+            below = self.image_size // IMAGE_GRID * IMAGE_GRID
             problems.append(
-                f"image_size: {self.image_size} is not a multiple of 28 (the vision tower's 14-pixel patches, merged "
-                f"2 x 2); give {max(28, self.image_size // 28 * 28)} or {self.image_size // 28 * 28 + 28}"
+                f"image_size: {self.image_size} is not a multiple of {IMAGE_GRID} (the vision tower's 14-pixel "
+                f"patches, merged 2 x 2); give {max(IMAGE_GRID, below)} or {below + IMAGE_GRID}"
             )
         for name, names in (("instructed_kinds", INSTRUCTED_KINDS), ("reasoning_forms", REASONING_FORMS)):
             weights = getattr(self, name)  # one weight per name; each >= 0 is checked by field_problems

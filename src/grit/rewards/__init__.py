@@ -181,6 +181,20 @@ def reward_problems(names: Sequence[str]) -> list[str]:
     return problems
 
 
+def reward_terms(preset: str = "grit", extra: Sequence[str] = ()) -> dict[str, float]:
+    """Each reward term's name and weight: the preset's, then ``extra`` rewards at weight 1.
+
+    >>> list(reward_terms("grit", ["mypkg.rewards.mine"]))[-2:]
+    ['repetition', 'mypkg.rewards.mine']
+    """
+    if preset not in PRESETS:
+        raise KeyError(f"unknown reward preset {preset!r}; use one of {', '.join(PRESETS)}")
+    terms = dict(PRESETS[preset])
+    for name in extra:
+        terms.setdefault(name, 1.0)
+    return terms
+
+
 def build_rewards(
     preset: str = "grit",
     settings: RewardSettings | None = None,
@@ -189,11 +203,7 @@ def build_rewards(
 ) -> tuple[list[Reward], list[float]]:
     """The reward callables and weights of a preset, plus ``extra`` rewards (weight 1 unless given), with
     ``weights`` overriding any term's weight by name (0 keeps a term logged but out of the total)."""
-    if preset not in PRESETS:
-        raise KeyError(f"unknown reward preset {preset!r}; use one of {', '.join(PRESETS)}")
-    terms = dict(PRESETS[preset])
-    for name in extra:
-        terms.setdefault(name, 1.0)
+    terms = reward_terms(preset, extra)
     for name, weight in (weights or {}).items():
         if name not in terms:
             raise KeyError(f"weight given for {name!r}, which is not among the rewards {', '.join(terms)}")
@@ -213,4 +223,5 @@ __all__ = [
     "get_reward",
     "import_reward",
     "reward_problems",
+    "reward_terms",
 ]
