@@ -29,7 +29,8 @@ def main() -> None:
     hf_logging.disable_progress_bar()
     if a.heldout:
         return larger_heldout(a.heldout)
-    from grit.pretrain.train import PretrainConfig, Pretrainer
+    from grit.pretrain.config import PretrainConfig
+    from grit.pretrain.train import Pretrainer
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = PretrainConfig(

@@ -172,8 +172,9 @@ def _timed_reward(func, clock: Clock):
 
 
 def run(model: str, data: Path, out: Path, steps: int, grit: bool, recipe: str, overrides: list[str]) -> dict:
-    from grit.grpo import build_trainer, load_recipe, trl_deprecations_hidden
+    from grit.grpo import build_trainer, trl_deprecations_hidden
     from grit.threads import set_threads
+    from grit.train_config import load_recipe
 
     args, grpo = load_recipe(
         recipe,
@@ -309,8 +310,8 @@ def main() -> None:
     parser.add_argument("--skip-padded", action="store_true", help="no run with TRL's one padded batch")
     a = parser.parse_args()
 
-    from grit.grpo import load_recipe
     from grit.threads import AUTO, free_cores
+    from grit.train_config import load_recipe
 
     threads = a.threads if a.threads is not None else load_recipe(a.recipe)[0].threads
     if threads == AUTO:  # resolved once, so both runs and their estimates use the same threads

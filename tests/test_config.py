@@ -134,7 +134,7 @@ def test_help_exits_0_and_shows_field_names(argv, capsys):
 
 
 def test_train_help_shows_grits_fields_first_and_the_most_used_of_trl(capsys):
-    from grit.grpo import MOST_USED_GRPO_FIELDS, GritTrainArguments
+    from grit.train_config import MOST_USED_GRPO_FIELDS, GritTrainArguments
 
     assert main(["train", "--help"]) == 0
     text = capsys.readouterr().out
@@ -148,9 +148,9 @@ def test_train_help_shows_grits_fields_first_and_the_most_used_of_trl(capsys):
 
 
 def test_every_config_field_has_help():
-    from grit.grpo import GritTrainArguments
-    from grit.pretrain.train import PretrainConfig
+    from grit.pretrain.config import PretrainConfig
     from grit.quickstart import QuickstartConfig
+    from grit.train_config import GritTrainArguments
 
     for config in (GritTrainArguments, PretrainConfig, QuickstartConfig):
         assert [f.name for f in fields(config) if not f.metadata.get("help")] == [], config.__name__
@@ -162,11 +162,11 @@ def test_choices_come_from_the_constants():
     from grit.cli.model import TinyConfig
     from grit.cli.score import ScoreConfig
     from grit.data.selection import MIXES
-    from grit.grpo import GritTrainArguments
     from grit.models.tiny import SIZES
     from grit.prompts import ASK_PROMPTS, PROMPT_KINDS
     from grit.quickstart import QuickstartConfig
     from grit.rewards import PRESETS
+    from grit.train_config import GritTrainArguments
     from grit.warmstart import LAYOUTS
 
     def choices(config, name):
@@ -222,8 +222,8 @@ def test_quickstart_checks_training_fields_before_any_work(tmp_path, capsys):
     assert main(["quickstart", "--out", str(out), "--warm_layout", "last"]) == 2
     assert "warm_layout: 'last' is not one of" in capsys.readouterr().err
     assert not out.exists()
-    from grit.grpo import TrainConfigError
     from grit.quickstart import QuickstartConfig, run_quickstart
+    from grit.train_config import TrainConfigError
 
     with pytest.raises(TrainConfigError, match="--max_stepz"):  # the Python API checks first too
         run_quickstart(QuickstartConfig(out=str(out)), ["--max_stepz", "2"])
@@ -231,7 +231,7 @@ def test_quickstart_checks_training_fields_before_any_work(tmp_path, capsys):
 
 
 def test_train_recipe_overrides_and_env(tmp_path):
-    from grit.grpo import load_recipe
+    from grit.train_config import load_recipe
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
@@ -265,8 +265,8 @@ def test_python_dash_m_runs_the_cli(module):
 def test_every_shipped_recipe_holds_only_fields_of_the_right_type(recipe):
     from trl import GRPOConfig
 
-    from grit.grpo import GritTrainArguments
-    from grit.pretrain.train import PretrainConfig
+    from grit.pretrain.config import PretrainConfig
+    from grit.train_config import GritTrainArguments
 
     configs = [PretrainConfig] if recipe.startswith("shapes_base") else [GritTrainArguments, GRPOConfig]
     assert load_yaml(ROOT / "recipes" / recipe, configs, ("env",))

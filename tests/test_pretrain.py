@@ -12,8 +12,9 @@ from grit.boxes import Frame
 from grit.config import ConfigError, from_yaml
 from grit.data.shapes import WorldConfig, make_scene
 from grit.models.tiny import TinySpec, build_tiny
+from grit.pretrain.config import PretrainConfig
 from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
-from grit.pretrain.train import PretrainConfig, Pretrainer, _word_ids
+from grit.pretrain.train import Pretrainer, _word_ids
 
 
 def micro_config(out, **kw):

@@ -64,7 +64,8 @@ def test_the_documented_multi_process_command_trains(warm_micro, tmp_path):
 
 @pytest.mark.slow
 def test_pretraining_learns_to_ground_and_to_use_the_image(tmp_path):
-    from grit.pretrain.train import PretrainConfig, Pretrainer
+    from grit.pretrain.config import PretrainConfig
+    from grit.pretrain.train import Pretrainer
 
     cfg = PretrainConfig(
         out=str(tmp_path / "run"),

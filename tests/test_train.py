@@ -14,10 +14,11 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from grit.cli import main
-from grit.grpo import GritTrainArguments, TrainConfigError, load_recipe, train
+from grit.grpo import train
 from grit.models.loading import load_policy
 from grit.outputs import TRAIN_OUTPUTS, unknown_entries
 from grit.threads import set_threads
+from grit.train_config import GritTrainArguments, TrainConfigError, load_recipe
 
 
 @pytest.fixture(scope="module")

@@ -253,7 +253,8 @@ def run_quickstart(
 ) -> dict[str, Any]:
     """The whole pipeline (see the module doc) into ``cfg.out``; ``train_overrides`` are ``--field value`` pairs of
     ``grit train`` fields, checked with the recipe before any work starts."""
-    from grit.grpo import field_checks, load_recipe, raise_problems, train
+    from grit.grpo import train
+    from grit.train_config import field_checks, load_recipe, raise_problems
     from grit.warmstart import souped_warm_start
 
     cfg = cfg or QuickstartConfig()

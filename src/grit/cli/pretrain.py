@@ -11,7 +11,8 @@ HELP = "train the tiny base to ground and answer on the shapes world"
 
 def main(argv: list[str]) -> int:
     from grit.models.loading import ModelLoadError
-    from grit.pretrain.train import PretrainConfig, Pretrainer
+    from grit.pretrain.config import PretrainConfig
+    from grit.pretrain.train import Pretrainer
 
     (cfg,) = parse(
         argv,

@@ -40,8 +40,8 @@ def print_summary(summary: dict, out: Path) -> None:
 def main(argv: list[str]) -> int:
     from grit.arguments import ArgumentParser
     from grit.config import ConfigError
-    from grit.grpo import train_parser
     from grit.quickstart import QuickstartConfig, run_quickstart
+    from grit.train_config import train_parser
 
     parser = ArgumentParser(
         [QuickstartConfig],

@@ -10,9 +10,10 @@ HELP = "GRPO-GR on TRL's GRPOTrainer: --config RECIPE [--field value ...]"
 
 def main(argv: list[str]) -> int:
     from grit.arguments import split_config
-    from grit.grpo import TrainConfigError, load_recipe, train
+    from grit.grpo import train
     from grit.models.loading import ModelLoadError
     from grit.outputs import OutputFolderError
+    from grit.train_config import TrainConfigError, load_recipe
 
     path, overrides = split_config(argv)
     grit_args, grpo_args = load_recipe(path, overrides)
