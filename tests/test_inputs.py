@@ -183,6 +183,13 @@ def first_line(world: Path) -> str:
         (b"", "bad.jsonl: the file is empty: no samples to read"),
         (b"\n\n", "bad.jsonl: the file is empty"),
         (b'{"width": ' + b"9" * 5000 + b"}\n", "bad.jsonl:1: a value cannot be read (Exceeds the limit"),
+        ('{"id": "a"}\n'.encode("utf-16"), "bad.jsonl: is UTF-16 text, not UTF-8. Fix: save the file as UTF-8"),
+        (
+            b'{"id": "a", "question": "how many\n',
+            "bad.jsonl:1: not valid JSON: the line ends inside the string opened",
+        ),
+        (b'{"id": "a", "answer": "2"\n{"id": "b"}\n', "bad.jsonl:1: not valid JSON: the line ends before its object"),
+        (b'{"id": "a", "answer": "2", "id": "b"}\n', "bad.jsonl:1: field 'id': is set twice on the line"),
     ],
 )
 def test_unreadable_data_files_name_file_and_line(world, tmp_path, capsys, content, message):
@@ -435,6 +442,58 @@ def test_unreadable_config_files_name_the_file(tmp_path, capsys, content, messag
     assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_field_set_twice_is_refused_not_kept_last(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("max_steps: 3\nlearning_rate: 0.1\nmax_steps: 5\n")
+    assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
+    assert "c.yaml: set twice: max_steps (lines 1 and 3); keep one of each" in capsys.readouterr().err
+    (tmp_path / "q.yaml").write_text("out: o\nworld:\n  n: 1\n  n: 2\n")  # at any depth
+    assert main(["quickstart", "--config", str(tmp_path / "q.yaml")]) == 2
+    assert "set twice: n (lines 3 and 4)" in capsys.readouterr().err
+
+
+def test_train_without_a_recipe_asks_for_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("grit train: error: grit train needs a recipe: grit train --config recipes/shapes_tiny")
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        (["--model", "x"], "--model: the quickstart trains the warm start it makes (OUT/warm); pass --base DIR"),
+        (["--train_data=d.jsonl"], "--train_data: the quickstart trains on the shapes world it makes"),
+        (
+            ["--output_dir", "x"],
+            "--output_dir: the quickstart writes GRPO-GR's run to OUT/grpo; choose OUT with --out",
+        ),
+        (["--num_generations", "3"], "num_generations: 3 chains a prompt do not divide the 32 completions a step"),
+    ],
+)
+def test_quickstart_refuses_training_fields_it_sets_itself_before_any_work(tmp_path, capsys, flag, message):
+    assert main(["quickstart", "--out", str(tmp_path / "qs"), *flag]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "generation_batch_size" not in err
+    assert not (tmp_path / "qs").exists()
+
+
+def test_shapes_refuses_a_world_whose_splits_would_be_empty(tmp_path, capsys):
+    assert main(["data", "shapes", "--out", str(tmp_path / "w"), "--n", "3"]) == 2
+    assert "--n 3 leaves the val and test splits empty (80/10/10 train/val/test); give --n 7 or more" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "w").exists()
+    assert main(["data", "shapes", "--out", str(tmp_path / "w"), "--n", "7"]) == 0
+    assert "wrote " + str(tmp_path / "w" / "test.jsonl") + " (1 samples)" in capsys.readouterr().out
+
+
+def test_cross_modal_without_a_judge_is_refused_not_skipped(world, tmp_path, capsys):
+    argv = ["eval", "--model", "m", "--data", str(world / "test.jsonl"), "--out", str(tmp_path / "e")]
+    assert main([*argv, "--cross_modal"]) == 2
+    assert "cross_modal: the paper's box-text consistency test asks an LLM judge" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
 
 
 def test_a_config_with_a_byte_order_mark_is_read(tmp_path, capsys):

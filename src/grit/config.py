@@ -124,6 +124,31 @@ def key_lines(text: str) -> dict[str, int]:
     return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
 
 
+def duplicate_keys(text: str) -> list[str]:
+    """``"key (lines a and b)"`` for each key a YAML mapping of ``text``, at any depth, names twice (YAML loaders keep
+    the last value silently)."""
+    import yaml
+
+    try:
+        nodes = [yaml.compose(text)]
+    except yaml.YAMLError:
+        return []
+    found = []
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, yaml.MappingNode):
+            first = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value in first:
+                    found.append(f"{key.value} (lines {first[key.value]} and {key.start_mark.line + 1})")
+                elif isinstance(key, yaml.ScalarNode):
+                    first[key.value] = key.start_mark.line + 1
+                nodes.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            nodes.extend(node.value)
+    return found
+
+
 def text_line(data: bytes, offset: int) -> int:
     """The 1-based line of byte ``offset`` in ``data``."""
     return data.count(b"\n", 0, offset) + 1
@@ -154,6 +179,9 @@ def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Seq
         raise ConfigError(f"{path}: a value cannot be read ({str(e).split(';')[0]})") from e
     if raw is None:
         raise ConfigError(f"config file {path} is empty: nothing to do; give field: value lines")
+    twice = duplicate_keys(text)
+    if twice:
+        raise ConfigError(f"{path}: set twice: {', '.join(twice)}; keep one of each (YAML would keep the last)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config file holds a mapping of field: value lines, not {type(raw).__name__}")
     hints = {}

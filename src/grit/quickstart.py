@@ -248,16 +248,32 @@ def _warm_chains(policy, unlabeled: list, cfg: QuickstartConfig, index: int, sta
     return chains
 
 
+# grit train's fields the quickstart sets itself, with what to do instead.
+QUICKSTART_TRAIN_FIELDS = {
+    "model": "the quickstart trains the warm start it makes (OUT/warm); pass --base DIR to start from another tiny "
+    "base, or run grit train --config RECIPE --model DIR to train a model of yours",
+    "train_data": "the quickstart trains on the shapes world it makes (OUT/data); run grit train --config RECIPE "
+    "--train_data FILE to train on your data",
+    "images": "the quickstart's images are its shapes world's (OUT/data/images); run grit train to train on yours",
+    "output_dir": "the quickstart writes GRPO-GR's run to OUT/grpo; choose OUT with --out",
+    "resume": "the quickstart runs every stage again; pass --overwrite to run it again in the same --out",
+}
+
+
 def run_quickstart(
     cfg: QuickstartConfig | None = None, train_overrides: Sequence[str] = (), log=print
 ) -> dict[str, Any]:
     """The whole pipeline (see the module doc) into ``cfg.out``; ``train_overrides`` are ``--field value`` pairs of
     ``grit train`` fields, checked with the recipe before any work starts."""
     from grit.grpo import train
-    from grit.train_config import field_checks, load_recipe, raise_problems
+    from grit.train_config import TrainConfigError, field_checks, load_recipe, raise_problems
     from grit.warmstart import souped_warm_start
 
     cfg = cfg or QuickstartConfig()
+    taken = [flag for flag in train_overrides if flag.partition("=")[0].lstrip("-") in QUICKSTART_TRAIN_FIELDS]
+    if taken:  # fields the quickstart sets itself: overriding them would fail, or train another thing, minutes later
+        name = taken[0].partition("=")[0].lstrip("-")
+        raise TrainConfigError(f"--{name}: {QUICKSTART_TRAIN_FIELDS[name]}")
     out, times, started = Path(cfg.out), {}, time.monotonic()
     base = Path(cfg.base) if cfg.base else shipped_base()
     recipe = cfg.recipe or default_recipe()

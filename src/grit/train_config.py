@@ -5,6 +5,7 @@ second, naming the field and the fix. The trainer they configure is :mod:`grit.g
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,11 +203,26 @@ def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()):
     try:
         return parser.parse(argv)
     except ConfigError as e:
+        if "bf16/gpu" in str(e) and path is None and not any(a.startswith("--bf16") for a in overrides):
+            raise TrainConfigError(  # a bare `grit train`: the recipe is what is missing, not a GPU
+                "grit train needs a recipe: grit train --config recipes/shapes_tiny_cpu.yaml (grit recipes lists the "
+                "shipped ones); without one TRL's defaults are a GPU's, so on a CPU pass --bf16 false --use_cpu true "
+                "with --model, --train_data and --output_dir"
+            ) from e
         if "bf16/gpu" in str(e):  # transformers' check, which names neither the field nor the way out
             given = "the --bf16 flag" if any(a.startswith("--bf16") for a in overrides) else path or "a default"
             raise TrainConfigError(
                 f"bf16: on ({given}), and this machine has no GPU for it; on a CPU pass --bf16 false --use_cpu true "
                 "(recipes/shapes_tiny_cpu.yaml is a CPU recipe)"
+            ) from e
+        uneven = re.search(r"generation_batch_size \((\d+)\) must be divisible by num_generations \((\d+)\)", str(e))
+        if uneven:  # TRL's check, which names neither the fields that make the batch nor the values that fit
+            total, k = (int(g) for g in uneven.groups())
+            fits = ", ".join(str(d) for d in range(2, total + 1) if total % d == 0)
+            raise TrainConfigError(
+                f"num_generations: {k} chains a prompt do not divide the {total} completions a step generates "
+                f"(per_device_train_batch_size x gradient_accumulation_steps x processes); give num_generations "
+                f"{fits}, or a per_device_train_batch_size that {k} divides"
             ) from e
         raise TrainConfigError(str(e)) from e
 

@@ -141,6 +141,11 @@ def main(argv: list[str]) -> int:
         return compare([Path(p) for p in cfg.compare])
     if not (cfg.model and cfg.data and cfg.out):
         raise UsageError("grit eval needs --model, --data and --out (or --compare A B: two grit eval output folders)")
+    if cfg.cross_modal and judge_options.judge == "rules":  # the test asks a judge; rules would skip it silently
+        raise UsageError(
+            "cross_modal: the paper's box-text consistency test asks an LLM judge; pass --judge openai with "
+            "--judge_base_url and --judge_model, or leave out --cross_modal"
+        )
     quiet_transformers()
     from grit.data import load_samples
     from grit.evaluate import EvalSettings, console_table, evaluate, settings_info, write_outputs
@@ -157,9 +162,7 @@ def main(argv: list[str]) -> int:
     except ModelLoadError as e:
         raise UsageError(str(e)) from e
     judge = judge_options.make()
-    settings = EvalSettings(
-        cfg.prompt, cfg.batch_size, cfg.max_new_tokens, judge, cfg.cross_modal and judge is not None
-    )
+    settings = EvalSettings(cfg.prompt, cfg.batch_size, cfg.max_new_tokens, judge, cfg.cross_modal)
     result = evaluate(policy, data, settings)
     info = {"model": str(cfg.model), "data": ", ".join(cfg.data), **settings_info(settings)}
     if skipped:  # --skip_invalid: what was left out is part of the result, not only of the console

@@ -221,15 +221,29 @@ _MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "
 
 
 def _binary_kind(path: Path) -> str | None:
-    """What a binary file given as JSONL is ("a PNG image", "a binary file"), or None for text."""
+    """What a file given as JSONL is when it is not UTF-8 text ("a PNG image", "a binary file", "UTF-16 text"),
+    or None."""
     with path.open("rb") as f:
         head = f.read(1024)
     for magic, kind in _MAGIC.items():
         if head.startswith(magic):
             return kind
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text: its lines say "save the file as UTF-8"
-        return None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # a byte-order mark of UTF-16 text
+        return "UTF-16 text"
     return "a binary file" if b"\x00" in head else None
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object that names one key twice (``json`` would keep the last value silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen.add(key)
+    return dict(pairs)
 
 
 def jsonl_records(path: Path, what: str = "records"):
@@ -243,6 +257,8 @@ def jsonl_records(path: Path, what: str = "records"):
     if not path.is_file():
         raise DataError([DataProblem(str(path), 0, None, "file not found", f"check the path{relative_hint(path)}")])
     kind = _binary_kind(path)
+    if kind == "UTF-16 text":
+        raise DataError([DataProblem(str(path), 0, None, "is UTF-16 text, not UTF-8", "save the file as UTF-8")])
     if kind:  # one problem for the file, not one per "line" of an image
         raise DataError([DataProblem(str(path), 0, None, f"is {kind}, not a JSONL file", "pass the .jsonl data file")])
     any_line = False
@@ -258,11 +274,21 @@ def jsonl_records(path: Path, what: str = "records"):
             if not line.strip():
                 continue
             any_line = True
+            line = line.rstrip("\r\n")
             try:
-                yield line_no, json.loads(line), None
+                yield line_no, json.loads(line, object_pairs_hook=_unique_keys), None
             except json.JSONDecodeError as e:
-                message = f"not valid JSON: {e.msg} at column {e.colno}"
-                yield line_no, None, DataProblem(str(path), line_no, None, message, "one JSON object per line")
+                fix = "write each JSON object whole on one line"  # when the line ends inside it: cut off, or split
+                if e.msg.startswith("Unterminated string"):
+                    message = f"not valid JSON: the line ends inside the string opened at column {e.colno}"
+                elif e.pos >= len(line.rstrip()):
+                    message = f"not valid JSON: the line ends before its object closes ({e.msg} at its end)"
+                else:
+                    message, fix = f"not valid JSON: {e.msg} at column {e.colno}", "one JSON object per line"
+                yield line_no, None, DataProblem(str(path), line_no, None, message, fix)
+            except _DuplicateKey as e:
+                message = "is set twice on the line (JSON keeps only the last value)"
+                yield line_no, None, DataProblem(str(path), line_no, str(e), message, "keep one of the two")
             except ValueError as e:  # e.g. an integer of more than 4300 digits
                 message = f"a value cannot be read ({str(e).split(';')[0]})"
                 yield line_no, None, DataProblem(str(path), line_no, None, message, "write long numbers as text")

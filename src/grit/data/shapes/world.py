@@ -7,6 +7,7 @@ balanced within each family.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Sequence
@@ -103,6 +104,14 @@ def write_shapes(
         mix = {f: 1.0 for f in families}
     out = Path(out)
     splits = splits or DEFAULT_SPLITS
+    empty = [split for split, k in apportion(n, splits).items() if k == 0]
+    if empty:  # an empty split is a file the loader refuses, written for nothing
+        least = next(m for m in itertools.count(n + 1) if all(apportion(m, splits).values()))
+        shares = "/".join(f"{100 * w / sum(splits.values()):g}" for w in splits.values())
+        raise ValueError(
+            f"--n {n} leaves the {' and '.join(empty)} split{'s' * (len(empty) > 1)} empty ({shares} "
+            f"{'/'.join(splits)}); give --n {least} or more"
+        )
     paths = {split: out / f"{split}.jsonl" for split in splits}
     # any file the world writes (splits, GRIT-20, base tasks, images), a user's or an older world's: never
     # replaced unasked
