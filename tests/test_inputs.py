@@ -479,6 +479,14 @@ def test_quickstart_refuses_training_fields_it_sets_itself_before_any_work(tmp_p
     assert not (tmp_path / "qs").exists()
 
 
+def test_a_training_value_named_like_a_quickstart_field_is_a_value():
+    from grit.quickstart import QuickstartConfig, run_quickstart
+    from grit.train_config import TrainConfigError
+
+    with pytest.raises(TrainConfigError, match="max_stepz"):  # the recipe's check, not "--model: the quickstart ..."
+        run_quickstart(QuickstartConfig(out="unused"), ["--run_name", "model", "--max_stepz", "1"])
+
+
 def test_shapes_refuses_a_world_whose_splits_would_be_empty(tmp_path, capsys):
     assert main(["data", "shapes", "--out", str(tmp_path / "w"), "--n", "3"]) == 2
     assert "--n 3 leaves the val and test splits empty (80/10/10 train/val/test); give --n 7 or more" in (

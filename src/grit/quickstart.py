@@ -270,9 +270,9 @@ def run_quickstart(
     from grit.warmstart import souped_warm_start
 
     cfg = cfg or QuickstartConfig()
-    taken = [flag for flag in train_overrides if flag.partition("=")[0].lstrip("-") in QUICKSTART_TRAIN_FIELDS]
+    taken = [a for a in train_overrides if a.startswith("--") and a[2:].partition("=")[0] in QUICKSTART_TRAIN_FIELDS]
     if taken:  # fields the quickstart sets itself: overriding them would fail, or train another thing, minutes later
-        name = taken[0].partition("=")[0].lstrip("-")
+        name = taken[0][2:].partition("=")[0]
         raise TrainConfigError(f"--{name}: {QUICKSTART_TRAIN_FIELDS[name]}")
     out, times, started = Path(cfg.out), {}, time.monotonic()
     base = Path(cfg.base) if cfg.base else shipped_base()
