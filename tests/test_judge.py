@@ -117,3 +117,18 @@ def test_judge_pickles(server):
 )
 def test_parse_judge_score(reply, score):
     assert parse_judge_score(reply) == score
+
+
+def test_a_new_cache_judged_from_many_threads_at_once(tmp_path):
+    """Every thread's first look at a new cache finds its table (a race once made some ``no such table``)."""
+    for run in range(40):
+        judge = OpenAIJudge(
+            base_url="http://127.0.0.1:9/v1",
+            model="m",
+            max_retries=0,
+            backoff=0.0,
+            timeout=2,
+            cache_path=str(tmp_path / f"cache-{run}.sqlite"),
+        )
+        results = judge.score_many([(f"q{i}", "a", "b") for i in range(16)])
+        assert [r.error for r in results] == ["connection"] * 16

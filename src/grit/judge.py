@@ -144,11 +144,13 @@ class OpenAIJudge:
     def _cache(self) -> sqlite3.Connection | None:
         if self.cache_path is None:
             return None
-        if self._db is None:
-            Path(self.cache_path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.cache_path, check_same_thread=False)
-            self._db.execute("CREATE TABLE IF NOT EXISTS judge (key TEXT PRIMARY KEY, score REAL, reply TEXT)")
-        return self._db
+        with self._lock:  # judged from many threads: none may see the connection before its table exists
+            if self._db is None:
+                Path(self.cache_path).parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.cache_path, check_same_thread=False)
+                db.execute("CREATE TABLE IF NOT EXISTS judge (key TEXT PRIMARY KEY, score REAL, reply TEXT)")
+                self._db = db
+            return self._db
 
     def _key(self, prompt: str) -> str:
         return hashlib.sha256(f"{self.model}\n{self.temperature}\n{prompt}".encode()).hexdigest()
