@@ -1,5 +1,5 @@
 # grit: the two commands of the README, each self-installing into .venv with plain pip.
-# torch is installed first at the CPU pin, then the project under the constraints file (shared/ENV.md).
+# torch is installed first at the CPU pin, then the project under the constraints file (README, Two commands).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -1,6 +1,6 @@
 """Scoring throughput: completions per second scored by a reward preset on 10,000 generated chains.
 
-Budget: scoring should cost under 1 % of a GRPO step of the tiny model (0.28 s for 8 completions, shared/ENV.md),
+Budget: scoring should cost under 1 % of a GRPO step of the tiny model (0.28 s for 8 completions, measured),
 i.e. 0.35 ms per completion, so well over 3,000 completions/s on one core. Prints each preset's figure and its
 ratio to that budget. Run: .venv/bin/python bench/bench_score.py [--n 10000]
 """

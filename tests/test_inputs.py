@@ -393,6 +393,22 @@ def test_grit_recipes_lists_every_shipped_recipe_with_its_first_comment(capsys):
     shipped = sorted(Path(__file__).parents[1].joinpath("recipes").glob("*.yaml"))
     assert shipped and all(p.stem in out for p in shipped)
     assert "GRPO-GR on the shipped tiny base" in out and "relative to" in out
+    train, pretrain = out.split("\ngrit train --config recipes/NAME.yaml:\n")[1].split("\ngrit pretrain --config")
+    assert "  shapes_tiny_cpu " in train and "  shapes_base_ground_long " in pretrain
+    assert "  shapes_base" not in train and "  shapes_tiny_cpu" not in pretrain
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in (Path(__file__).parents[1] / "recipes").glob("*.yaml")))
+def test_grit_recipes_names_the_command_that_takes_each_recipe(recipe):
+    from grit.cli.recipes import command
+    from grit.train_config import TrainConfigError, load_recipe
+
+    path = Path(__file__).parents[1] / "recipes" / recipe
+    if command(path) == "pretrain":
+        with pytest.raises(TrainConfigError, match="is a `grit pretrain` recipe"):
+            load_recipe(path, ["--bf16", "false", "--use_cpu", "true"])
+    else:
+        load_recipe(path, ["--bf16", "false", "--use_cpu", "true"])  # grit train takes it
 
 
 def test_every_recipe_states_its_path_rule():

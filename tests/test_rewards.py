@@ -1,4 +1,4 @@
-"""Reward tables: expected values worked out by hand from shared/METHOD.md section 2."""
+"""Reward tables: expected values worked out by hand from the paper's and the reference code's reward definitions."""
 
 import pickle
 import warnings

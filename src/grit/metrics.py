@@ -1,4 +1,4 @@
-"""Evaluation metrics per sample and their aggregation (GRIT, section 4 and shared/METHOD.md section 5).
+"""Evaluation metrics per sample and their aggregation (GRIT, section 4).
 
 Per sample:
 - **accuracy**: the rule verifier on the answer (grounded/CoT prompts: the text of ``<answer>``; direct prompt: the

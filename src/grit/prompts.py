@@ -1,6 +1,6 @@
 """The prompts: GRIT's grounded-reasoning prompt and the baselines' (direct, CoT, one-shot ICL, SFT).
 
-The user turn is the image followed by ``"\\nQuestion: " + question + SUFFIX`` (shared/METHOD.md section 1); the
+The user turn is the image followed by ``"\\nQuestion: " + question + SUFFIX`` (the paper's prompt); the
 chat template of the model family does the rest. The paper's "CoT" baseline row is the untrained model given
 the grounded prompt (``kind="grounded"``); ``kind="cot"`` here is a box-free think-then-answer prompt.
 """

@@ -1,7 +1,7 @@
 """The label-free format warm start for the tiny model (a deviation from the paper, used only by the quickstart).
 
 A weak base never samples the think/rethink/answer structure under the grounded prompt, so GRPO-GR sees no
-positive advantage for it (shared/TINY-EXPERIMENT.md). The warm start shows it the layout with nothing but its
+positive advantage for it (docs/EXPERIMENTS.md). The warm start shows it the layout with nothing but its
 *own* outputs: for each unlabeled (image, question), the base lists the boxes of every shape in the picture, each
 with its own label, and each object group the question names gets the listed boxes whose label fits it
 (:func:`listed_groups`; ``boxes_from="named"`` grounds each group with its grounding prompt instead,

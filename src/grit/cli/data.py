@@ -43,7 +43,11 @@ class ShapesConfig:
         metadata={"help": "also write N base-model tasks (grounding, direct answers) to base_tasks.jsonl", "min": 0},
     )
     overwrite: bool = field(
-        default=False, metadata={"help": "replace an earlier world there (its files only; others are never deleted)"}
+        default=False,
+        metadata={
+            "help": "replace an earlier world there: its own files are removed first; a folder that also holds other "
+            "files is refused and nothing is deleted, so give the world a folder of its own"
+        },
     )
 
 

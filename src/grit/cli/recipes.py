@@ -1,10 +1,14 @@
-"""``grit recipes``: the shipped recipes (``recipes/*.yaml`` of the source tree), each with its first comment line.
+"""``grit recipes``: the shipped recipes (``recipes/*.yaml`` of the source tree) under the command each is for, each
+with the first sentence of its opening comment.
 
 Paths inside a recipe are relative to the working directory, as command-line flags are (not to the recipe file):
 run ``grit train --config recipes/NAME.yaml`` from the repo root, or override the paths with flags."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +30,36 @@ def recipe_folder() -> Path | None:
     return None
 
 
-def first_comment(path: Path) -> str:
+def summary(path: Path) -> str:
+    """The first sentence of a recipe's opening comment (its prose lines, before an indented command line)."""
+    lines = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
+        text = line[1:]
+        if not line.startswith("#") or text.startswith("   ") or text.strip().startswith("`"):
+            break
+        lines.append(text.strip())
+    prose = " ".join(lines)
+    end = re.search(r"\.(\s|$)", prose)
+    return prose[: end.start() + 1] if end else prose
+
+
+def command(path: Path) -> str:
+    """``pretrain`` for a recipe that sets a field only ``grit pretrain`` takes, else ``train``."""
+    import yaml
+
+    from grit.pretrain.config import PretrainConfig
+    from grit.train_config import GritTrainArguments
+
+    try:
+        keys = set(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except (yaml.YAMLError, ValueError, TypeError):  # grit train or pretrain --config says what is wrong
+        return "train"
+    train_fields = {f.name for f in dataclasses.fields(GritTrainArguments)} | TRL_FIELDS_IN_PRETRAIN
+    return "pretrain" if keys & ({f.name for f in dataclasses.fields(PretrainConfig)} - train_fields) else "train"
+
+
+# Fields of TRL's GRPOConfig that grit pretrain has too (importing TRL to read them would cost seconds).
+TRL_FIELDS_IN_PRETRAIN = {"seed", "warmup_steps"}
 
 
 def main(argv: list[str]) -> int:
@@ -41,9 +70,17 @@ def main(argv: list[str]) -> int:
         raise UsageError(
             "no recipes/ folder found: run from the grit source tree (recipes ship with it, not the wheel)"
         )
+    print(f"recipes in {folder}; paths inside them are relative to the working directory, so run from the repo root")
+    print("or override them with --field value")
     width = max(len(p.stem) for p in recipes)
-    print(f"recipes in {folder} (use: grit train --config {folder.name}/NAME.yaml; paths inside are relative to")
-    print("the working directory, so run from the repo root or override them with --field value):")
-    for path in recipes:
-        print(f"  {path.stem:<{width}}  {first_comment(path)}")
+    for kind in ("train", "pretrain"):
+        print(f"\ngrit {kind} --config {folder.name}/NAME.yaml" + (PRETRAIN_NOTE if kind == "pretrain" else ":"))
+        for path in (p for p in recipes if command(p) == kind):
+            lines = textwrap.wrap(summary(path), 119 - width - 4) or [""]
+            print(f"  {path.stem:<{width}}  {lines[0]}")
+            for line in lines[1:]:
+                print(" " * (width + 4) + line)
     return 0
+
+
+PRETRAIN_NOTE = " (the tiny base's stages; make base runs them in order):"

@@ -1,6 +1,6 @@
 """Read GRIT_data-layout JSONL files into validated :class:`~grit.data.schema.Sample` objects.
 
-Fields (shared/METHOD.md section 4): ``question``, ``answer``, ``image`` (a path relative to the image folder,
+Fields (the paper's GRIT_data layout): ``question``, ``answer``, ``image`` (a path relative to the image folder,
 or absolute), ``width``, ``height``, ``bboxs`` (evidence boxes ``[x1, y1, x2, y2]`` in original pixels, may be
 empty), ``dataset``, ``split`` (some files say ``key_words`` instead). Also accepted: ``id``, ``boxes`` or
 ``evidence_boxes`` for ``bboxs``, ``answer_type``. Other fields are kept in ``Sample.extra``.

@@ -1,7 +1,7 @@
 """The one sample type of grit, and the problems a data file can have.
 
 A sample is an image-question-answer triplet with optional evidence boxes (original pixels), in the layout
-of the paper's GRIT_data JSONL files (shared/METHOD.md section 4).
+of the paper's GRIT_data JSONL files.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
-"""GRIT-20: the paper's 20 training triplets, chosen from any loaded set (paper App. B, shared/METHOD.md
-section 4): 10 counting items covering counts 0-4 uniformly (TallyQA in the paper) and 10 spatial items
-(VSR in the paper), here half yes and half no.
+"""GRIT-20: the paper's 20 training triplets, chosen from any loaded set (paper App. B): 10 counting items covering
+counts 0-4 uniformly (TallyQA in the paper) and 10 spatial items (VSR in the paper), here half yes and half no.
 
 ``mix="families"`` is this project's variant for data with more question families (the shapes world): 20 items
 spread over every family the data has (counting over counts 0-4, answers balanced within each family), so that

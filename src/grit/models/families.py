@@ -1,6 +1,6 @@
 """Model families and what grit must know about each: how it writes boxes and in which coordinate frame.
 
-Qwen2.5-VL writes absolute pixels of its *resized* input (shared/METHOD.md section 1); Qwen2-VL (its paper,
+Qwen2.5-VL writes absolute pixels of its *resized* input (the GRIT paper's setting); Qwen2-VL (its paper,
 arXiv 2409.12191 section 2.2.1: coordinates normalised to [0, 1000)), InternVL3 and Qwen3-VL write 0-1000;
 SmolVLM/Idefics3 and LLaVA have no grounding convention of their own, so grit asks them for 0-1000 boxes too. The
 frame is what maps a box back to original pixels (:mod:`grit.boxes`).

@@ -2,7 +2,7 @@
 
 Why: ``Qwen2_5_VLProcessor``, ``Qwen2VLProcessor``, ``Qwen3VLProcessor`` and ``InternVLProcessor`` require a video
 processor, and transformers' video processors need torchvision, which must not be installed on the CPU
-machines (shared/ENV.md; ``AutoProcessor`` then fails with "Can't load video processor"). The subclass made
+machines (the README's set-up; ``AutoProcessor`` then fails with "Can't load video processor"). The subclass made
 by :func:`image_only` takes the image processor, tokenizer and chat template only; everything else is the real
 class's code. Saved folders record the real processor class, so a machine with torchvision loads them with
 plain ``AutoProcessor``.

@@ -3,9 +3,9 @@
 - Qwen2's pre-tokenizer (digits split one by one) and its 14 special tokens, so the real Qwen2.5-VL chat template
   and processor work unchanged.
 - Added (non-special) tokens that make a box short, which matters because generation dominates a GRPO step
-  (shared/TINY-EXPERIMENT.md): the JSON scaffold ``{"bbox_2d": [``, ``], "label": "``, ``"}``, the separator
-  ``", "``, and whole numbers ``10`` .. ``max_number`` (a coordinate is one token, not two or three digits;
-  the prototypes measured 2.7x better grounding recall with whole-number tokens).
+  (measured in the project's first prototypes): the JSON scaffold ``{"bbox_2d": [``, ``], "label": "``,
+  ``"}``, the separator ``", "``, and whole numbers ``10`` .. ``max_number`` (a coordinate is one token, not two or
+  three digits; the prototypes measured 2.7x better grounding recall with whole-number tokens).
 """
 
 from __future__ import annotations

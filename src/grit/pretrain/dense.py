@@ -5,7 +5,8 @@ Per merged cell (28 x 28 px for Qwen2.5-VL), for the object whose box centre fal
 colour, shape, the box (normalised), and the box's four coordinates as classes scored against the language
 model's own number-token embeddings through four learned maps. The last head makes "which number is this
 coordinate" a linear read-out of the cell in the number embeddings' space, which the language model's attention
-can then copy (shared/TINY-EXPERIMENT.md found the language model's read-out, not the vision, is the bottleneck).
+can then copy (the project's first prototypes found the language model's read-out, not the vision, is the
+bottleneck).
 
 Optionally (``word_embeddings``), colour and shape are also scored against the embeddings of the words the prompts
 use (" red", " circle", " circles"): a base trained without it boxed objects precisely but often the wrong ones (it

@@ -2,7 +2,7 @@
 
 Changes from the paper (GRIT, section 3.2), each against a failure seen or reported:
 - format credit only for the whole chain and nothing else (see :attr:`grit.chain.Chain.strict`): a weak
-  policy learned a constant string that earns the paper's format reward (shared/TINY-EXPERIMENT.md);
+  policy learned a constant string that earns the paper's format reward (the project's first prototypes);
 - box credit only for well-formed boxes inside the one ``<think>`` block that lie in the image and are neither
   degenerate nor whole-image (VLM-R1 #44: policies box the whole image);
 - the counting bonus is decided by each sample's answer type, not the batch's first sample;

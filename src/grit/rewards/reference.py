@@ -1,4 +1,4 @@
-"""The reference implementation's six reward terms, quirks included (shared/METHOD.md section 2), so that a user
+"""The reference implementation's six reward terms, quirks included (the GRIT authors' released code), so that a user
 can reproduce the released scoring. The answer judge term is :class:`grit.rewards.answer.AnswerReward` with
 ``cut="paper"``, ``binarize=True`` and OVD items skipped.
 
