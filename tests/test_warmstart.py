@@ -221,6 +221,19 @@ def test_a_sure_filter_drops_only_the_disagreements_the_direct_answer_is_sure_of
     assert len(expected) > sum(agrees)  # some disagreeing chains were kept because the direct answer was unsure
 
 
+def test_direct_answers_and_their_confidence_come_from_one_pass_with_the_same_numbers():
+    """The warm start reads how sure each direct answer is off the pass that writes it: the same texts as
+    :func:`generate`, and the same probabilities, to the bit, as :func:`first_token_confidence`'s own forward."""
+    from grit.data.shapes import QUESTION_FAMILIES
+    from grit.models.generation import GenerationSettings, first_token_confidence, generate, generate_with_confidence
+
+    policy, images, questions = _asked(11, QUESTION_FAMILIES, 3)
+    settings = GenerationSettings(max_new_tokens=8, batch_size=8, stop_at_answer=False)
+    texts, sure = generate_with_confidence(policy, images, questions, "direct", settings)
+    assert texts == generate(policy, images, questions, "direct", settings)
+    assert sure == first_token_confidence(policy, images, questions, "direct", batch_size=8)
+
+
 def test_quickstart_refuses_agreement_with_a_layout_that_states_the_direct_answer():
     from grit.config import ConfigError
     from grit.quickstart import QuickstartConfig

@@ -31,7 +31,7 @@ from PIL import Image
 from grit.answers import verify
 from grit.chain import box_item, parse, render, render_box
 from grit.data.shapes import extreme, phrase, referents
-from grit.models.generation import GenerationSettings, first_token_confidence, generate
+from grit.models.generation import GenerationSettings, generate, generate_with_confidence
 from grit.models.loading import Policy
 from grit.pretrain.optim import clip_and_step
 from grit.pretrain.tasks import LISTING_PROMPT, Example, collate, grounding_asks, reasoning_reply
@@ -171,9 +171,12 @@ def self_chains(
                 found[i] = listed_groups(questions[i], [b for b in parse(text).boxes if b.well_formed])
         return found
 
+    def answer_of(text: str) -> str:  # a short reply's first line, as the answer
+        return text.strip().split("\n")[0].strip() or "none"
+
     def own_answers(which: Sequence[int], name: str, starts: list[str] | None) -> list[str]:
         texts = generated(name, "question", which, [questions[i] for i in which], "direct", short, starts)
-        return [t.strip().split("\n")[0].strip() or "none" for t in texts]
+        return [answer_of(t) for t in texts]
 
     def read(which: Sequence[int], found: dict, name: str) -> list[str]:
         # read-off layouts: the answer the base writes after its own boxes; else its direct answer
@@ -183,13 +186,15 @@ def self_chains(
     everyone = range(len(questions))
     found = ground(everyone, "own boxes", greedy)
     answers = read(everyone, found, "own answers")
-    direct = own_answers(everyone, "direct answers", None) if agree else answers
     confidence = [1.0] * len(questions)
-    if agree and sure > 0:
-        with phase(progress, "direct confidence", len(images), "question") as bar:
-            confidence = first_token_confidence(
-                policy, images, questions, "direct", batch_size, lambda indices: bar.update(len(indices))
+    if agree and sure > 0:  # the direct answers and how sure each is, from one pass
+        with phase(progress, "direct answers", len(images), "question") as bar:
+            texts, confidence = generate_with_confidence(
+                policy, images, questions, "direct", short, lambda indices, _: bar.update(len(indices))
             )
+        direct = [answer_of(t) for t in texts]
+    else:
+        direct = own_answers(everyone, "direct answers", None) if agree else answers
 
     def dropped(i: int) -> bool:
         return agree and confidence[i] >= sure and not verify(answers[i], direct[i], None, questions[i])

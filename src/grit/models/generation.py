@@ -98,20 +98,45 @@ def generate(
     """One completion per (image, question), in input order; ``reply_starts`` (one per question) are written at
     the start of the reply, and the completion continues them (they are not part of the returned text);
     ``on_batch(indices, texts)`` is called after each batch (for a progress bar)."""
+    return _generate(policy, images, questions, kind, settings, reply_starts, on_batch, scored=False)[0]
+
+
+def generate_with_confidence(
+    policy: Policy,
+    images: Sequence[Image.Image],
+    questions: Sequence[str],
+    kind: str = "direct",
+    settings: GenerationSettings = GenerationSettings(),
+    on_batch: Callable[[list[int], list[str]], None] | None = None,
+) -> tuple[list[str], list[float]]:
+    """:func:`generate`'s completions and, from the same forward pass, :func:`first_token_confidence`'s value for
+    each (the same numbers: both read the last prompt position's logits alone)."""
+    texts, confidence = _generate(policy, images, questions, kind, settings, None, on_batch, scored=True)
+    return texts, confidence  # type: ignore[return-value]
+
+
+def _generate(policy, images, questions, kind, settings, reply_starts, on_batch, scored: bool):
     import torch
 
     stops = stop_strings(policy, kind, settings)
     outputs: list[str | None] = [None] * len(questions)
+    confidence: list[float] | None = [0.0] * len(questions) if scored else None
+    extra = {"output_logits": True, "return_dict_in_generate": True} if scored else {}
     for chunk, batch in batches(policy, images, questions, kind, settings.batch_size, reply_starts):
         with torch.no_grad():
-            out = policy.model.generate(**batch, **generation_kwargs(policy, settings, stops))
+            out = policy.model.generate(**batch, **generation_kwargs(policy, settings, stops), **extra)
+        if scored:
+            top = out.logits[0].float().softmax(-1).max(-1).values  # the first new token's distribution
+            for i, p in zip(chunk, top.tolist()):
+                confidence[i] = p
+            out = out.sequences
         new = out[:, batch["input_ids"].shape[1] :]
         decoded = policy.tokenizer.batch_decode(new, skip_special_tokens=True)
         for i, text in zip(chunk, decoded):
             outputs[i] = cut_at_stop(text, stops) if stops else text
         if on_batch is not None:
             on_batch(chunk, [outputs[i] for i in chunk])
-    return outputs  # type: ignore[return-value]
+    return outputs, confidence
 
 
 def first_token_confidence(
@@ -123,13 +148,15 @@ def first_token_confidence(
     on_batch: Callable[[list[int]], None] | None = None,
 ) -> list[float]:
     """The probability the model gives its most likely first reply token, per (image, question): how sure its
-    greedy reply is of how it starts (for a one-word direct answer, of the answer)."""
+    greedy reply is of how it starts (for a one-word direct answer, of the answer). Read off the last prompt
+    position's logits alone, as generation's first step reads them (:func:`generate_with_confidence` gives the same
+    numbers from its own pass)."""
     import torch
 
     confidence: list[float] = [0.0] * len(questions)
     for chunk, batch in batches(policy, images, questions, kind, batch_size):
         with torch.no_grad():
-            top = policy.model(**batch).logits[:, -1].float().softmax(-1).max(-1).values
+            top = policy.model(**batch, logits_to_keep=1).logits[:, -1].float().softmax(-1).max(-1).values
         for i, p in zip(chunk, top.tolist()):
             confidence[i] = p
         if on_batch is not None:
