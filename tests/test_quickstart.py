@@ -101,7 +101,7 @@ def test_quickstart_runs_every_stage_and_reports(tmp_path, capsys):
 
 
 def test_a_gain_of_exactly_zero_meets_a_target_of_at_least_zero_and_a_missing_one_meets_nothing():
-    from grit.quickstart import _targets
+    from grit.quickstart_summary import _targets
 
     def gain(g, ci=0.03):
         return {"gain": g, "ci95": ci}
