@@ -36,7 +36,8 @@ def instrument_generation(policy, clock: Clock, batches: list) -> None:
     def timed_generate(*args, **kwargs):
         with clock("model.generate"):
             out = generate(*args, **kwargs)
-        new = out[:, kwargs["input_ids"].shape[1] :]
+        sequences = getattr(out, "sequences", out)  # a dict of outputs where scores are asked for
+        new = sequences[:, kwargs["input_ids"].shape[1] :]
         needed = int((new != pad).sum())  # the rows' own tokens (after its end, a row holds padding)
         batches.append((new.shape[0], new.shape[1], needed))
         return out
