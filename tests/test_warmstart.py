@@ -409,3 +409,38 @@ def test_listed_groups_keep_the_questions_order_and_each_groups_own_labels():
     assert listed_groups("How many circles are there?", []) == [("circles", [])]
     with pytest.raises(ValueError, match="superlative"):
         listed_groups("What colour is the leftmost shape?", listing)
+
+
+def test_chain_sets_built_side_by_side_are_the_chains_built_in_turn(tmp_path):
+    """With more than one thread the quickstart builds each set of warm-start chains in a process of its own, on one
+    thread: the same questions kept, in the same order, with the same chains, as one process building the sets in
+    turn on one thread (the retries' seeds follow each set's index in both)."""
+    import torch
+
+    from grit.data import load_samples
+    from grit.data.shapes.world import write_shapes
+    from grit.models.loading import load_policy
+    from grit.progress import Stage
+    from grit.quickstart import QuickstartConfig, _chain_sets, shipped_base
+
+    write_shapes(tmp_path / "data", n=200, seed=4)
+    samples = load_samples(tmp_path / "data" / "train.jsonl")
+    parts = [samples[:16], samples[16:32]]
+    cfg = QuickstartConfig(seed=4)
+    policy = load_policy(shipped_base())
+    logged = []
+    stage = Stage(3, 5, "warm start", "two chain sets", logged.append)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        apart = _chain_sets(policy, shipped_base(), parts, cfg, stage)
+        torch.set_num_threads(1)
+        in_turn = _chain_sets(policy, shipped_base(), parts, cfg, stage)
+    finally:
+        torch.set_num_threads(threads)
+    assert [[(c.question, c.chain) for c in chains] for chains in apart] == [
+        [(c.question, c.chain) for c in chains] for chains in in_turn
+    ]
+    assert all(chains for chains in apart)
+    assert [c.image.size for c in apart[0]] == [c.image.size for c in in_turn[0]]
+    assert sum("chains kept" in line for line in logged) == 4  # each set's count, both ways

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import random
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -31,7 +33,7 @@ from grit.data.shapes.world import DEFAULT_SPLITS, apportion, write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.models.loading import load_policy
 from grit.outputs import SHAPES_OUTPUTS, TRAIN_OUTPUTS, OutputFolderError, unknown_entries
-from grit.progress import Stage
+from grit.progress import Stage, phase
 from grit.provenance import provenance
 from grit.quickstart_summary import stage_table
 from grit.report import quickstart_report
@@ -209,12 +211,12 @@ class QuickstartConfig:
         return WorldConfig(max_objects=self.max_objects, max_count=self.max_count)
 
 
-def _warm_chains(policy, unlabeled: list, cfg: QuickstartConfig, index: int, stage: Stage) -> list:
+def _warm_chains(policy, unlabeled: list, cfg: QuickstartConfig, index: int, stage: Stage | None) -> list:
     """The base's own chains for ``unlabeled`` questions (:func:`grit.warmstart.self_chains`), seed ``cfg.seed +
-    index``; logs how many were kept."""
+    index``."""
     from grit.warmstart import self_chains
 
-    chains = self_chains(
+    return self_chains(
         policy,
         [load_image(s.image_path) for s in unlabeled],
         [s.question for s in unlabeled],
@@ -228,22 +230,61 @@ def _warm_chains(policy, unlabeled: list, cfg: QuickstartConfig, index: int, sta
         correct=cfg.warm_correct,
         boxes_from=cfg.warm_boxes,
     )
-    if cfg.warm_agree:
-        if not chains:
-            raise ConfigError(
-                f"warm start: none of the {len(unlabeled)} chains' read-off answers agrees with the base's direct "
-                f"answer ({cfg.base or 'the shipped base'} may not be a base trained to answer from boxes); pass "
-                "--warm_agree false or another --base"
-            )
-        unsure = f" or the direct one is under {cfg.warm_agree_sure:g} sure" if cfg.warm_agree_sure else ""
-        drawn = f" (boxes drawn up to {cfg.warm_retries} more times)" if cfg.warm_retries else ""
-        fixed = sum(c.corrected for c in chains)
-        drawn += f"; {fixed} keep their first look in the think, corrected in the rethink" if cfg.warm_correct else ""
-        stage.log(
-            f"{len(chains)} of {len(unlabeled)} chains kept: their read-off answer agrees with the direct one{unsure}"
-            + drawn
+
+
+def _chain_set_job(base: str, unlabeled: list, cfg: QuickstartConfig, index: int) -> list:
+    """One set of warm-start chains in a process of its own, on one thread (see :func:`_chain_sets`)."""
+    from grit.cli.common import offline_defaults, quiet_transformers
+
+    offline_defaults()
+    quiet_transformers()
+    set_threads(1)
+    return _warm_chains(load_policy(base), unlabeled, cfg, index, None)
+
+
+def _chain_sets(policy, base: Path, parts: list[list], cfg: QuickstartConfig, stage: Stage) -> list[list]:
+    """The warm start's sets of chains, one per part of the unlabeled questions; logs how many each kept.
+
+    Generation barely uses a second thread (the chains of 500 questions: 32.7 s on one thread, 29.8 s on two;
+    docs/EXPERIMENTS.md), so where this process has more than one thread and there is more than one set, each set is
+    built in a process of its own on one thread, side by side. One thread gives the digits of two, so the chains are
+    those of one process building them in turn (tested)."""
+    import torch
+
+    if len(parts) == 1 or torch.get_num_threads() == 1:
+        sets = [_warm_chains(policy, part, cfg, i, stage) for i, part in enumerate(parts)]
+    else:
+        context = multiprocessing.get_context("spawn")  # a forked torch can hang on its thread pool
+        with (
+            phase(stage, f"own chains, {len(parts)} processes side by side", len(parts), "set") as bar,
+            ProcessPoolExecutor(len(parts), mp_context=context) as pool,
+        ):
+            jobs = [pool.submit(_chain_set_job, str(base), part, cfg, i) for i, part in enumerate(parts)]
+            sets = []
+            for job in jobs:
+                sets.append(job.result())
+                bar.update()
+    for part, chains in zip(parts, sets):
+        _log_kept(chains, len(part), cfg, stage)
+    return sets
+
+
+def _log_kept(chains: list, asked: int, cfg: QuickstartConfig, stage: Stage) -> None:
+    if not cfg.warm_agree:
+        return
+    if not chains:
+        raise ConfigError(
+            f"warm start: none of the {asked} chains' read-off answers agrees with the base's direct "
+            f"answer ({cfg.base or 'the shipped base'} may not be a base trained to answer from boxes); pass "
+            "--warm_agree false or another --base"
         )
-    return chains
+    unsure = f" or the direct one is under {cfg.warm_agree_sure:g} sure" if cfg.warm_agree_sure else ""
+    drawn = f" (boxes drawn up to {cfg.warm_retries} more times)" if cfg.warm_retries else ""
+    fixed = sum(c.corrected for c in chains)
+    drawn += f"; {fixed} keep their first look in the think, corrected in the rethink" if cfg.warm_correct else ""
+    stage.log(
+        f"{len(chains)} of {asked} chains kept: their read-off answer agrees with the direct one{unsure}" + drawn
+    )
 
 
 # grit train's fields the quickstart sets itself, with what to do instead.
@@ -325,10 +366,8 @@ def run_quickstart(
     pool = load_samples(out / "data" / "train.jsonl")
     sets = cfg.chain_sets()  # the world's train split holds them all (QuickstartConfig.n_data)
     unlabeled = random.Random(cfg.seed).sample(pool, cfg.warm_examples * sets)  # images and questions only
-    chain_sets = [  # the first warm_examples questions' chains, then (warm_soup_data own) the next ones'
-        _warm_chains(policy, unlabeled[i * cfg.warm_examples : (i + 1) * cfg.warm_examples], cfg, i, stage)
-        for i in range(sets)
-    ]
+    parts = [unlabeled[i * cfg.warm_examples : (i + 1) * cfg.warm_examples] for i in range(sets)]
+    chain_sets = _chain_sets(policy, base, parts, cfg, stage)  # the first part's chains, then the next ones'...
     if sets < cfg.warm_soup:  # warm_soup_data shared: every warm start on the same chains, in its own order
         chain_sets *= cfg.warm_soup
     souped_warm_start(
