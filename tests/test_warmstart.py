@@ -411,10 +411,11 @@ def test_listed_groups_keep_the_questions_order_and_each_groups_own_labels():
         listed_groups("What colour is the leftmost shape?", listing)
 
 
-def test_chain_sets_built_side_by_side_are_the_chains_built_in_turn(tmp_path):
+def test_chain_sets_built_side_by_side_are_the_chains_built_in_turn(tmp_path, capfd):
     """With more than one thread the quickstart builds each set of warm-start chains in a process of its own, on one
     thread: the same questions kept, in the same order, with the same chains, as one process building the sets in
-    turn on one thread (the retries' seeds follow each set's index in both)."""
+    turn on one thread (the retries' seeds follow each set's index in both). The workers draw no bars of their own:
+    the parent's one bar counts the sets."""
     import torch
 
     from grit.data import load_samples
@@ -434,6 +435,7 @@ def test_chain_sets_built_side_by_side_are_the_chains_built_in_turn(tmp_path):
     try:
         torch.set_num_threads(2)
         apart = _chain_sets(policy, shipped_base(), parts, cfg, stage)
+        drawn = capfd.readouterr().err
         torch.set_num_threads(1)
         in_turn = _chain_sets(policy, shipped_base(), parts, cfg, stage)
     finally:
@@ -444,3 +446,4 @@ def test_chain_sets_built_side_by_side_are_the_chains_built_in_turn(tmp_path):
     assert all(chains for chains in apart)
     assert [c.image.size for c in apart[0]] == [c.image.size for c in in_turn[0]]
     assert sum("chains kept" in line for line in logged) == 4  # each set's count, both ways
+    assert "2 processes side by side" in drawn and "own answers" not in drawn and "own boxes" not in drawn

@@ -17,12 +17,26 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+_silent = False  # no bars in this process: a worker whose parent shows its progress (silence_bars)
+
+
+def silence_bars() -> None:
+    """Draw no bar in this process from now on: for a worker process whose parent shows the progress of its work."""
+    global _silent
+    _silent = True
+
 
 def bar(desc: str, total: int | None = None, unit: str = "it", leave: bool = True) -> tqdm:
     """A tqdm bar with grit's settings: redrawn about once a second on a terminal, every 30 s into a log file."""
     interactive = sys.stderr.isatty()
     return tqdm(
-        total=total, desc=desc, unit=unit, leave=leave, dynamic_ncols=True, mininterval=1.0 if interactive else 30.0
+        total=total,
+        desc=desc,
+        unit=unit,
+        leave=leave,
+        dynamic_ncols=True,
+        mininterval=1.0 if interactive else 30.0,
+        disable=_silent,
     )
 
 

@@ -33,7 +33,7 @@ from grit.data.shapes.world import DEFAULT_SPLITS, apportion, write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.models.loading import load_policy
 from grit.outputs import SHAPES_OUTPUTS, TRAIN_OUTPUTS, OutputFolderError, unknown_entries
-from grit.progress import Stage, phase
+from grit.progress import Stage, phase, silence_bars
 from grit.provenance import provenance
 from grit.quickstart_summary import stage_table
 from grit.report import quickstart_report
@@ -238,6 +238,7 @@ def _chain_set_job(base: str, unlabeled: list, cfg: QuickstartConfig, index: int
 
     offline_defaults()
     quiet_transformers()
+    silence_bars()  # the parent's bar counts the sets done
     set_threads(1)
     return _warm_chains(load_policy(base), unlabeled, cfg, index, None)
 
