@@ -304,7 +304,9 @@ def run_quickstart(
     cfg: QuickstartConfig | None = None, train_overrides: Sequence[str] = (), log=print
 ) -> dict[str, Any]:
     """The whole pipeline (see the module doc) into ``cfg.out``; ``train_overrides`` are ``--field value`` pairs of
-    ``grit train`` fields, checked with the recipe before any work starts."""
+    ``grit train`` fields, checked with the recipe before any work starts. On more than one thread the warm start's
+    chain sets are built in processes of their own (:func:`_chain_sets`), which import the calling script again, as
+    any ``spawn`` process does: a script that calls this needs ``if __name__ == "__main__":``."""
     from grit.grpo import train
     from grit.train_config import TrainConfigError, field_checks, load_recipe, raise_problems
     from grit.warmstart import souped_warm_start
