@@ -11,7 +11,6 @@ Run: .venv/bin/python bench/bench_chain_sets.py [--examples 1000] [--sets 3] [--
 from __future__ import annotations
 
 import argparse
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -37,9 +36,7 @@ def main() -> None:
     cfg = QuickstartConfig(seed=a.seed, warm_examples=a.examples, warm_soup=a.sets)
     with tempfile.TemporaryDirectory() as tmp:
         write_shapes(Path(tmp) / "data", n=cfg.n_data(), seed=a.seed, cfg=cfg.world())
-        pool = load_samples(Path(tmp) / "data" / "train.jsonl")
-        unlabeled = random.Random(a.seed).sample(pool, a.examples * a.sets)  # as the quickstart draws them
-        parts = [unlabeled[i * a.examples : (i + 1) * a.examples] for i in range(a.sets)]
+        parts = cfg.warm_parts(load_samples(Path(tmp) / "data" / "train.jsonl"))  # as the quickstart draws them
         policy = load_policy(shipped_base())
         torch.set_num_threads(2)
         started = time.perf_counter()

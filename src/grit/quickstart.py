@@ -197,6 +197,13 @@ class QuickstartConfig:
         """Sets of warm-start chains the run makes: one per warm start (warm_soup_data own), or one for all."""
         return self.warm_soup if self.warm_soup_data == "own" else 1
 
+    def warm_parts(self, train: list) -> list[list]:
+        """The unlabeled questions (images and questions only) of each set of warm-start chains, drawn from the
+        world's ``train`` split (which holds them all: :meth:`n_data`)."""
+        sets = self.chain_sets()
+        unlabeled = random.Random(self.seed).sample(train, self.warm_examples * sets)
+        return [unlabeled[i * self.warm_examples : (i + 1) * self.warm_examples] for i in range(sets)]
+
     def n_data(self) -> int:
         """Questions in the run's shapes world (its train, val and test splits together): ten times the held-out
         questions, at least 2000, and enough that the train split holds every warm start's own unlabeled questions."""
@@ -366,12 +373,9 @@ def run_quickstart(
         what = f"{cfg.warm_soup} warm starts of {what}, their weights averaged"
     stage = Stage(3, 5, "warm start", what, log)
     set_threads(grit_args.threads, busy=True)
-    pool = load_samples(out / "data" / "train.jsonl")
-    sets = cfg.chain_sets()  # the world's train split holds them all (QuickstartConfig.n_data)
-    unlabeled = random.Random(cfg.seed).sample(pool, cfg.warm_examples * sets)  # images and questions only
-    parts = [unlabeled[i * cfg.warm_examples : (i + 1) * cfg.warm_examples] for i in range(sets)]
+    parts = cfg.warm_parts(load_samples(out / "data" / "train.jsonl"))
     chain_sets = _chain_sets(policy, base, parts, cfg, stage)  # the first part's chains, then the next ones'...
-    if sets < cfg.warm_soup:  # warm_soup_data shared: every warm start on the same chains, in its own order
+    if len(parts) < cfg.warm_soup:  # warm_soup_data shared: every warm start on the same chains, in its own order
         chain_sets *= cfg.warm_soup
     souped_warm_start(
         policy, chain_sets, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=stage.log, progress=stage
