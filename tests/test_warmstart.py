@@ -411,39 +411,42 @@ def test_listed_groups_keep_the_questions_order_and_each_groups_own_labels():
         listed_groups("What colour is the leftmost shape?", listing)
 
 
-def test_chain_sets_built_side_by_side_are_the_chains_built_in_turn(tmp_path, capfd):
-    """With more than one thread the quickstart builds each set of warm-start chains in a process of its own, on one
-    thread: the same questions kept, in the same order, with the same chains, as one process building the sets in
-    turn on one thread (the retries' seeds follow each set's index in both). The workers draw no bars of their own:
-    the parent's one bar counts the sets."""
+@pytest.mark.parametrize("data", ["own", "shared"])
+def test_warm_starts_side_by_side_are_the_warm_starts_in_turn(tmp_path, capfd, data):
+    """With more than one thread the quickstart runs each warm start (its chains, then its SFT steps) in a process
+    of its own, on one thread: the souped weights are those of one process making the warm starts in turn on one
+    thread, to the bit, and the same lines are logged (the retries' and the SFT's seeds follow each warm start's
+    index in both). The workers draw no bars of their own: the parent's bar counts the sets, then the steps."""
     import torch
 
     from grit.data import load_samples
     from grit.data.shapes.world import write_shapes
     from grit.models.loading import load_policy
     from grit.progress import Stage
-    from grit.quickstart import QuickstartConfig, _chain_sets, shipped_base
+    from grit.quickstart import QuickstartConfig, _warm_starts, shipped_base
 
     write_shapes(tmp_path / "data", n=200, seed=4)
     samples = load_samples(tmp_path / "data" / "train.jsonl")
-    parts = [samples[:16], samples[16:32]]
-    cfg = QuickstartConfig(seed=4)
-    policy = load_policy(shipped_base())
-    logged = []
-    stage = Stage(3, 5, "warm start", "two chain sets", logged.append)
-    threads = torch.get_num_threads()
+    cfg = QuickstartConfig(seed=4, warm_soup=2, warm_steps=3, warm_soup_data=data)
+    parts = [samples[:16], samples[16:32]] if data == "own" else [samples[:16]]
+    start = load_policy(shipped_base()).model.state_dict()
+    threads, logs, weights = torch.get_num_threads(), {}, {}
     try:
-        torch.set_num_threads(2)
-        apart = _chain_sets(policy, shipped_base(), parts, cfg, stage)
-        drawn = capfd.readouterr().err
-        torch.set_num_threads(1)
-        in_turn = _chain_sets(policy, shipped_base(), parts, cfg, stage)
+        for way, n in (("apart", 2), ("in turn", 1)):
+            torch.set_num_threads(n)
+            policy, logs[way] = load_policy(shipped_base()), []
+            _warm_starts(policy, shipped_base(), parts, cfg, Stage(3, 5, "warm start", data, logs[way].append))
+            weights[way] = policy.model.state_dict()
+            if way == "apart":
+                drawn = capfd.readouterr().err
     finally:
         torch.set_num_threads(threads)
-    assert [[(c.question, c.chain) for c in chains] for chains in apart] == [
-        [(c.question, c.chain) for c in chains] for chains in in_turn
-    ]
-    assert all(chains for chains in apart)
-    assert [c.image.size for c in apart[0]] == [c.image.size for c in in_turn[0]]
-    assert sum("chains kept" in line for line in logged) == 4  # each set's count, both ways
-    assert "2 processes side by side" in drawn and "own answers" not in drawn and "own boxes" not in drawn
+    moved = [k for k in start if not torch.equal(weights["in turn"][k], start[k])]
+    assert moved and not any(k.startswith("model.visual.") for k in moved)  # the language model learned, the tower not
+    assert all(torch.equal(weights["apart"][k], weights["in turn"][k]) for k in start)
+    assert logs["apart"] == logs["in turn"]
+    assert sum("chains kept" in line for line in logs["apart"]) == len(parts)
+    assert "SFT, 2 processes side by side" in drawn
+    if data == "own":  # shared: the parent builds the one set of chains, with its bars, before the workers start
+        assert "own chains, 2 processes side by side" in drawn
+        assert "own answers" not in drawn and "own boxes" not in drawn and "SFT: " not in drawn

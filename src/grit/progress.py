@@ -81,6 +81,31 @@ class Stage:
         return seconds
 
 
+class Relay:
+    """Stands in for a :class:`Stage` in a worker process whose parent shows the progress: every update of a phase's
+    bar is put on ``queue`` as ``(tag, phase, n)``, for the parent to count; nothing is drawn or printed here."""
+
+    def __init__(self, queue, tag: Any):
+        self.queue, self.tag = queue, tag
+
+    def start(self, desc: str, total: int, unit: str) -> _RelayBar:
+        return _RelayBar(self, desc)
+
+    def log(self, text: str) -> None:
+        pass  # a worker's lines are the parent's to write, from what the work returns
+
+
+class _RelayBar:
+    def __init__(self, relay: Relay, desc: str):
+        self.relay, self.desc = relay, desc
+
+    def update(self, n: int = 1) -> None:
+        self.relay.queue.put((self.relay.tag, self.desc, n))
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+
 def start(progress: Stage | None, desc: str, total: int, unit: str = "it") -> tqdm:
     """The bar for one phase of work: the stage's bar reset to it, or a bar of its own without a stage."""
     return progress.start(desc, total, unit) if progress is not None else bar(desc, total, unit)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import queue
 import random
 import time
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ from grit.data.shapes.world import DEFAULT_SPLITS, apportion, write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.models.loading import load_policy
 from grit.outputs import SHAPES_OUTPUTS, TRAIN_OUTPUTS, OutputFolderError, unknown_entries
-from grit.progress import Stage, phase, silence_bars
+from grit.progress import Relay, Stage, silence_bars
 from grit.provenance import provenance
 from grit.quickstart_summary import stage_table
 from grit.report import quickstart_report
@@ -239,48 +240,115 @@ def _warm_chains(policy, unlabeled: list, cfg: QuickstartConfig, index: int, sta
     )
 
 
-def _chain_set_job(base: str, unlabeled: list, cfg: QuickstartConfig, index: int) -> list:
-    """One set of warm-start chains in a process of its own, on one thread (see :func:`_chain_sets`)."""
+_events = None  # in a warm-start worker process: the queue its progress goes to (set by _worker_init)
+
+
+def _worker_init(events) -> None:
+    """A warm-start worker process: offline, quiet, no bars of its own, one thread (see :func:`_warm_starts`)."""
     from grit.cli.common import offline_defaults, quiet_transformers
 
+    global _events
+    _events = events
     offline_defaults()
     quiet_transformers()
-    silence_bars()  # the parent's bar counts the sets done
+    silence_bars()  # the parent's bar counts the sets built and the SFT steps taken
     set_threads(1)
-    return _warm_chains(load_policy(base), unlabeled, cfg, index, None)
 
 
-def _chain_sets(policy, base: Path, parts: list[list], cfg: QuickstartConfig, stage: Stage) -> list[list]:
-    """The warm start's sets of chains, one per part of the unlabeled questions; logs how many each kept.
+def _warm_start_job(base: str, cfg: QuickstartConfig, index: int, unlabeled: list, chains: list | None) -> tuple:
+    """Warm start ``index`` in a worker process: its chains (unless given), its SFT steps from the base. Returns
+    how many chains it kept and corrected, its losses and its weights (floating point ones only)."""
+    from grit.warmstart import warm_start
 
-    Generation barely uses a second thread (the chains of 500 questions: 32.7 s on one thread, 29.8 s on two;
-    docs/EXPERIMENTS.md), so where this process has more than one thread and there is more than one set, each set is
-    built in a process of its own on one thread, side by side. One thread gives the digits of two, so the chains are
-    those of one process building them in turn (tested)."""
+    policy = load_policy(base)
+    relay = Relay(_events, index)
+    if chains is None:
+        chains = _warm_chains(policy, unlabeled, cfg, index, None)
+    relay.start("chains", 1, "set").update()
+    kept = (len(chains), sum(c.corrected for c in chains))
+    if not chains:
+        return kept, [], {}
+    seed = cfg.seed + index
+    losses = warm_start(policy, chains, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=seed, log=relay.log, progress=relay)
+    return kept, losses, {k: v for k, v in policy.model.state_dict().items() if v.is_floating_point()}
+
+
+def _warm_starts(
+    policy, base: Path, parts: list[list], cfg: QuickstartConfig, stage: Stage, apart: bool | None = None
+) -> None:
+    """The warm start: ``policy`` (the base) set to the mean of ``cfg.warm_soup`` warm starts' weights, each on its
+    own part of the unlabeled questions' chains (or all on the one part's); logs how many chains each kept.
+
+    Generation barely uses a second thread (the chains of 500 questions: 32.7 s on one thread, 29.8 s on two) and an
+    SFT step gains 1.44x from it, so where this process has more than one thread and there is more than one warm
+    start, each warm start (its chains, then its SFT steps) runs in a process of its own on one thread, side by side
+    (bench/bench_warm_starts.py). One thread gives the digits of two, so the weights are those of one process making
+    the warm starts in turn (tested). ``apart``: side by side or in turn, whatever the threads (for the bench)."""
     import torch
 
-    if len(parts) == 1 or torch.get_num_threads() == 1:
-        sets = [_warm_chains(policy, part, cfg, i, stage) for i, part in enumerate(parts)]
-    else:
-        context = multiprocessing.get_context("spawn")  # a forked torch can hang on its thread pool
-        with (
-            phase(stage, f"own chains, {len(parts)} processes side by side", len(parts), "set") as bar,
-            ProcessPoolExecutor(len(parts), mp_context=context) as pool,
-        ):
-            jobs = [pool.submit(_chain_set_job, str(base), part, cfg, i) for i, part in enumerate(parts)]
-            sets = []
-            for job in jobs:
-                sets.append(job.result())
-                bar.update()
-    for part, chains in zip(parts, sets):
-        _log_kept(chains, len(part), cfg, stage)
-    return sets
+    from grit.warmstart import soup_weights, souped_warm_start
+
+    own = len(parts) == cfg.warm_soup
+    if apart is None:
+        apart = cfg.warm_soup > 1 and torch.get_num_threads() > 1
+    if not apart:
+        chain_sets = [_warm_chains(policy, part, cfg, i, stage) for i, part in enumerate(parts)]
+        for part, chains in zip(parts, chain_sets):
+            _log_kept(len(chains), sum(c.corrected for c in chains), len(part), cfg, stage)
+        if not own:  # warm_soup_data shared: every warm start on the same chains, in its own order
+            chain_sets *= cfg.warm_soup
+        souped_warm_start(
+            policy, chain_sets, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=stage.log, progress=stage
+        )
+        return
+    shared = None
+    if not own:
+        shared = _warm_chains(policy, parts[0], cfg, 0, stage)
+        _log_kept(len(shared), sum(c.corrected for c in shared), len(parts[0]), cfg, stage)
+    n = cfg.warm_soup
+    context = multiprocessing.get_context("spawn")  # a forked torch can hang on its thread pool
+    events = context.Queue()
+    with ProcessPoolExecutor(n, mp_context=context, initializer=_worker_init, initargs=(events,)) as pool:
+        jobs = [pool.submit(_warm_start_job, str(base), cfg, i, parts[i if own else 0], shared) for i in range(n)]
+        _show_progress(jobs, events, n, cfg.warm_steps, stage)
+        results = [job.result() for job in jobs]
+    for part, (kept, _, _) in zip(parts if own else [], results):
+        _log_kept(*kept, len(part), cfg, stage)
+    for i, (kept, losses, _) in enumerate(results):
+        stage.log(f"warm start {i + 1} of {n} (seed {cfg.seed + i}, {kept[0]} chains)")
+        stage.log(f"warm start: {cfg.warm_steps} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+    souped = soup_weights(policy.model.state_dict(), (weights for _, _, weights in results))
+    policy.model.load_state_dict(souped)
+    stage.log(f"warm start: the mean of {n} warm starts' weights")
 
 
-def _log_kept(chains: list, asked: int, cfg: QuickstartConfig, stage: Stage) -> None:
+def _show_progress(jobs: list, events, sets: int, steps: int, stage: Stage) -> None:
+    """The stage's bar while the workers run: the chain sets built, then the SFT steps taken (all workers'), from
+    the ``(index, phase, n)`` updates their :class:`grit.progress.Relay` sends; returns when every job is done."""
+    built, taken, bar = 0, 0, stage.start(f"own chains, {sets} processes side by side", sets, "set")
+    while True:
+        try:
+            _, what, n = events.get(timeout=0.5)
+        except queue.Empty:
+            if all(job.done() for job in jobs) or any(job.done() and job.exception() for job in jobs):
+                return  # done, or failed: the caller's job.result() raises the worker's error
+            continue
+        if what == "chains":
+            built += n
+            bar.update(n)
+            if built == sets:  # every set built: the bar now counts the SFT steps
+                bar = stage.start(f"SFT, {sets} processes side by side", sets * steps, "step")
+                bar.update(taken)
+        elif what == "SFT":
+            taken += n
+            if built == sets:
+                bar.update(n)
+
+
+def _log_kept(kept: int, corrected: int, asked: int, cfg: QuickstartConfig, stage: Stage) -> None:
     if not cfg.warm_agree:
         return
-    if not chains:
+    if not kept:
         raise ConfigError(
             f"warm start: none of the {asked} chains' read-off answers agrees with the base's direct "
             f"answer ({cfg.base or 'the shipped base'} may not be a base trained to answer from boxes); pass "
@@ -288,11 +356,8 @@ def _log_kept(chains: list, asked: int, cfg: QuickstartConfig, stage: Stage) -> 
         )
     unsure = f" or the direct one is under {cfg.warm_agree_sure:g} sure" if cfg.warm_agree_sure else ""
     drawn = f" (boxes drawn up to {cfg.warm_retries} more times)" if cfg.warm_retries else ""
-    fixed = sum(c.corrected for c in chains)
-    drawn += f"; {fixed} keep their first look in the think, corrected in the rethink" if cfg.warm_correct else ""
-    stage.log(
-        f"{len(chains)} of {asked} chains kept: their read-off answer agrees with the direct one{unsure}" + drawn
-    )
+    drawn += f"; {corrected} keep their first look in the think, corrected in the rethink" if cfg.warm_correct else ""
+    stage.log(f"{kept} of {asked} chains kept: their read-off answer agrees with the direct one{unsure}" + drawn)
 
 
 # grit train's fields the quickstart sets itself, with what to do instead.
@@ -311,12 +376,11 @@ def run_quickstart(
     cfg: QuickstartConfig | None = None, train_overrides: Sequence[str] = (), log=print
 ) -> dict[str, Any]:
     """The whole pipeline (see the module doc) into ``cfg.out``; ``train_overrides`` are ``--field value`` pairs of
-    ``grit train`` fields, checked with the recipe before any work starts. On more than one thread the warm start's
-    chain sets are built in processes of their own (:func:`_chain_sets`), which import the calling script again, as
+    ``grit train`` fields, checked with the recipe before any work starts. On more than one thread the warm starts
+    run in processes of their own (:func:`_warm_starts`), which import the calling script again, as
     any ``spawn`` process does: a script that calls this needs ``if __name__ == "__main__":``."""
     from grit.grpo import train
     from grit.train_config import TrainConfigError, field_checks, load_recipe, raise_problems
-    from grit.warmstart import souped_warm_start
 
     cfg = cfg or QuickstartConfig()
     taken = [a for a in train_overrides if a.startswith("--") and a[2:].partition("=")[0] in QUICKSTART_TRAIN_FIELDS]
@@ -374,12 +438,7 @@ def run_quickstart(
     stage = Stage(3, 5, "warm start", what, log)
     set_threads(grit_args.threads, busy=True)
     parts = cfg.warm_parts(load_samples(out / "data" / "train.jsonl"))
-    chain_sets = _chain_sets(policy, base, parts, cfg, stage)  # the first part's chains, then the next ones'...
-    if len(parts) < cfg.warm_soup:  # warm_soup_data shared: every warm start on the same chains, in its own order
-        chain_sets *= cfg.warm_soup
-    souped_warm_start(
-        policy, chain_sets, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=stage.log, progress=stage
-    )
+    _warm_starts(policy, base, parts, cfg, stage)
     policy.model.save_pretrained(out / "warm")
     policy.processor.save_pretrained(out / "warm")
     warm_eval = out / "eval" / "warm-grounded"

@@ -22,7 +22,7 @@ box is read. Referents are read from the question text (shapes-world phrasing). 
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -357,22 +357,37 @@ def souped_warm_start(
         return [warm_start(policy, chain_sets[0], steps=steps, lr=lr, seed=seed, log=log, progress=progress)]
     model = policy.model
     start_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    total = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in start_weights.items() if v.is_floating_point()}
     losses = []
-    for i, chains in enumerate(chain_sets):
-        model.load_state_dict(start_weights)
-        log(f"warm start {i + 1} of {len(chain_sets)} (seed {seed + i}, {len(chains)} chains)")
-        losses.append(warm_start(policy, chains, steps=steps, lr=lr, seed=seed + i, log=log, progress=progress))
-        with torch.no_grad():
-            for k, v in model.state_dict().items():
-                if k in total:
-                    total[k] += v.double()
+
+    def tuned():
+        for i, chains in enumerate(chain_sets):
+            model.load_state_dict(start_weights)
+            log(f"warm start {i + 1} of {len(chain_sets)} (seed {seed + i}, {len(chains)} chains)")
+            losses.append(warm_start(policy, chains, steps=steps, lr=lr, seed=seed + i, log=log, progress=progress))
+            yield model.state_dict()
+
+    souped = soup_weights(start_weights, tuned())
     with torch.no_grad():
-        model.load_state_dict(
-            {k: (total[k] / len(chain_sets)).to(v.dtype) if k in total else v for k, v in start_weights.items()}
-        )
+        model.load_state_dict(souped)
     log(f"warm start: the mean of {len(chain_sets)} warm starts' weights")
     return losses
+
+
+def soup_weights(start: dict[str, torch.Tensor], tuned: Iterable[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The uniform mean of fine-tuned weights (a model soup), summed in float64 in the order given; ``start``'s
+    entries that are not floating point (and any that no fine-tune holds) stay as they are. ``tuned`` may be a
+    generator: each state dict is added as it comes, so only one is held at a time (and the generator may train
+    between them: no gradient mode is set here; state dicts hold detached tensors)."""
+    total: dict[str, torch.Tensor] = {}
+    count = 0
+    for weights in tuned:
+        count += 1
+        for k, v in weights.items():
+            if v.is_floating_point():
+                total[k] = total[k] + v.double() if k in total else v.double().clone()
+    if not count:
+        raise ValueError("soup_weights: no fine-tuned weights to average")
+    return {k: (total[k] / count).to(v.dtype) if k in total else v for k, v in start.items()}
 
 
 def length_parts(examples: Sequence[Example], parts: int) -> list[list[Example]]:
