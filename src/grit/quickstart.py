@@ -306,11 +306,12 @@ def _warm_starts(
         shared = _warm_chains(policy, parts[0], cfg, 0, stage)
         _log_kept(len(shared), sum(c.corrected for c in shared), len(parts[0]), cfg, stage)
     n = cfg.warm_soup
+    workers = min(n, 2 * torch.get_num_threads())  # the quickstart: 3 on 2 cores; more warm starts wait their turn
     context = multiprocessing.get_context("spawn")  # a forked torch can hang on its thread pool
     events = context.Queue()
-    with ProcessPoolExecutor(n, mp_context=context, initializer=_worker_init, initargs=(events,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(events,)) as pool:
         jobs = [pool.submit(_warm_start_job, str(base), cfg, i, parts[i if own else 0], shared) for i in range(n)]
-        _show_progress(jobs, events, n, cfg.warm_steps, stage)
+        _show_progress(jobs, events, workers, cfg.warm_steps, stage)
         results = [job.result() for job in jobs]
     for part, (kept, _, _) in zip(parts if own else [], results):
         _log_kept(*kept, len(part), cfg, stage)
@@ -322,10 +323,12 @@ def _warm_starts(
     stage.log(f"warm start: the mean of {n} warm starts' weights")
 
 
-def _show_progress(jobs: list, events, sets: int, steps: int, stage: Stage) -> None:
-    """The stage's bar while the workers run: the chain sets built, then the SFT steps taken (all workers'), from
-    the ``(index, phase, n)`` updates their :class:`grit.progress.Relay` sends; returns when every job is done."""
-    built, taken, bar = 0, 0, stage.start(f"own chains, {sets} processes side by side", sets, "set")
+def _show_progress(jobs: list, events, workers: int, steps: int, stage: Stage) -> None:
+    """The stage's bar while the ``workers`` processes run the ``jobs``: the chain sets built, then the SFT steps
+    taken (all jobs'), from the ``(index, phase, n)`` updates their :class:`grit.progress.Relay` sends; returns when
+    every job is done, or as soon as one has failed."""
+    sets = len(jobs)
+    built, taken, bar = 0, 0, stage.start(f"own chains, {workers} processes side by side", sets, "set")
     while True:
         try:
             _, what, n = events.get(timeout=0.5)
@@ -337,7 +340,7 @@ def _show_progress(jobs: list, events, sets: int, steps: int, stage: Stage) -> N
             built += n
             bar.update(n)
             if built == sets:  # every set built: the bar now counts the SFT steps
-                bar = stage.start(f"SFT, {sets} processes side by side", sets * steps, "step")
+                bar = stage.start(f"SFT, {workers} processes side by side", sets * steps, "step")
                 bar.update(taken)
         elif what == "SFT":
             taken += n
