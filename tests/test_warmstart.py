@@ -450,3 +450,44 @@ def test_warm_starts_side_by_side_are_the_warm_starts_in_turn(tmp_path, capfd, d
     if data == "own":  # shared: the parent builds the one set of chains, with its bars, before the workers start
         assert "own chains, 2 processes side by side" in drawn
         assert "own answers" not in drawn and "own boxes" not in drawn and "SFT: " not in drawn
+
+
+def test_a_relay_sends_its_updates_until_its_parent_stops_it():
+    import multiprocessing
+
+    from grit.progress import Relay, Stopped
+
+    context = multiprocessing.get_context("spawn")
+    events, stop = context.Queue(), context.Event()
+    relay = Relay(events, 2, stop)
+    relay.start("SFT", 10, "step").update(3)
+    relay.send("kept", 0)
+    assert [events.get(timeout=5), events.get(timeout=5)] == [(2, "SFT", 3), (2, "kept", 0)]
+    stop.set()
+    with pytest.raises(Stopped):
+        relay.start("SFT", 10, "step").update()
+
+
+@pytest.mark.timeout(300)  # without the stop, the other worker would take its million steps first
+def test_a_warm_start_that_keeps_no_chain_stops_the_others_and_says_why(tmp_path):
+    """Side by side, a set of chains none of which agree stops the warm starts already training: the error names
+    the set, and no one waits for the others' SFT steps (here far too many to finish)."""
+    import torch
+
+    from grit.config import ConfigError
+    from grit.data import load_samples
+    from grit.data.shapes.world import write_shapes
+    from grit.models.loading import load_policy
+    from grit.progress import Stage
+    from grit.quickstart import QuickstartConfig, _warm_starts, shipped_base
+
+    write_shapes(tmp_path / "data", n=200, seed=4)
+    samples = load_samples(tmp_path / "data" / "train.jsonl")
+    cfg = QuickstartConfig(seed=4, warm_soup=2, warm_steps=10**6)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with pytest.raises(ConfigError, match="none of the 0 chains"):  # an empty set: it keeps none
+            _warm_starts(load_policy(shipped_base()), shipped_base(), [samples[:8], []], cfg, Stage(3, 5, "ws"))
+    finally:
+        torch.set_num_threads(threads)

@@ -81,15 +81,25 @@ class Stage:
         return seconds
 
 
+class Stopped(Exception):
+    """Raised in a worker process at its next progress update once its parent has asked it to stop."""
+
+
 class Relay:
     """Stands in for a :class:`Stage` in a worker process whose parent shows the progress: every update of a phase's
-    bar is put on ``queue`` as ``(tag, phase, n)``, for the parent to count; nothing is drawn or printed here."""
+    bar is put on ``queue`` as ``(tag, phase, n)``, for the parent to count; nothing is drawn or printed here. Once
+    the parent sets ``stop`` (a multiprocessing event), the worker's next update raises :class:`Stopped`."""
 
-    def __init__(self, queue, tag: Any):
-        self.queue, self.tag = queue, tag
+    def __init__(self, queue, tag: Any, stop=None):
+        self.queue, self.tag, self.stop = queue, tag, stop
 
     def start(self, desc: str, total: int, unit: str) -> _RelayBar:
         return _RelayBar(self, desc)
+
+    def send(self, what: str, value: Any) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped(f"{self.tag}: stopped by the parent process")
+        self.queue.put((self.tag, what, value))
 
     def log(self, text: str) -> None:
         pass  # a worker's lines are the parent's to write, from what the work returns
@@ -100,7 +110,7 @@ class _RelayBar:
         self.relay, self.desc = relay, desc
 
     def update(self, n: int = 1) -> None:
-        self.relay.queue.put((self.relay.tag, self.desc, n))
+        self.relay.send(self.desc, n)
 
     def set_postfix(self, *args, **kwargs) -> None:
         pass

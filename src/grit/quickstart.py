@@ -20,7 +20,7 @@ import queue
 import random
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -34,7 +34,7 @@ from grit.data.shapes.world import DEFAULT_SPLITS, apportion, write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.models.loading import load_policy
 from grit.outputs import SHAPES_OUTPUTS, TRAIN_OUTPUTS, OutputFolderError, unknown_entries
-from grit.progress import Relay, Stage, silence_bars
+from grit.progress import Relay, Stage, Stopped, silence_bars
 from grit.provenance import provenance
 from grit.quickstart_summary import stage_table
 from grit.report import quickstart_report
@@ -240,15 +240,15 @@ def _warm_chains(policy, unlabeled: list, cfg: QuickstartConfig, index: int, sta
     )
 
 
-_events = None  # in a warm-start worker process: the queue its progress goes to (set by _worker_init)
+_events = _stop = None  # in a warm-start worker process: where its progress goes, and its parent's stop (_worker_init)
 
 
-def _worker_init(events) -> None:
+def _worker_init(events, stop) -> None:
     """A warm-start worker process: offline, quiet, no bars of its own, one thread (see :func:`_warm_starts`)."""
     from grit.cli.common import offline_defaults, quiet_transformers
 
-    global _events
-    _events = events
+    global _events, _stop
+    _events, _stop = events, stop
     offline_defaults()
     quiet_transformers()
     silence_bars()  # the parent's bar counts the sets built and the SFT steps taken
@@ -261,10 +261,10 @@ def _warm_start_job(base: str, cfg: QuickstartConfig, index: int, unlabeled: lis
     from grit.warmstart import warm_start
 
     policy = load_policy(base)
-    relay = Relay(_events, index)
+    relay = Relay(_events, index, _stop)
     if chains is None:
         chains = _warm_chains(policy, unlabeled, cfg, index, None)
-    relay.start("chains", 1, "set").update()
+    relay.send("kept", len(chains))  # none kept: the parent stops every worker and says why
     kept = (len(chains), sum(c.corrected for c in chains))
     if not chains:
         return kept, [], {}
@@ -308,13 +308,16 @@ def _warm_starts(
     n = cfg.warm_soup
     workers = min(n, 2 * torch.get_num_threads())  # the quickstart: 3 on 2 cores; more warm starts wait their turn
     context = multiprocessing.get_context("spawn")  # a forked torch can hang on its thread pool
-    events = context.Queue()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(events,)) as pool:
+    events, stop = context.Queue(), context.Event()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(events, stop)) as pool:
         jobs = [pool.submit(_warm_start_job, str(base), cfg, i, parts[i if own else 0], shared) for i in range(n)]
-        _show_progress(jobs, events, workers, cfg.warm_steps, stage)
-        results = [job.result() for job in jobs]
-    for part, (kept, _, _) in zip(parts if own else [], results):
-        _log_kept(*kept, len(part), cfg, stage)
+        _show_progress(jobs, events, workers, cfg.warm_steps, stage, stop if cfg.warm_agree else None)
+        if stop.is_set():  # the others stop at their next step; wait for them here, where the error is said
+            wait(jobs)
+    for part, job in zip(parts if own else [], jobs):
+        if not isinstance(job.exception(), Stopped):
+            _log_kept(*job.result()[0], len(part), cfg, stage)  # raises for a set that kept no chain
+    results = [job.result() for job in jobs]  # a worker's own error, if any
     for i, (kept, losses, _) in enumerate(results):
         stage.log(f"warm start {i + 1} of {n} (seed {cfg.seed + i}, {kept[0]} chains)")
         stage.log(f"warm start: {cfg.warm_steps} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
@@ -323,10 +326,10 @@ def _warm_starts(
     stage.log(f"warm start: the mean of {n} warm starts' weights")
 
 
-def _show_progress(jobs: list, events, workers: int, steps: int, stage: Stage) -> None:
+def _show_progress(jobs: list, events, workers: int, steps: int, stage: Stage, stop=None) -> None:
     """The stage's bar while the ``workers`` processes run the ``jobs``: the chain sets built, then the SFT steps
     taken (all jobs'), from the ``(index, phase, n)`` updates their :class:`grit.progress.Relay` sends; returns when
-    every job is done, or as soon as one has failed."""
+    every job is done, as soon as one has failed, or, with ``stop``, as soon as a set kept no chain (``stop`` set)."""
     sets = len(jobs)
     built, taken, bar = 0, 0, stage.start(f"own chains, {workers} processes side by side", sets, "set")
     while True:
@@ -336,9 +339,12 @@ def _show_progress(jobs: list, events, workers: int, steps: int, stage: Stage) -
             if all(job.done() for job in jobs) or any(job.done() and job.exception() for job in jobs):
                 return  # done, or failed: the caller's job.result() raises the worker's error
             continue
-        if what == "chains":
-            built += n
-            bar.update(n)
+        if what == "kept":
+            if not n and stop is not None:
+                stop.set()
+                return
+            built += 1
+            bar.update()
             if built == sets:  # every set built: the bar now counts the SFT steps
                 bar = stage.start(f"SFT, {workers} processes side by side", sets * steps, "step")
                 bar.update(taken)
