@@ -32,7 +32,8 @@ def main() -> None:
     from grit.data.shapes.world import write_shapes
     from grit.models.loading import load_policy
     from grit.progress import Stage, silence_bars
-    from grit.quickstart import QuickstartConfig, _warm_starts, shipped_base
+    from grit.quickstart import QuickstartConfig, shipped_base
+    from grit.quickstart_warm import warm_starts
 
     quiet_transformers()
     silence_bars()
@@ -45,7 +46,7 @@ def main() -> None:
         for apart in (False, True):
             policy, lines[apart] = load_policy(shipped_base()), []
             started = time.perf_counter()
-            _warm_starts(policy, shipped_base(), parts, cfg, Stage(3, 5, "warm start", "", lines[apart].append), apart)
+            warm_starts(policy, shipped_base(), parts, cfg, Stage(3, 5, "warm start", "", lines[apart].append), apart)
             seconds[apart] = time.perf_counter() - started
             weights[apart] = policy.model.state_dict()
     same = all(torch.equal(weights[True][k], weights[False][k]) for k in weights[False])

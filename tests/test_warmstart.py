@@ -423,7 +423,8 @@ def test_warm_starts_side_by_side_are_the_warm_starts_in_turn(tmp_path, capfd, d
     from grit.data.shapes.world import write_shapes
     from grit.models.loading import load_policy
     from grit.progress import Stage
-    from grit.quickstart import QuickstartConfig, _warm_starts, shipped_base
+    from grit.quickstart import QuickstartConfig, shipped_base
+    from grit.quickstart_warm import warm_starts
 
     write_shapes(tmp_path / "data", n=200, seed=4)
     samples = load_samples(tmp_path / "data" / "train.jsonl")
@@ -435,7 +436,7 @@ def test_warm_starts_side_by_side_are_the_warm_starts_in_turn(tmp_path, capfd, d
         for way, n in (("apart", 2), ("in turn", 1)):
             torch.set_num_threads(n)
             policy, logs[way] = load_policy(shipped_base()), []
-            _warm_starts(policy, shipped_base(), parts, cfg, Stage(3, 5, "warm start", data, logs[way].append))
+            warm_starts(policy, shipped_base(), parts, cfg, Stage(3, 5, "warm start", data, logs[way].append))
             weights[way] = policy.model.state_dict()
             if way == "apart":
                 drawn = capfd.readouterr().err
@@ -479,7 +480,8 @@ def test_a_warm_start_that_keeps_no_chain_stops_the_others_and_says_why(tmp_path
     from grit.data.shapes.world import write_shapes
     from grit.models.loading import load_policy
     from grit.progress import Stage
-    from grit.quickstart import QuickstartConfig, _warm_starts, shipped_base
+    from grit.quickstart import QuickstartConfig, shipped_base
+    from grit.quickstart_warm import warm_starts
 
     write_shapes(tmp_path / "data", n=200, seed=4)
     samples = load_samples(tmp_path / "data" / "train.jsonl")
@@ -488,6 +490,6 @@ def test_a_warm_start_that_keeps_no_chain_stops_the_others_and_says_why(tmp_path
     try:
         torch.set_num_threads(2)
         with pytest.raises(ConfigError, match="none of the 0 chains"):  # an empty set: it keeps none
-            _warm_starts(load_policy(shipped_base()), shipped_base(), [samples[:8], []], cfg, Stage(3, 5, "ws"))
+            warm_starts(load_policy(shipped_base()), shipped_base(), [samples[:8], []], cfg, Stage(3, 5, "ws"))
     finally:
         torch.set_num_threads(threads)

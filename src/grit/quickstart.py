@@ -4,7 +4,7 @@
 2. evaluate the shipped base on the test split with the direct and the grounded prompt;
 3. label-free format warm start on the base's own outputs (:mod:`grit.warmstart`; a deviation from the paper,
    needed by a tiny base that never samples the chain layout on its own): three warm starts, each on its own
-   unlabeled questions, and the mean of their weights (``warm_soup``);
+   unlabeled questions, and the mean of their weights (``warm_soup``; :mod:`grit.quickstart_warm`);
 4. GRPO-GR on GRIT-20 with ``recipes/shapes_tiny_cpu.yaml``;
 5. evaluate again and write ``OUT/report.html`` (:func:`grit.report.quickstart_report`).
 
@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
-import queue
 import random
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -28,13 +25,12 @@ from typing import Any
 
 from grit.config import ConfigError, check_fields
 from grit.data import load_samples
-from grit.data.images import load_image
 from grit.data.shapes import COLOURS, SHAPES, WorldConfig
 from grit.data.shapes.world import DEFAULT_SPLITS, apportion, write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.models.loading import load_policy
 from grit.outputs import SHAPES_OUTPUTS, TRAIN_OUTPUTS, OutputFolderError, unknown_entries
-from grit.progress import Relay, Stage, Stopped, silence_bars
+from grit.progress import Stage
 from grit.provenance import provenance
 from grit.quickstart_summary import stage_table
 from grit.report import quickstart_report
@@ -219,156 +215,6 @@ class QuickstartConfig:
         return WorldConfig(max_objects=self.max_objects, max_count=self.max_count)
 
 
-def _warm_chains(policy, unlabeled: list, cfg: QuickstartConfig, index: int, stage: Stage | None) -> list:
-    """The base's own chains for ``unlabeled`` questions (:func:`grit.warmstart.self_chains`), seed ``cfg.seed +
-    index``."""
-    from grit.warmstart import self_chains
-
-    return self_chains(
-        policy,
-        [load_image(s.image_path) for s in unlabeled],
-        [s.question for s in unlabeled],
-        layout=cfg.warm_layout,
-        progress=stage,
-        agree=cfg.warm_agree,
-        sure=cfg.warm_agree_sure,
-        retries=cfg.warm_retries,
-        seed=cfg.seed + index,
-        fallback=FALLBACKS[cfg.warm_fallback],
-        correct=cfg.warm_correct,
-        boxes_from=cfg.warm_boxes,
-    )
-
-
-_events = _stop = None  # in a warm-start worker process: where its progress goes, and its parent's stop (_worker_init)
-
-
-def _worker_init(events, stop) -> None:
-    """A warm-start worker process: offline, quiet, no bars of its own, one thread (see :func:`_warm_starts`)."""
-    from grit.cli.common import offline_defaults, quiet_transformers
-
-    global _events, _stop
-    _events, _stop = events, stop
-    offline_defaults()
-    quiet_transformers()
-    silence_bars()  # the parent's bar counts the sets built and the SFT steps taken
-    set_threads(1)
-
-
-def _warm_start_job(base: str, cfg: QuickstartConfig, index: int, unlabeled: list, chains: list | None) -> tuple:
-    """Warm start ``index`` in a worker process: its chains (unless given), its SFT steps from the base. Returns
-    how many chains it kept and corrected, its losses and its weights (floating point ones only)."""
-    from grit.warmstart import warm_start
-
-    policy = load_policy(base)
-    relay = Relay(_events, index, _stop)
-    if chains is None:
-        chains = _warm_chains(policy, unlabeled, cfg, index, None)
-    relay.send("kept", len(chains))  # none kept: the parent stops every worker and says why
-    kept = (len(chains), sum(c.corrected for c in chains))
-    if not chains:
-        return kept, [], {}
-    seed = cfg.seed + index
-    losses = warm_start(policy, chains, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=seed, log=relay.log, progress=relay)
-    return kept, losses, {k: v for k, v in policy.model.state_dict().items() if v.is_floating_point()}
-
-
-def _warm_starts(
-    policy, base: Path, parts: list[list], cfg: QuickstartConfig, stage: Stage, apart: bool | None = None
-) -> None:
-    """The warm start: ``policy`` (the base) set to the mean of ``cfg.warm_soup`` warm starts' weights, each on its
-    own part of the unlabeled questions' chains (or all on the one part's); logs how many chains each kept.
-
-    Generation barely uses a second thread (the chains of 500 questions: 32.7 s on one thread, 29.8 s on two) and an
-    SFT step gains 1.44x from it, so where this process has more than one thread and there is more than one warm
-    start, each warm start (its chains, then its SFT steps) runs in a process of its own on one thread, side by side
-    (bench/bench_warm_starts.py). One thread gives the digits of two, so the weights are those of one process making
-    the warm starts in turn (tested). ``apart``: side by side or in turn, whatever the threads (for the bench)."""
-    import torch
-
-    from grit.warmstart import soup_weights, souped_warm_start
-
-    own = len(parts) == cfg.warm_soup
-    if apart is None:
-        apart = cfg.warm_soup > 1 and torch.get_num_threads() > 1
-    if not apart:
-        chain_sets = [_warm_chains(policy, part, cfg, i, stage) for i, part in enumerate(parts)]
-        for part, chains in zip(parts, chain_sets):
-            _log_kept(len(chains), sum(c.corrected for c in chains), len(part), cfg, stage)
-        if not own:  # warm_soup_data shared: every warm start on the same chains, in its own order
-            chain_sets *= cfg.warm_soup
-        souped_warm_start(
-            policy, chain_sets, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=stage.log, progress=stage
-        )
-        return
-    shared = None
-    if not own:
-        shared = _warm_chains(policy, parts[0], cfg, 0, stage)
-        _log_kept(len(shared), sum(c.corrected for c in shared), len(parts[0]), cfg, stage)
-    n = cfg.warm_soup
-    workers = min(n, 2 * torch.get_num_threads())  # the quickstart: 3 on 2 cores; more warm starts wait their turn
-    context = multiprocessing.get_context("spawn")  # a forked torch can hang on its thread pool
-    events, stop = context.Queue(), context.Event()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(events, stop)) as pool:
-        jobs = [pool.submit(_warm_start_job, str(base), cfg, i, parts[i if own else 0], shared) for i in range(n)]
-        _show_progress(jobs, events, workers, cfg.warm_steps, stage, stop if cfg.warm_agree else None)
-        if stop.is_set():  # the others stop at their next step; wait for them here, where the error is said
-            wait(jobs)
-    for part, job in zip(parts if own else [], jobs):
-        if not isinstance(job.exception(), Stopped):
-            _log_kept(*job.result()[0], len(part), cfg, stage)  # raises for a set that kept no chain
-    results = [job.result() for job in jobs]  # a worker's own error, if any
-    for i, (kept, losses, _) in enumerate(results):
-        stage.log(f"warm start {i + 1} of {n} (seed {cfg.seed + i}, {kept[0]} chains)")
-        stage.log(f"warm start: {cfg.warm_steps} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
-    souped = soup_weights(policy.model.state_dict(), (weights for _, _, weights in results))
-    policy.model.load_state_dict(souped)
-    stage.log(f"warm start: the mean of {n} warm starts' weights")
-
-
-def _show_progress(jobs: list, events, workers: int, steps: int, stage: Stage, stop=None) -> None:
-    """The stage's bar while the ``workers`` processes run the ``jobs``: the chain sets built, then the SFT steps
-    taken (all jobs'), from the ``(index, phase, n)`` updates their :class:`grit.progress.Relay` sends; returns when
-    every job is done, as soon as one has failed, or, with ``stop``, as soon as a set kept no chain (``stop`` set)."""
-    sets = len(jobs)
-    built, taken, bar = 0, 0, stage.start(f"own chains, {workers} processes side by side", sets, "set")
-    while True:
-        try:
-            _, what, n = events.get(timeout=0.5)
-        except queue.Empty:
-            if all(job.done() for job in jobs) or any(job.done() and job.exception() for job in jobs):
-                return  # done, or failed: the caller's job.result() raises the worker's error
-            continue
-        if what == "kept":
-            if not n and stop is not None:
-                stop.set()
-                return
-            built += 1
-            bar.update()
-            if built == sets:  # every set built: the bar now counts the SFT steps
-                bar = stage.start(f"SFT, {workers} processes side by side", sets * steps, "step")
-                bar.update(taken)
-        elif what == "SFT":
-            taken += n
-            if built == sets:
-                bar.update(n)
-
-
-def _log_kept(kept: int, corrected: int, asked: int, cfg: QuickstartConfig, stage: Stage) -> None:
-    if not cfg.warm_agree:
-        return
-    if not kept:
-        raise ConfigError(
-            f"warm start: none of the {asked} chains' read-off answers agrees with the base's direct "
-            f"answer ({cfg.base or 'the shipped base'} may not be a base trained to answer from boxes); pass "
-            "--warm_agree false or another --base"
-        )
-    unsure = f" or the direct one is under {cfg.warm_agree_sure:g} sure" if cfg.warm_agree_sure else ""
-    drawn = f" (boxes drawn up to {cfg.warm_retries} more times)" if cfg.warm_retries else ""
-    drawn += f"; {corrected} keep their first look in the think, corrected in the rethink" if cfg.warm_correct else ""
-    stage.log(f"{kept} of {asked} chains kept: their read-off answer agrees with the direct one{unsure}" + drawn)
-
-
 # grit train's fields the quickstart sets itself, with what to do instead.
 QUICKSTART_TRAIN_FIELDS = {
     "model": "the quickstart trains the warm start it makes (OUT/warm); pass --base DIR to start from another tiny "
@@ -386,9 +232,10 @@ def run_quickstart(
 ) -> dict[str, Any]:
     """The whole pipeline (see the module doc) into ``cfg.out``; ``train_overrides`` are ``--field value`` pairs of
     ``grit train`` fields, checked with the recipe before any work starts. On more than one thread the warm starts
-    run in processes of their own (:func:`_warm_starts`), which import the calling script again, as
+    run in processes of their own (:func:`grit.quickstart_warm.warm_starts`), which import the calling script again, as
     any ``spawn`` process does: a script that calls this needs ``if __name__ == "__main__":``."""
     from grit.grpo import train
+    from grit.quickstart_warm import warm_starts
     from grit.train_config import TrainConfigError, field_checks, load_recipe, raise_problems
 
     cfg = cfg or QuickstartConfig()
@@ -447,7 +294,7 @@ def run_quickstart(
     stage = Stage(3, 5, "warm start", what, log)
     set_threads(grit_args.threads, busy=True)
     parts = cfg.warm_parts(load_samples(out / "data" / "train.jsonl"))
-    _warm_starts(policy, base, parts, cfg, stage)
+    warm_starts(policy, base, parts, cfg, stage)
     policy.model.save_pretrained(out / "warm")
     policy.processor.save_pretrained(out / "warm")
     warm_eval = out / "eval" / "warm-grounded"
