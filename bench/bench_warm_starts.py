@@ -8,6 +8,7 @@ Generation gains little from a second thread and an SFT step 1.44x (``bench/benc
 world for ``--seed``, three warm starts of 300 unlabeled questions and 50 steps (about 5 min for both ways);
 ``--examples 1000 --steps 150`` is the quickstart's (about 11 min).
 Run: .venv/bin/python bench/bench_warm_starts.py [--examples 1000] [--steps 150] [--sets 3] [--seed 0]
+    [--data own|pooled|shared]
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ from pathlib import Path
 
 
 def main() -> None:
+    from grit.quickstart import SOUP_DATA
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=300, help="unlabeled questions a set (the quickstart: 1000)")
     parser.add_argument("--steps", type=int, default=50, help="SFT steps a warm start (the quickstart: 150)")
     parser.add_argument("--sets", type=int, default=3, help="warm starts (the quickstart's warm_soup: 3)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data", choices=SOUP_DATA, help="what each warm start trains on (warm_soup_data; default: the quickstart's)"
+    )
     a = parser.parse_args()
     import torch
 
@@ -37,7 +43,8 @@ def main() -> None:
 
     quiet_transformers()
     silence_bars()
-    cfg = QuickstartConfig(seed=a.seed, warm_examples=a.examples, warm_soup=a.sets, warm_steps=a.steps)
+    data = {"warm_soup_data": a.data} if a.data else {}
+    cfg = QuickstartConfig(seed=a.seed, warm_examples=a.examples, warm_soup=a.sets, warm_steps=a.steps, **data)
     seconds, weights, lines = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         write_shapes(Path(tmp) / "data", n=cfg.n_data(), seed=a.seed, cfg=cfg.world())
@@ -51,7 +58,8 @@ def main() -> None:
             weights[apart] = policy.model.state_dict()
     same = all(torch.equal(weights[True][k], weights[False][k]) for k in weights[False])
     kept = "; ".join(line.split(":")[0] for line in lines[True] if "chains kept" in line)
-    print(f"{a.sets} warm starts of {a.steps} steps on {a.examples} questions each (seed {a.seed}; {kept})")
+    what = f"{a.examples} questions a set, {cfg.warm_soup_data}"
+    print(f"{a.sets} warm starts of {a.steps} steps ({what}; seed {a.seed}; {kept})")
     print(f"{'in turn, one process, 2 threads (baseline)':<48}{seconds[False]:>8.1f} s")
     print(f"{'side by side, a process each, 1 thread each':<48}{seconds[True]:>8.1f} s")
     ratio = seconds[True] / seconds[False]

@@ -1,6 +1,8 @@
 """The warm start's chain layouts: every one is a strict chain the default rewards accept, the answer is the one
 given, and each box stays inside ``<think>`` (``recheck`` writes them again in ``<rethink>``)."""
 
+import re
+
 import pytest
 
 from grit.chain import parse
@@ -411,12 +413,13 @@ def test_listed_groups_keep_the_questions_order_and_each_groups_own_labels():
         listed_groups("What colour is the leftmost shape?", listing)
 
 
-@pytest.mark.parametrize("data", ["own", "shared"])
+@pytest.mark.parametrize("data", ["own", "pooled", "shared"])
 def test_warm_starts_side_by_side_are_the_warm_starts_in_turn(tmp_path, capfd, data):
-    """With more than one thread the quickstart runs each warm start (its chains, then its SFT steps) in a process
-    of its own, on one thread: the souped weights are those of one process making the warm starts in turn on one
-    thread, to the bit, and the same lines are logged (the retries' and the SFT's seeds follow each warm start's
-    index in both). The workers draw no bars of their own: the parent's bar counts the sets, then the steps."""
+    """With more than one thread the quickstart runs each warm start (its chains, then its SFT steps; pooled, every
+    set first, then every warm start on all of them) in a process of its own, on one thread: the souped weights are
+    those of one process making the warm starts in turn on one thread, to the bit, and the same lines are logged (the
+    retries' and the SFT's seeds follow each warm start's index in both). The workers draw no bars of their own: the
+    parent's bar counts the sets, then the steps."""
     import torch
 
     from grit.data import load_samples
@@ -429,7 +432,7 @@ def test_warm_starts_side_by_side_are_the_warm_starts_in_turn(tmp_path, capfd, d
     write_shapes(tmp_path / "data", n=200, seed=4)
     samples = load_samples(tmp_path / "data" / "train.jsonl")
     cfg = QuickstartConfig(seed=4, warm_soup=2, warm_steps=3, warm_soup_data=data)
-    parts = [samples[:16], samples[16:32]] if data == "own" else [samples[:16]]
+    parts = [samples[:16]] if data == "shared" else [samples[:16], samples[16:32]]
     start = load_policy(shipped_base()).model.state_dict()
     threads, logs, weights = torch.get_num_threads(), {}, {}
     try:
@@ -448,7 +451,11 @@ def test_warm_starts_side_by_side_are_the_warm_starts_in_turn(tmp_path, capfd, d
     assert logs["apart"] == logs["in turn"]
     assert sum("chains kept" in line for line in logs["apart"]) == len(parts)
     assert "SFT, 2 processes side by side" in drawn
-    if data == "own":  # shared: the parent builds the one set of chains, with its bars, before the workers start
+    kept = [int(re.search(r"(\d+) of \d+ chains kept", line)[1]) for line in logs["apart"] if "chains kept" in line]
+    pooled = f"warm start 1 of 2 (seed 4, {sum(kept)} chains)"
+    if data != "shared":  # shared: the parent builds the one set of chains, with its bars, before the workers start
+        # pooled: each warm start on both sets' chains; own: on its own set's
+        assert any(line.endswith(pooled) for line in logs["apart"]) == (data == "pooled")
         assert "own chains, 2 processes side by side" in drawn
         assert "own answers" not in drawn and "own boxes" not in drawn and "SFT: " not in drawn
 

@@ -83,6 +83,14 @@ def _figures(m: dict[str, Any], *keys: str) -> str:
     return ", ".join(f"{names[k]} {'-' if m['all'][k] is None else format(m['all'][k], '.3f')}" for k in keys)
 
 
+# What each of the souped warm starts trains on (warm_soup_data), as the quickstart's header says it.
+SOUP_DATA = {
+    "own": "each on its own set of chains",
+    "pooled": "each on every set's chains together",
+    "shared": "all on one set of chains",
+}
+
+
 @dataclass
 class QuickstartConfig:
     """The fields of ``grit quickstart``; any ``grit train`` field given beside them overrides the recipe."""
@@ -112,8 +120,9 @@ class QuickstartConfig:
         default="own",
         metadata={
             "help": "with warm_soup > 1: each warm start on its own warm_examples unlabeled questions' chains (own), "
-            "or all on the same chains in other orders (shared)",
-            "choices": ("own", "shared"),
+            "each on every warm start's chains together, in its own order (pooled), or all on one set of chains in "
+            "other orders (shared)",
+            "choices": tuple(SOUP_DATA),
         },
     )
     warm_layout: str = field(
@@ -191,8 +200,9 @@ class QuickstartConfig:
             )
 
     def chain_sets(self) -> int:
-        """Sets of warm-start chains the run makes: one per warm start (warm_soup_data own), or one for all."""
-        return self.warm_soup if self.warm_soup_data == "own" else 1
+        """Sets of warm-start chains the run makes: one per warm start (warm_soup_data own or pooled), or one for
+        all (shared)."""
+        return 1 if self.warm_soup_data == "shared" else self.warm_soup
 
     def warm_parts(self, train: list) -> list[list]:
         """The unlabeled questions (images and questions only) of each set of warm-start chains, drawn from the
@@ -290,7 +300,7 @@ def run_quickstart(
     what = f"{cfg.warm_steps} SFT steps on the base's own chains ({cfg.warm_layout}, boxes from "
     what += f"{BOX_SOURCES[cfg.warm_boxes]})"
     if cfg.warm_soup > 1:
-        what = f"{cfg.warm_soup} warm starts of {what}, their weights averaged"
+        what = f"{cfg.warm_soup} warm starts of {what}, {SOUP_DATA[cfg.warm_soup_data]}, their weights averaged"
     stage = Stage(3, 5, "warm start", what, log)
     set_threads(grit_args.threads, busy=True)
     parts = cfg.warm_parts(load_samples(out / "data" / "train.jsonl"))

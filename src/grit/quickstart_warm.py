@@ -58,6 +58,14 @@ def _worker_init(events, stop) -> None:
     set_threads(1)
 
 
+def _chain_set_job(base: str, cfg: QuickstartConfig, index: int, unlabeled: list) -> tuple:
+    """Set ``index`` of the base's own chains in a worker process (warm starts on the pooled sets): how many it
+    kept and corrected, and the chains."""
+    chains = _warm_chains(load_policy(base), unlabeled, cfg, index, None)
+    Relay(_events, index, _stop).send("kept", len(chains))  # none kept: the parent stops every worker and says why
+    return _kept(chains), chains
+
+
 def _warm_start_job(base: str, cfg: QuickstartConfig, index: int, unlabeled: list, chains: list | None) -> tuple:
     """Warm start ``index`` in a worker process: its chains (unless given), its SFT steps from the base. Returns
     how many chains it kept and corrected, its losses and its weights (floating point ones only)."""
@@ -67,7 +75,7 @@ def _warm_start_job(base: str, cfg: QuickstartConfig, index: int, unlabeled: lis
     relay = Relay(_events, index, _stop)
     if chains is None:
         chains = _warm_chains(policy, unlabeled, cfg, index, None)
-    relay.send("kept", len(chains))  # none kept: the parent stops every worker and says why
+        relay.send("kept", len(chains))  # none kept: the parent stops every worker and says why
     kept = _kept(chains)
     if not chains:
         return kept, [], {}
@@ -76,50 +84,62 @@ def _warm_start_job(base: str, cfg: QuickstartConfig, index: int, unlabeled: lis
     return kept, losses, {k: v for k, v in policy.model.state_dict().items() if v.is_floating_point()}
 
 
+def _pooled(chain_sets: list[list]) -> list:
+    """Every set's chains together, set after set (each warm start draws its own order from them)."""
+    return [chain for chains in chain_sets for chain in chains]
+
+
 def warm_starts(
     policy, base: Path, parts: list[list], cfg: QuickstartConfig, stage: Stage, apart: bool | None = None
 ) -> None:
     """The warm start: ``policy`` (the base) set to the mean of ``cfg.warm_soup`` warm starts' weights, each on its
-    own part of the unlabeled questions' chains (or all on the one part's); logs how many chains each kept.
+    own part of the unlabeled questions' chains, on every part's chains together (``warm_soup_data`` pooled), or
+    all on the one part's; logs how many chains each set kept.
 
     Generation barely uses a second thread (the chains of 500 questions: 32.7 s on one thread, 29.8 s on two) and an
     SFT step gains 1.44x from it, so where this process has more than one thread and there is more than one warm
     start, each warm start (its chains, then its SFT steps) runs in a process of its own on one thread, side by side
-    (bench/bench_warm_starts.py). One thread gives the digits of two, so the weights are those of one process making
-    the warm starts in turn (tested). ``apart``: side by side or in turn, whatever the threads (for the bench)."""
+    (bench/bench_warm_starts.py); pooled, the processes build every set first, then train. One thread gives the
+    digits of two, so the weights are those of one process making the warm starts in turn (tested). ``apart``: side
+    by side or in turn, whatever the threads (for the bench)."""
     import torch
 
     from grit.warmstart import soup_weights, souped_warm_start
 
-    own = len(parts) == cfg.warm_soup
+    n, data = cfg.warm_soup, cfg.warm_soup_data
     if apart is None:
-        apart = cfg.warm_soup > 1 and torch.get_num_threads() > 1
+        apart = n > 1 and torch.get_num_threads() > 1
     if not apart:
         chain_sets = [_warm_chains(policy, part, cfg, i, stage) for i, part in enumerate(parts)]
         for part, chains in zip(parts, chain_sets):
             _log_kept(*_kept(chains), len(part), cfg, stage)
-        if not own:  # warm_soup_data shared: every warm start on the same chains, in its own order
-            chain_sets *= cfg.warm_soup
+        if data == "shared":  # every warm start on the same chains, in its own order
+            chain_sets *= n
+        elif data == "pooled":
+            chain_sets = [_pooled(chain_sets)] * n
         souped_warm_start(
             policy, chain_sets, steps=cfg.warm_steps, lr=cfg.warm_lr, seed=cfg.seed, log=stage.log, progress=stage
         )
         return
-    shared = None
-    if not own:
-        shared = _warm_chains(policy, parts[0], cfg, 0, stage)
-        _log_kept(*_kept(shared), len(parts[0]), cfg, stage)
-    n = cfg.warm_soup
+    given = None
+    if data == "shared":
+        given = _warm_chains(policy, parts[0], cfg, 0, stage)
+        _log_kept(*_kept(given), len(parts[0]), cfg, stage)
     workers = min(n, 2 * torch.get_num_threads())  # the quickstart: 3 on 2 cores; more warm starts wait their turn
     context = multiprocessing.get_context("spawn")  # a forked torch can hang on its thread pool
     events, stop = context.Queue(), context.Event()
+    watch = stop if cfg.warm_agree else None
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(events, stop)) as pool:
-        jobs = [pool.submit(_warm_start_job, str(base), cfg, i, parts[i if own else 0], shared) for i in range(n)]
-        _show_progress(jobs, events, workers, cfg.warm_steps, stage, stop if cfg.warm_agree else None)
-        if stop.is_set():  # the others stop at their next step; wait for them here, where the error is said
-            wait(jobs)
-    for part, job in zip(parts if own else [], jobs):
-        if not isinstance(job.exception(), Stopped):
-            _log_kept(*job.result()[0], len(part), cfg, stage)  # raises for a set that kept no chain
+        if data == "pooled":  # every set first, side by side; then the warm starts on all of them
+            jobs = [pool.submit(_chain_set_job, str(base), cfg, i, part) for i, part in enumerate(parts)]
+            _show_progress(jobs, events, workers, stage, len(jobs), 0, watch)
+            _log_sets(jobs, parts, cfg, stage, stop)
+            given = _pooled([job.result()[1] for job in jobs])
+        own = data == "own"
+        jobs = [pool.submit(_warm_start_job, str(base), cfg, i, parts[i] if own else None, given) for i in range(n)]
+        _show_progress(jobs, events, workers, stage, n if own else 0, n * cfg.warm_steps, watch)
+        if own:
+            _log_sets(jobs, parts, cfg, stage, stop)
     results = [job.result() for job in jobs]  # a worker's own error, if any
     for i, (kept, losses, _) in enumerate(results):
         stage.log(f"warm start {i + 1} of {n} (seed {cfg.seed + i}, {kept[0]} chains)")
@@ -129,12 +149,28 @@ def warm_starts(
     stage.log(f"warm start: the mean of {n} warm starts' weights")
 
 
-def _show_progress(jobs: list, events, workers: int, steps: int, stage: Stage, stop=None) -> None:
-    """The stage's bar while the ``workers`` processes run the ``jobs``: the chain sets built, then the SFT steps
-    taken (all jobs'), from the ``(index, phase, n)`` updates their :class:`grit.progress.Relay` sends; returns when
-    every job is done, as soon as one has failed, or, with ``stop``, as soon as a set kept no chain (``stop`` set)."""
-    sets = len(jobs)
-    built, taken, bar = 0, 0, stage.start(f"own chains, {workers} processes side by side", sets, "set")
+def _log_sets(jobs: list, parts: list[list], cfg: QuickstartConfig, stage: Stage, stop) -> None:
+    """Logs how many chains each set built in a worker kept (the first thing each job returns), and raises for one
+    that kept none (its worker set ``stop``; the others stop at their next SFT step: waited for here, where the error
+    is said)."""
+    if stop.is_set():
+        wait(jobs)
+    for part, job in zip(parts, jobs):
+        if not isinstance(job.exception(), Stopped):
+            _log_kept(*job.result()[0], len(part), cfg, stage)
+
+
+def _show_progress(jobs: list, events, workers: int, stage: Stage, sets: int, steps: int, stop=None) -> None:
+    """The stage's bar while the ``workers`` processes run the ``jobs``: the ``sets`` chain sets they build, then the
+    ``steps`` SFT steps they take (all jobs'), from the ``(index, phase, n)`` updates their
+    :class:`grit.progress.Relay` sends; returns when every job is done, as soon as one has failed, or, with ``stop``,
+    as soon as a set kept no chain (``stop`` set)."""
+    built = taken = 0
+
+    def steps_bar():
+        return stage.start(f"SFT, {workers} processes side by side", steps, "step") if steps else None
+
+    bar = stage.start(f"own chains, {workers} processes side by side", sets, "set") if sets else steps_bar()
     while True:
         try:
             _, what, n = events.get(timeout=0.5)
@@ -149,8 +185,9 @@ def _show_progress(jobs: list, events, workers: int, steps: int, stage: Stage, s
             built += 1
             bar.update()
             if built == sets:  # every set built: the bar now counts the SFT steps
-                bar = stage.start(f"SFT, {workers} processes side by side", sets * steps, "step")
-                bar.update(taken)
+                bar = steps_bar()
+                if bar is not None:
+                    bar.update(taken)
         elif what == "SFT":
             taken += n
             if built == sets:
