@@ -477,9 +477,11 @@ def test_a_relay_sends_its_updates_until_its_parent_stops_it():
 
 
 @pytest.mark.timeout(300)  # without the stop, the other worker would take its million steps first
-def test_a_warm_start_that_keeps_no_chain_stops_the_others_and_says_why(tmp_path):
+@pytest.mark.parametrize("data", ["own", "pooled"])
+def test_a_warm_start_that_keeps_no_chain_stops_the_others_and_says_why(tmp_path, data):
     """Side by side, a set of chains none of which agree stops the warm starts already training: the error names
-    the set, and no one waits for the others' SFT steps (here far too many to finish)."""
+    the set, and no one waits for the others' SFT steps (here far too many to finish). Pooled, no warm start
+    begins."""
     import torch
 
     from grit.config import ConfigError
@@ -492,7 +494,7 @@ def test_a_warm_start_that_keeps_no_chain_stops_the_others_and_says_why(tmp_path
 
     write_shapes(tmp_path / "data", n=200, seed=4)
     samples = load_samples(tmp_path / "data" / "train.jsonl")
-    cfg = QuickstartConfig(seed=4, warm_soup=2, warm_steps=10**6)
+    cfg = QuickstartConfig(seed=4, warm_soup=2, warm_steps=10**6, warm_soup_data=data)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
