@@ -61,9 +61,16 @@ def _worker_init(events, stop) -> None:
 def _chain_set_job(base: str, cfg: QuickstartConfig, index: int, unlabeled: list) -> tuple:
     """Set ``index`` of the base's own chains in a worker process (warm starts on the pooled sets): how many it
     kept and corrected, and the chains."""
-    chains = _warm_chains(load_policy(base), unlabeled, cfg, index, None)
-    Relay(_events, index, _stop).send("kept", len(chains))  # none kept: the parent stops every worker and says why
+    chains = _relayed_chains(load_policy(base), Relay(_events, index, _stop), unlabeled, cfg, index)
     return _kept(chains), chains
+
+
+def _relayed_chains(policy, relay: Relay, unlabeled: list, cfg: QuickstartConfig, index: int) -> list:
+    """Set ``index`` of the base's own chains, built in a worker process, its size relayed to the parent (which
+    stops every worker and says why when a set keeps none)."""
+    chains = _warm_chains(policy, unlabeled, cfg, index, None)
+    relay.send("kept", len(chains))
+    return chains
 
 
 def _warm_start_job(base: str, cfg: QuickstartConfig, index: int, unlabeled: list, chains: list | None) -> tuple:
@@ -74,8 +81,7 @@ def _warm_start_job(base: str, cfg: QuickstartConfig, index: int, unlabeled: lis
     policy = load_policy(base)
     relay = Relay(_events, index, _stop)
     if chains is None:
-        chains = _warm_chains(policy, unlabeled, cfg, index, None)
-        relay.send("kept", len(chains))  # none kept: the parent stops every worker and says why
+        chains = _relayed_chains(policy, relay, unlabeled, cfg, index)
     kept = _kept(chains)
     if not chains:
         return kept, [], {}
