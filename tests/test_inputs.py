@@ -20,7 +20,8 @@ def old_run(folder: Path) -> Path:
     (folder / "rollouts" / "step-000007.html").write_text("<html>")
     (folder / "plots").mkdir()
     (folder / "plots" / "rewards.png").write_bytes(b"png")
-    (folder / "metrics.json").write_text("{}")
+    (folder / "metrics.json").write_text('{"log_history": [], "global_step": 7}')
+    (folder / "log.jsonl").write_text('{"step": 5, "loss": 0.1}\n')
     (folder / "README.md").write_text(
         "# Model Card\nIt has been trained using [TRL](https://github.com/huggingface/trl)."
     )
@@ -50,7 +51,14 @@ def test_clear_outputs_removes_only_grits_files_and_refuses_others(tmp_path):
 
 @pytest.mark.parametrize(
     "mine",
-    ["README.md", "runs/my_experiment_notes.txt", "model/my_weights.bin", "checkpoint-mine/important.txt"],
+    [
+        "README.md",
+        "metrics.json",
+        "log.jsonl",
+        "runs/my_experiment_notes.txt",
+        "model/my_weights.bin",
+        "checkpoint-mine/important.txt",
+    ],
 )
 def test_clear_outputs_keeps_a_user_file_named_or_placed_like_grits(tmp_path, mine):
     """A user's README, or a user's file in a folder named like grit's, is refused by --overwrite, not deleted."""
@@ -731,3 +739,101 @@ def test_data_shapes_refuses_a_mix_of_zeros_instead_of_equal_weights(tmp_path, c
     assert main(["data", "shapes", "--out", str(tmp_path / "d"), "--n", "20", "--mix", "0", "0", "0", "0"]) == 2
     assert "mix: [0.0, 0.0, 0.0, 0.0] gives every family weight 0" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_overwrite_takes_an_empty_log_as_grits_and_a_users_metrics_as_theirs(tmp_path):
+    """A run stopped before its first log leaves an empty log.jsonl (removing it loses nothing); a metrics.json or
+    log.jsonl of the user's own, named like grit's, is refused by its content."""
+    run = old_run(tmp_path / "run")
+    (run / "log.jsonl").write_text("")
+    assert unknown_entries(run, TRAIN_OUTPUTS) == []
+    (run / "metrics.json").write_text('{"my accuracy": 0.9}')
+    (run / "log.jsonl").write_text("day 1: tried lr 1e-4\n")
+    assert unknown_entries(run, TRAIN_OUTPUTS) == ["log.jsonl", "metrics.json"]
+
+
+def test_compare_names_the_line_of_a_broken_predictions_file_and_refuses_run_flags(tmp_path, capsys):
+    a = eval_folder(tmp_path / "a", ["1", "2"])
+    b = eval_folder(tmp_path / "b", ["1", "2"])
+    for content, message in [
+        (b'{"data": "d", "id": "1"}\n{"id": broken\n', "line 2 is not JSON"),
+        (b"[1]\n", "line 1 is not a prediction (a JSON object)"),
+        (b"\xff\xfe{}\n", "is not UTF-8 text"),
+    ]:
+        (b / "predictions.jsonl").write_bytes(content)
+        assert main(["eval", "--compare", str(a), str(b)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "move the file away" in err and "Traceback" not in err
+    (b / "predictions.jsonl").unlink()
+    assert main(["eval", "--compare", str(a), str(b)]) == 0  # none there: the deltas, no paired interval
+    assert "no paired interval" in capsys.readouterr().out
+    assert main(["eval", "--compare", str(a), str(b), "--out", str(tmp_path / "x")]) == 2
+    assert "it takes no --out" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_eval_refuses_a_data_file_given_twice(world, micro, tmp_path, capsys):
+    data = str(world / "test.jsonl")
+    argv = ["eval", "--model", str(micro), "--data", data, data, "--out", str(tmp_path / "o"), "--limit", "1"]
+    assert main(argv) == 2
+    assert "names" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda m: (m / "model.safetensors").unlink(), "cannot load the weights in"),
+        (lambda m: (m / "model.safetensors").write_text("garbage"), "cannot load the weights in"),
+        (lambda m: [(m / f).unlink() for f in ("tokenizer.json", "tokenizer_config.json")], "has no tokenizer"),
+    ],
+)
+def test_a_model_folder_missing_its_weights_or_tokenizer_is_named_not_a_traceback(
+    world, micro, tmp_path, capsys, damage, message
+):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(micro, model)
+    damage(model)
+    image = str(world / "images" / "test-000000.png")
+    assert main(["infer", "--model", str(model), "--image", image, "--question", "How many?"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(model) in err and "Traceback" not in err
+
+
+def test_infer_refuses_to_draw_over_its_own_input_image(world, micro, tmp_path, capsys):
+    import shutil
+
+    image = tmp_path / "scene.png"
+    shutil.copy(world / "images" / "test-000000.png", image)
+    before = image.read_bytes()
+    argv = ["infer", "--model", str(micro), "--image", str(image), "--question", "How many?"]
+    assert main([*argv, "--out", str(image), "--overwrite"]) == 2
+    assert "is the --image file this command reads" in capsys.readouterr().err and image.read_bytes() == before
+
+
+def test_data_shapes_refuses_a_file_as_its_out_folder(tmp_path, capsys):
+    target = tmp_path / "notes.jsonl"
+    target.write_text("mine\n")
+    assert main(["data", "shapes", "--out", str(target), "--n", "10"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and target.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("key", ["bbox", "bboxes", "bbox_2d"])
+def test_a_misspelt_box_field_is_refused_not_loaded_without_boxes(world, tmp_path, key):
+    from grit.data import DataError, load_samples
+
+    row = json.loads((world / "test.jsonl").read_text().splitlines()[0])
+    row[key] = row.pop("bboxs", None) or row.pop("evidence_boxes", None) or row.pop("boxes", None) or [[1, 1, 5, 5]]
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    with pytest.raises(DataError, match=f"{key}.*rename it to 'bboxs'"):
+        load_samples(data, world)
+
+
+def test_score_refuses_min_pixels_above_max_pixels(tmp_path, capsys):
+    data, completions = tmp_path / "d.jsonl", tmp_path / "c.jsonl"
+    data.write_text("")
+    completions.write_text("")
+    argv = ["score", "--data", str(data), "--completions", str(completions), "--out", str(tmp_path / "s.jsonl")]
+    assert main([*argv, "--min_pixels", "100", "--max_pixels", "10"]) == 2
+    assert "--min_pixels 100 is above --max_pixels 10" in capsys.readouterr().err

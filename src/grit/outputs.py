@@ -9,10 +9,12 @@ text (a ``README.md`` that is not TRL's model card is the user's).
 
 >>> import tempfile
 >>> root = Path(tempfile.mkdtemp())
->>> (root / "metrics.json").write_text("{}") and (root / "notes.txt").write_text("mine")
+>>> (root / "log.jsonl").write_text('{"step": 5, "loss": 0.1}') and (root / "notes.txt").write_text("mine")
 4
+>>> (root / "metrics.json").write_text('{"my": "numbers"}')
+17
 >>> unknown_entries(root, TRAIN_OUTPUTS)
-['notes.txt']
+['metrics.json', 'notes.txt']
 """
 
 from __future__ import annotations
@@ -40,8 +42,16 @@ TRAIN_OUTPUTS = (
     "metrics.json",
     "grit_train_config.json",
 )
-# Files grit's outputs share names with a user's: grit's hold this text (TRL's model card links TRL).
-OWN_TEXT = {"README.md": "huggingface/trl"}
+# Files grit's outputs share names with a user's: grit's hold this text (TRL's model card links TRL; grit train's
+# metrics and config, TRL's trainer state and grit's log lines have these keys). An empty file is grit's too (a run
+# stopped before it wrote a line): removing it loses nothing.
+OWN_TEXT = {
+    "README.md": "huggingface/trl",
+    "metrics.json": '"log_history"',
+    "trainer_state.json": '"global_step"',
+    "grit_train_config.json": '"grit"',
+    "log.jsonl": '{"step": ',
+}
 
 # grit data shapes --out: the splits, GRIT-20, the base-model tasks and their images.
 SHAPES_OUTPUTS = (
@@ -64,7 +74,8 @@ def _own_text(path: Path) -> bool:
     if marker is None:
         return True
     with path.open(encoding="utf-8", errors="replace") as f:
-        return marker in f.read(65536)
+        head = f.read(65536)
+    return not head or marker in head
 
 
 def _unknown(entry: Path, patterns: Sequence[str]) -> list[str]:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grit.boxes import FRAME_KINDS, GRIT_TRAIN_MAX_PIXELS, QWEN_FACTOR, QWEN_MIN_PIXELS, FrameSpec
+from grit.boxes import FRAME_KINDS, GRIT_TRAIN_MAX_PIXELS, QWEN_FACTOR, QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, FrameSpec
 from grit.judge import JUDGES
 
 
@@ -77,6 +77,12 @@ class FrameOptions:
     )
 
     def spec(self) -> FrameSpec:
+        if self.min_pixels > self.max_pixels:
+            raise UsageError(
+                f"--min_pixels {self.min_pixels} is above --max_pixels {self.max_pixels}; give the processor's own "
+                f"values (Qwen2.5-VL: min {QWEN_MIN_PIXELS}, max {QWEN_MAX_PIXELS}; GRIT trains with max "
+                f"{GRIT_TRAIN_MAX_PIXELS})"
+            )
         return FrameSpec(self.frame, self.min_pixels, self.max_pixels, QWEN_FACTOR)
 
 

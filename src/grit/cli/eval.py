@@ -78,15 +78,28 @@ def read_metrics(path: Path) -> tuple[Path, dict]:
 
 
 def read_rows(file: Path) -> list[dict] | None:
-    """The prediction rows written beside a metrics.json, or None (missing or unreadable)."""
+    """The prediction rows written beside a metrics.json, or None where there is none. A predictions.jsonl that is
+    there but not grit eval's rows stops the comparison, naming its line, rather than dropping the paired interval."""
     predictions = file.parent / "predictions.jsonl"
     if not predictions.is_file():
         return None
+    fix = "run grit eval again for that folder, or move the file away to compare without the paired interval"
     try:
-        return [json.loads(line) for line in predictions.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-    except ValueError:
-        print(f"warning: {predictions} cannot be read; no paired interval", file=sys.stderr)
-        return None
+        text = predictions.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"compare: {predictions} is not UTF-8 text (byte {e.start}); {fix}") from e
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as e:
+            raise UsageError(f"compare: {predictions} line {number} is not JSON ({e}); {fix}") from e
+        if not isinstance(row, dict):
+            raise UsageError(f"compare: {predictions} line {number} is not a prediction (a JSON object); {fix}")
+        rows.append(row)
+    return rows
 
 
 def sample_warnings(a: dict, b: dict, rows) -> list[str]:
@@ -138,6 +151,12 @@ def compare(paths: list[Path]) -> int:
 def main(argv: list[str]) -> int:
     cfg, judge_options = parse(argv, EvalConfig, JudgeOptions, prog="grit eval", description=EvalConfig.__doc__)
     if cfg.compare:
+        extra = [f"--{name}" for name in ("model", "data", "out") if getattr(cfg, name)]
+        if extra:  # the comparison writes nothing and runs no model: those flags would be ignored
+            raise UsageError(
+                f"--compare prints two finished evaluations side by side; it takes no {', '.join(extra)} (those are "
+                "for an evaluation run: grit eval --model DIR --data FILE --out OUT)"
+            )
         return compare([Path(p) for p in cfg.compare])
     if not (cfg.model and cfg.data and cfg.out):
         raise UsageError("grit eval needs --model, --data and --out (or --compare A B: two grit eval output folders)")
@@ -154,6 +173,9 @@ def main(argv: list[str]) -> int:
     out = Path(cfg.out)
     check_output_dir(out, cfg.overwrite)
     data, skipped = {}, []
+    twice = sorted({p for p in cfg.data if [Path(q).resolve() for q in cfg.data].count(Path(p).resolve()) > 1})
+    if twice:  # each file's samples would be scored twice and counted twice in the overall row
+        raise UsageError(f"--data names {', '.join(twice)} more than once; give each file once")
     for path in cfg.data:
         samples = load_samples(path, cfg.images, skipped, skip_invalid=cfg.skip_invalid)
         data[Path(path).stem if Path(path).stem not in data else path] = samples[: cfg.limit] if cfg.limit else samples

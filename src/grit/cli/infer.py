@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
 
     out = image_output(cfg.out) if cfg.out else None
     if out:
-        check_output_file(out, cfg.overwrite)
+        check_output_file(out, cfg.overwrite, {"--image": cfg.image})
     try:
         image = load_image(cfg.image)
         policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device)

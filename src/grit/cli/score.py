@@ -48,6 +48,7 @@ def main(argv: list[str]) -> int:
     from grit.score import read_completions, score_completions, summary_table
 
     cfg, frame, judge = parse(argv, ScoreConfig, FrameOptions, JudgeOptions, prog="grit score", description=HELP)
+    spec = frame.spec()  # a frame the options contradict fails before any file is read
     out = Path(cfg.out) if cfg.out else None
     if out:
         if cfg.out.endswith(("/", "\\")):
@@ -70,7 +71,7 @@ def main(argv: list[str]) -> int:
                 f"--tokenizer {cfg.tokenizer}: no tokenizer could be loaded from this folder ({reason}); give the "
                 "folder of the model that wrote the completions"
             ) from e
-    settings = RewardSettings(frame=frame.spec(), judge=judge.make())
+    settings = RewardSettings(frame=spec, judge=judge.make())
     try:
         records, names, weights = score_completions(
             completions, samples, cfg.reward_preset, settings, cfg.extra_rewards, tokenizer

@@ -73,11 +73,23 @@ def _positive_int(value: Any) -> int | None:
     return int(value) if value > 0 and float(value).is_integer() else None
 
 
+# Names a data set may give its evidence boxes that grit does not read: with none of its own box fields, a line
+# holding one of these is refused rather than loaded without boxes.
+BOX_LOOKALIKES = ("bbox", "bboxes", "bbox_2d", "bboxes_2d", "box", "evidence_box", "gt_boxes", "gt_bboxes")
+
+
 def _boxes(record: dict, check: _Line) -> tuple[str | None, list]:
     given = [k for k in ("bboxs", "boxes", "evidence_boxes") if k in record]
     if len(given) > 1:  # which one holds the evidence is the user's call, never a silent pick
         check.add(given[1], f"given with {given[0]!r}", f"keep one of {', '.join(map(repr, given))} per line")
     name = given[0] if given else None
+    lookalikes = [k for k in BOX_LOOKALIKES if k in record]
+    if not given and lookalikes:  # a misspelt box field would leave every sample without its evidence boxes
+        check.add(
+            lookalikes[0],
+            "is not a box field grit reads",
+            "rename it to 'bboxs' (GRIT_data), 'boxes' or 'evidence_boxes'",
+        )
     raw = record.get(name) if name else None
     if raw is None:
         return name, []

@@ -204,9 +204,23 @@ def load_policy(
         kwargs["attn_implementation"] = attn_implementation
     if device_map is not None:
         kwargs["device_map"] = device_map
-    model = AutoModelForImageTextToText.from_pretrained(resolved, **kwargs)
+    from safetensors import SafetensorError
+
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(resolved, **kwargs)
+    except (OSError, SafetensorError) as e:  # no weights file, or one that is not a model's weights
+        raise ModelLoadError(
+            f"cannot load the weights in {path}: {e}. The folder needs the weights `save_pretrained` writes "
+            "(model.safetensors, or its shards and their index); copy them again from where the model was saved"
+        ) from e
     processor = load_processor(resolved, trust_remote_code)
     if hasattr(processor, "tokenizer"):
+        if not processor.tokenizer("a b")["input_ids"]:  # no tokenizer files: transformers loads an empty one
+            raise ModelLoadError(
+                f"{path} has no tokenizer (its tokenizer encodes nothing): the folder lacks the tokenizer files "
+                "`save_pretrained` writes (tokenizer.json, tokenizer_config.json); copy them from where the model "
+                "was saved"
+            )
         processor.tokenizer.padding_side = "left"  # batched generation of a decoder-only model
     if isinstance(lora, LoraSpec):
         from peft import get_peft_model

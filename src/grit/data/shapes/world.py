@@ -112,6 +112,8 @@ def write_shapes(
             f"--n {n} leaves the {' and '.join(empty)} split{'s' * (len(empty) > 1)} empty ({shares} "
             f"{'/'.join(splits)}); give --n {least} or more"
         )
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"--out {out} is a file, not a folder; choose a folder for the world's files")
     paths = {split: out / f"{split}.jsonl" for split in splits}
     # any file the world writes (splits, GRIT-20, base tasks, images), a user's or an older world's: never
     # replaced unasked
