@@ -210,8 +210,9 @@ def load_policy(
         model = AutoModelForImageTextToText.from_pretrained(resolved, **kwargs)
     except (OSError, SafetensorError) as e:  # no weights file, or one that is not a model's weights
         raise ModelLoadError(
-            f"cannot load the weights in {path}: {str(e).rstrip('.')}. The folder needs the weights `save_pretrained` writes "
-            "(model.safetensors, or its shards and their index); copy them again from where the model was saved"
+            f"cannot load the weights in {path}: {str(e).rstrip('.')}. The folder needs the weights "
+            "`save_pretrained` writes (model.safetensors, or its shards and their index); copy them again from where "
+            "the model was saved"
         ) from e
     processor = load_processor(resolved, trust_remote_code)
     if hasattr(processor, "tokenizer"):
