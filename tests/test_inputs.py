@@ -837,3 +837,11 @@ def test_score_refuses_min_pixels_above_max_pixels(tmp_path, capsys):
     argv = ["score", "--data", str(data), "--completions", str(completions), "--out", str(tmp_path / "s.jsonl")]
     assert main([*argv, "--min_pixels", "100", "--max_pixels", "10"]) == 2
     assert "--min_pixels 100 is above --max_pixels 10" in capsys.readouterr().err
+
+
+def test_a_file_given_as_the_image_folder_is_said_once(world, tmp_path, capsys):
+    data = str(world / "test.jsonl")
+    assert main(["data", "check", data, "--images", data]) != 0
+    out = capsys.readouterr()
+    said = (out.out + out.err).count("is a file, given as the image folder")
+    assert said == 1 and "does not exist" not in out.out + out.err and "Traceback" not in out.err

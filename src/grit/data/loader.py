@@ -333,6 +333,11 @@ def read_samples(
     :class:`DataError` at the first problem unless ``skip_invalid``; then the result lists every problem."""
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
+    if check_images and root.is_file():  # else every line would say its image is missing
+        problem = DataProblem(
+            str(root), 0, None, "is a file, given as the image folder (--images)", "give the folder the images are in"
+        )
+        raise DataError([problem])
     result = LoadResult([])
     seen: dict[str, int] = {}
     for line_no, record, problem in jsonl_records(path, "samples"):
