@@ -775,7 +775,7 @@ def test_eval_refuses_a_data_file_given_twice(world, micro, tmp_path, capsys):
     data = str(world / "test.jsonl")
     argv = ["eval", "--model", str(micro), "--data", data, data, "--out", str(tmp_path / "o"), "--limit", "1"]
     assert main(argv) == 2
-    assert "names" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert "more than once; give each file once" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize(
