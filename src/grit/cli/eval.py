@@ -173,7 +173,8 @@ def main(argv: list[str]) -> int:
     out = Path(cfg.out)
     check_output_dir(out, cfg.overwrite)
     data, skipped = {}, []
-    twice = sorted({p for p in cfg.data if [Path(q).resolve() for q in cfg.data].count(Path(p).resolve()) > 1})
+    resolved = [Path(p).resolve() for p in cfg.data]
+    twice = sorted({p for p, r in zip(cfg.data, resolved) if resolved.count(r) > 1})
     if twice:  # each file's samples would be scored twice and counted twice in the overall row
         raise UsageError(f"--data names {', '.join(twice)} more than once; give each file once")
     for path in cfg.data:
