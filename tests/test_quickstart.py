@@ -131,3 +131,57 @@ def test_an_evaluation_names_the_weights_it_evaluated(tmp_path):
         name: json.loads((tmp_path / name / "metrics.json").read_text())["info"] for name in ("base", "warm-grounded")
     }
     assert info["base"]["model"] == str(policy.path) and info["warm-grounded"]["model"] == str(tmp_path / "warm")
+
+
+def test_quickstart_over_seeds_writes_their_table_resumes_and_refuses_other_settings(tmp_path, capsys):
+    save_tiny(tmp_path / "micro", TinySpec(size="micro"))
+    out = tmp_path / "seeds"
+    args = ["quickstart", "--seeds", "0,1", "--out", str(out), "--base", str(tmp_path / "micro"), "--n_eval", "8"]
+    args += ["--warm_steps", "1", "--warm_examples", "8", "--warm_soup", "1", "--warm_agree", "false"]
+    args += ["--max_steps", "1", "--num_generations", "4", "--per_device_train_batch_size", "4"]
+    args += ["--max_completion_length", "16", "--save_steps", "1", "--viewer_every", "1"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    summaries = {s: json.loads((out / f"seed-{s}" / "summary.json").read_text()) for s in (0, 1)}
+    assert [summaries[s]["provenance"]["seed"] for s in (0, 1)] == [0, 1]
+    assert summaries[0]["train_overrides"][:2] == ["--max_steps", "1"]
+    result = json.loads((out / "seeds.json").read_text())
+    assert result["seeds"] == [0, 1]
+    after = [summaries[s]["table"]["all"]["grit_grounded_accuracy"] for s in (0, 1)]
+    assert [r["after_grpo"] for r in result["rows"]] == after
+    assert result["mean"]["after_grpo"] == pytest.approx(sum(after) / 2)
+    gains = [summaries[s]["gain_over_base_direct"]["all"]["gain"] for s in (0, 1)]
+    spread = abs(gains[0] - gains[1]) / 2  # the sd of two values over sqrt(2)
+    assert result["gain_t_ci95"] == pytest.approx(12.7062 * spread, rel=1e-4)
+    for target, met in result["targets_met"].items():
+        assert met == sum(summaries[s]["targets"][target] for s in (0, 1)), target
+    table = (out / "seeds.md").read_text()
+    assert table in printed and "| mean of 2 |" in table and "Seeds meeting each target:" in table
+    assert len([line for line in table.splitlines() if line.startswith("| 0 |") or line.startswith("| 1 |")]) == 2
+
+    # Run again: both seeds are read, none is run again, the table is the same.
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("finished before with these settings") == 2 and "[1/5] data" not in printed
+    assert (out / "seeds.md").read_text() == table
+
+    # Other settings in a finished run: refused, naming the field, and nothing is touched.
+    assert main([*args, "--warm_lr", "0.001"]) == 2
+    assert "warm_lr: 0.0003 -> 0.001" in capsys.readouterr().err
+    # A seed stopped before its end (no summary) is run again only with --overwrite, and gives the same figures.
+    (out / "seed-1" / "summary.json").unlink()
+    assert main(args) == 2
+    assert "unfinished run of seed 1" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("finished before with these settings") == 1 and printed.count("[1/5] data") == 1
+    assert json.loads((out / "seed-1" / "summary.json").read_text())["table"] == summaries[1]["table"]
+
+    # A file of the user's in the folder, and seeds that do not parse, are refused with a clear error.
+    (out / "notes.txt").write_text("mine")
+    assert main(args) == 2
+    assert "notes.txt" in capsys.readouterr().err and (out / "notes.txt").exists()
+    assert main(["quickstart", "--seeds", "3-1", "--out", str(tmp_path / "y")]) == 2
+    assert "'3-1'" in capsys.readouterr().err
+    assert main(["quickstart", "--seeds", "0-2", "--seed", "4", "--out", str(tmp_path / "y")]) == 2
+    assert "give one of them" in capsys.readouterr().err and not (tmp_path / "y").exists()

@@ -98,6 +98,13 @@ class QuickstartConfig:
     out: str = field(default="runs/quickstart", metadata={"help": "run folder: data, evaluations, model, report"})
     base: str | None = field(default=None, metadata={"help": "base model folder (default: the shipped tiny base)"})
     seed: int = field(default=0, metadata={"help": "seed of the world, the warm start and GRPO-GR"})
+    seeds: str | None = field(
+        default=None,
+        metadata={
+            "help": "run once per seed (0-4, 0,1,7 or 0-2,9) into OUT/seed-N and write the seeds' table to "
+            "OUT/seeds.md; a seed already run there with the same settings is read, not run again"
+        },
+    )
     n_eval: int = field(default=400, metadata={"help": "held-out test questions evaluated before and after", "min": 1})
     max_objects: int = field(
         default=6, metadata={"help": "the world's objects per scene, at most", "min": 1, "max": 8}
@@ -182,6 +189,12 @@ class QuickstartConfig:
 
     def __post_init__(self):
         check_fields(self)
+        if self.seeds is not None:
+            from grit.seeds import parse_seeds
+
+            parse_seeds(self.seeds)
+            if self.seed != 0:
+                raise ConfigError(f"seed {self.seed} and seeds {self.seeds!r}: give one of them")
         try:  # the world's own checks, before minutes of work
             self.world()
         except ValueError as e:
@@ -331,6 +344,7 @@ def run_quickstart(
     summary = stage_table(before, after, times, result["global_step"], warm)
     summary["provenance"] = provenance(cfg.seed)
     summary["quickstart"] = asdict(cfg)  # the run's own settings: base, world, warm start
+    summary["train_overrides"] = list(train_overrides)  # the grit train fields given beside them
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "report.html").write_text(quickstart_report(summary, after["grounded"]["rows"], out), encoding="utf-8")
     return summary

@@ -56,7 +56,8 @@ def main(argv: list[str]) -> int:
     if unknown:  # neither a quickstart nor a training field
         raise ConfigError(parser.unknown_message(unknown, train_flags))
     out = Path(cfg.out)
-    check_output_dir(out, cfg.overwrite)
+    if cfg.seeds is None:  # --seeds resumes in a folder of its own runs (grit.seeds.run_seeds checks it)
+        check_output_dir(out, cfg.overwrite)
     quiet_transformers()
     from grit.models.loading import ModelLoadError, check_model_folder
     from grit.outputs import OutputFolderError
@@ -64,6 +65,13 @@ def main(argv: list[str]) -> int:
     try:
         if cfg.base:  # before any work
             check_model_folder(cfg.base)
+        if cfg.seeds is not None:
+            from grit.seeds import run_seeds, seeds_markdown
+
+            result = run_seeds(cfg, train_overrides, on_run=lambda _, summary, folder: print_summary(summary, folder))
+            print(f"\nThe quickstart over seeds {cfg.seeds} ({out / 'seeds.md'}):")
+            print(seeds_markdown(result), end="")
+            return 0
         summary = run_quickstart(cfg, train_overrides)
     except (FileNotFoundError, ModelLoadError, OutputFolderError) as e:
         raise UsageError(str(e)) from e
