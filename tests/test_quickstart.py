@@ -136,10 +136,11 @@ def test_an_evaluation_names_the_weights_it_evaluated(tmp_path):
 def test_quickstart_over_seeds_writes_their_table_resumes_and_refuses_other_settings(tmp_path, capsys):
     save_tiny(tmp_path / "micro", TinySpec(size="micro"))
     out = tmp_path / "seeds"
-    args = ["quickstart", "--seeds", "0,1", "--out", str(out), "--base", str(tmp_path / "micro"), "--n_eval", "8"]
-    args += ["--warm_steps", "1", "--warm_examples", "8", "--warm_soup", "1", "--warm_agree", "false"]
-    args += ["--max_steps", "1", "--num_generations", "4", "--per_device_train_batch_size", "4"]
-    args += ["--max_completion_length", "16", "--save_steps", "1", "--viewer_every", "1"]
+    own = ["quickstart", "--seeds", "0,1", "--out", str(out), "--base", str(tmp_path / "micro"), "--n_eval", "8"]
+    own += ["--warm_steps", "1", "--warm_examples", "8", "--warm_soup", "1", "--warm_agree", "false"]
+    train = ["--max_steps", "1", "--num_generations", "4", "--per_device_train_batch_size", "4"]
+    train += ["--max_completion_length", "16", "--save_steps", "1", "--viewer_every", "1"]
+    args = own + train
     assert main(args) == 0
     printed = capsys.readouterr().out
     summaries = {s: json.loads((out / f"seed-{s}" / "summary.json").read_text()) for s in (0, 1)}
@@ -165,9 +166,16 @@ def test_quickstart_over_seeds_writes_their_table_resumes_and_refuses_other_sett
     assert printed.count("finished before with these settings") == 2 and "[1/5] data" not in printed
     assert (out / "seeds.md").read_text() == table
 
-    # Other settings in a finished run: refused, naming the field, and nothing is touched.
-    assert main([*args, "--warm_lr", "0.001"]) == 2
+    # The same fields in another form and order are the same settings.
+    moved = [*own, "--viewer_every=1", "--save_steps", "1", "--max_completion_length=16", *train[:6]]
+    assert main(moved) == 0
+    assert capsys.readouterr().out.count("finished before with these settings") == 2
+    # Other settings in a finished run: refused before any seed runs, naming the field, and nothing is touched.
+    other = [*args, "--warm_lr", "0.001"]
+    other[2] = "2,0,1"
+    assert main(other) == 2
     assert "warm_lr: 0.0003 -> 0.001" in capsys.readouterr().err
+    assert not (out / "seed-2").exists() and (out / "seeds.md").read_text() == table
     # A seed stopped before its end (no summary) is run again only with --overwrite, and gives the same figures.
     (out / "seed-1" / "summary.json").unlink()
     assert main(args) == 2
@@ -177,10 +185,21 @@ def test_quickstart_over_seeds_writes_their_table_resumes_and_refuses_other_sett
     assert printed.count("finished before with these settings") == 1 and printed.count("[1/5] data") == 1
     assert json.loads((out / "seed-1" / "summary.json").read_text())["table"] == summaries[1]["table"]
 
-    # A file of the user's in the folder, and seeds that do not parse, are refused with a clear error.
+    # A file of the user's in the folder, even one named like grit's, a summary that is not one, and seeds that do
+    # not parse, are refused with a clear error, and nothing of the user's is touched.
     (out / "notes.txt").write_text("mine")
+    (out / "seed-2020-notes").mkdir()
+    (out / "seeds.md").write_text("my own table")
     assert main(args) == 2
-    assert "notes.txt" in capsys.readouterr().err and (out / "notes.txt").exists()
+    err = capsys.readouterr().err
+    assert "notes.txt" in err and "seed-2020-notes" in err and "seeds.md" in err
+    assert (out / "seeds.md").read_text() == "my own table" and (out / "notes.txt").exists()
+    for name in ("notes.txt", "seeds.md"):
+        (out / name).unlink()
+    (out / "seed-2020-notes").rmdir()
+    (out / "seed-0" / "summary.json").write_text("[1, 2]")
+    assert main(args) == 2
+    assert "seed-0/summary.json: not a quickstart summary" in capsys.readouterr().err
     assert main(["quickstart", "--seeds", "3-1", "--out", str(tmp_path / "y")]) == 2
     assert "'3-1'" in capsys.readouterr().err
     assert main(["quickstart", "--seeds", "0-2", "--seed", "4", "--out", str(tmp_path / "y")]) == 2

@@ -51,6 +51,8 @@ OWN_TEXT = {
     "trainer_state.json": '"global_step"',
     "grit_train_config.json": '"grit"',
     "log.jsonl": '{"step": ',
+    "seeds.md": "| seed | base direct |",  # grit quickstart --seeds
+    "seeds.json": '"gain_t_ci95"',
 }
 
 # grit data shapes --out: the splits, GRIT-20, the base-model tasks and their images.

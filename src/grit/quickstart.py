@@ -97,7 +97,9 @@ class QuickstartConfig:
 
     out: str = field(default="runs/quickstart", metadata={"help": "run folder: data, evaluations, model, report"})
     base: str | None = field(default=None, metadata={"help": "base model folder (default: the shipped tiny base)"})
-    seed: int = field(default=0, metadata={"help": "seed of the world, the warm start and GRPO-GR"})
+    seed: int = field(
+        default=0, metadata={"help": "seed of the world, the warm start and GRPO-GR", "min": 0, "max": 2**32 - 1}
+    )
     seeds: str | None = field(
         default=None,
         metadata={

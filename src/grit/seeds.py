@@ -23,36 +23,66 @@ SUMMARY = "summary.json"
 OUTPUTS = ("seed-[0-9]*/**/*", "seeds.md", "seeds.json")
 # Quickstart settings that differ from seed to seed or do not change what a run computes.
 NOT_COMPARED = ("out", "seed", "seeds", "overwrite")
+MOST_SEEDS = 1000
+SEED_DIR = re.compile(r"seed-[0-9]+")
 
 
 def parse_seeds(spec: str) -> list[int]:
-    """Seeds from ``"0-4"``, ``"0,1,7"`` or a mix (``"0-2,9"``), in the order given, each once.
+    """Seeds from ``"0-4"``, ``"0,1,7"`` or a mix (``"0-2,9"``), in the order given, each once; at most
+    :data:`MOST_SEEDS` of them, each below 2**32 (what the trainer's seed takes).
 
     >>> parse_seeds("0-2,9"), parse_seeds(" 3 ")
     ([0, 1, 2, 9], [3])
     """
-    seeds: list[int] = []
+    seeds: dict[int, None] = {}
     for part in spec.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+        m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
+        first, last = (int(m.group(1)), int(m.group(2) or m.group(1))) if m else (0, -1)
+        if not m or last < first:
             raise ConfigError(
                 f"seeds: {part.strip()!r} in {spec!r} is not a seed or a range; write seeds as 0-4, 0,1,7 or 0-2,9"
             )
-        first, last = int(m.group(1)), int(m.group(2) if m.group(2) is not None else m.group(1))
-        seeds += [s for s in range(first, last + 1) if s not in seeds]
-    return seeds
+        if last >= 2**32:
+            raise ConfigError(f"seeds: {last} in {spec!r} is too large; a seed runs from 0 to {2**32 - 1}")
+        if last - first + 1 + len(seeds) > MOST_SEEDS:  # before the range is laid out
+            raise ConfigError(
+                f"seeds: {spec!r} holds more than {MOST_SEEDS} seeds (a run takes minutes); give fewer, e.g. 0-9"
+            )
+        seeds.update(dict.fromkeys(range(first, last + 1)))
+    return list(seeds)
 
 
 def seed_folder(out: Path, seed: int) -> Path:
     return out / f"seed-{seed}"
 
 
+def flag_values(args: list[str] | tuple) -> dict[str, str | None]:
+    """``--field value`` and ``--field=value`` command-line pairs as ``{"--field": "value"}`` (a flag without a
+    value: None), so that the same fields given in another order or form compare equal.
+
+    >>> flag_values(["--max_steps=50", "--threads", "1", "--bf16"])
+    {'--max_steps': '50', '--threads': '1', '--bf16': None}
+    """
+    found: dict[str, str | None] = {}
+    i = 0
+    while i < len(args):
+        flag, eq, value = str(args[i]).partition("=")
+        if not eq and i + 1 < len(args) and not str(args[i + 1]).startswith("--"):
+            value, i = str(args[i + 1]), i + 1
+        found[flag] = value if (eq or value) else None
+        i += 1
+    return found
+
+
 def settings_of(summary: dict, train_overrides: list[str] | None = None) -> dict[str, Any]:
-    """What a run was asked to compute: its quickstart settings but those of :data:`NOT_COMPARED`, and the grit train
-    fields given beside them."""
+    """What a run was asked to compute: its quickstart settings but those of :data:`NOT_COMPARED` (its base as an
+    absolute path), and each grit train field given beside them (:func:`flag_values`; a run written before the
+    summary recorded them counts as having none)."""
     record = {k: v for k, v in summary.get("quickstart", {}).items() if k not in NOT_COMPARED}
-    record["train_overrides"] = summary.get("train_overrides", []) if train_overrides is None else train_overrides
-    return record
+    if record.get("base"):
+        record["base"] = str(Path(record["base"]).resolve())
+    given = summary.get("train_overrides", []) if train_overrides is None else train_overrides
+    return record | flag_values(given)
 
 
 def differences(done: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
@@ -70,30 +100,39 @@ def differences(done: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
 
 def finished_run(folder: Path) -> dict | None:
     """The summary of the finished quickstart in ``folder``, or None when it holds none (a run stopped before its
-    end writes no summary). A summary that cannot be read is an error naming it: it is not silently run over."""
+    end writes no summary). A summary that cannot be read, or is not a quickstart's, is an error naming it: it is
+    neither read as figures nor silently run over."""
     path = folder / SUMMARY
-    if not path.is_file():
+    if not path.exists():
         return None
+    problem = None
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(
-            f"{path}: not a readable quickstart summary ({e}); move it away or choose another --out"
-        ) from e
-    if not isinstance(summary, dict) or "table" not in summary or "gain_over_base_direct" not in summary:
-        raise ConfigError(f"{path}: not a quickstart summary (no table); move it away or choose another --out")
+        problem = f"not a readable quickstart summary ({e})"
+    else:
+        if not (isinstance(summary, dict) and isinstance(summary.get("table"), dict)):
+            problem = "not a quickstart summary (no table)"
+        elif not isinstance(summary["table"].get("all"), dict):
+            problem = "not a quickstart summary (its table has no row for all families)"
+        elif not all(isinstance(summary.get(k, {}), dict) for k in ("gain_over_base_direct", "quickstart", "targets")):
+            problem = "not a quickstart summary (gain_over_base_direct, quickstart and targets must be mappings)"
+    if problem:
+        raise ConfigError(f"{path}: {problem}; move it away or choose another --out")
     return summary
 
 
 def _gain(summary: dict, family: str) -> dict:
-    return summary.get("gain_over_base_direct", {}).get(family) or {}
+    gain = summary.get("gain_over_base_direct", {}).get(family)
+    return gain if isinstance(gain, dict) else {}
 
 
 def seed_row(seed: int, summary: dict) -> dict[str, Any]:
     """One seed's figures: accuracies over all families, the gains with their intervals, format, IoU, the targets
     met, the minutes and the commit the run was made from."""
     every = summary["table"]["all"]
-    own = (summary.get("gain_over_warm_start") or {}).get("all") or {}
+    own = (summary.get("gain_over_warm_start") or {}).get("all")
+    own = own if isinstance(own, dict) else {}
     targets = summary.get("targets", {})
     return {
         "seed": seed,
@@ -102,15 +141,22 @@ def seed_row(seed: int, summary: dict) -> dict[str, Any]:
         "after_grpo": every.get("grit_grounded_accuracy"),
         "gain": _gain(summary, "all").get("gain"),
         "gain_ci95": _gain(summary, "all").get("ci95"),
-        "family_gains": {f: g.get("gain") for f, g in summary["gain_over_base_direct"].items() if f != "all"},
+        "family_gains": {
+            f: _gain(summary, f).get("gain") for f in summary.get("gain_over_base_direct", {}) if f != "all"
+        },
         "own_part": own.get("gain"),
         "format": every.get("grit_grounded_format"),
         "iou": every.get("grit_grounded_union_iou"),
         "targets": targets,
         "targets_met": sum(bool(v) for v in targets.values()),
-        "minutes": summary.get("seconds", {}).get("total", math.nan) / 60,
+        "minutes": _minutes(summary.get("seconds")),
         "commit": (summary.get("provenance") or {}).get("git_commit"),
     }
+
+
+def _minutes(seconds) -> float | None:
+    total = seconds.get("total") if isinstance(seconds, dict) else None
+    return total / 60 if isinstance(total, (int, float)) else None
 
 
 def t_quantile(df: int) -> float:
@@ -118,6 +164,10 @@ def t_quantile(df: int) -> float:
     from scipy.stats import t
 
     return float(t.ppf(0.975, df))
+
+
+def _count(values: list) -> int:
+    return sum(v is not None for v in values)
 
 
 def _mean(values: list) -> float | None:
@@ -137,11 +187,13 @@ def across_seeds(summaries: dict[int, dict]) -> dict[str, Any]:
         half = t_quantile(len(gains) - 1) * sd / math.sqrt(len(gains))
     families = sorted({f for r in rows for f in r["family_gains"]})
     targets = list(dict.fromkeys(t for r in rows for t in r["targets"]))
-    mean_row = {
-        key: _mean([r[key] for r in rows])
-        for key in ("base_direct", "warm_start", "after_grpo", "gain", "own_part", "format", "iou", "minutes")
-    }
+    keys = ("base_direct", "warm_start", "after_grpo", "gain", "own_part", "format", "iou", "minutes")
+    mean_row = {key: _mean([r[key] for r in rows]) for key in keys}
     mean_row["family_gains"] = {f: _mean([r["family_gains"].get(f) for r in rows]) for f in families}
+    # How many seeds each mean is over, where some seeds lack the figure.
+    counts = {key: _count([r[key] for r in rows]) for key in keys}
+    counts |= {f"{f} gain": _count([r["family_gains"].get(f) for r in rows]) for f in families}
+    mean_row["seeds_counted"] = {k: n for k, n in counts.items() if n < len(rows)}
     return {
         "seeds": [r["seed"] for r in rows],
         "rows": rows,
@@ -149,7 +201,7 @@ def across_seeds(summaries: dict[int, dict]) -> dict[str, Any]:
         "gain_t_ci95": half,
         "families": families,
         "targets_met": {t: sum(bool(r["targets"].get(t)) for r in rows) for t in targets},
-        "every_target_met": sum(bool(r["targets"]) and all(r["targets"].values()) for r in rows),
+        "every_target_met": sum(bool(targets) and all(r["targets"].get(t) for t in targets) for r in rows),
     }
 
 
@@ -187,6 +239,10 @@ def seeds_markdown(result: dict[str, Any]) -> str:
     cells += [_num(m["own_part"], sign=True), _num(m["format"], 3), _num(m["iou"], 3), "", _num(m["minutes"], 1), ""]
     lines.append("| " + " | ".join(cells) + " |")
     k = len(result["rows"])
+    partial = m.get("seeds_counted") or {}
+    if partial:
+        lines += ["", "Means over fewer seeds, where the others lack the figure: "]
+        lines[-1] += "; ".join(f"{key}: {n} of {k}" for key, n in partial.items()) + "."
     lines += ["", f"Every target met: {result['every_target_met']} of {k} seeds. Seeds meeting each target:"]
     lines += [f"- {target}: {met} of {k}" for target, met in result["targets_met"].items()]
     if n_targets == 0:
@@ -201,11 +257,12 @@ def write_seeds(out: Path, result: dict[str, Any]) -> None:
 
 
 def run_seeds(cfg, train_overrides: list[str] | tuple = (), log=print, on_run=None) -> dict[str, Any]:
-    """The quickstart once per seed of ``cfg.seeds``, each into ``OUT/seed-N``, then :func:`across_seeds` written to
-    ``OUT/seeds.md`` and ``OUT/seeds.json`` (rewritten after each run, so a series stopped early keeps its table so
-    far). A seed whose folder holds a finished run with the same settings is read, not run again: a series resumes
-    where it stopped. A finished run with other settings, or an unfinished one, is run again only with ``overwrite``.
-    ``on_run(seed, summary, folder)`` is called after each run made here."""
+    """The quickstart once per seed of ``cfg.seeds``, each into ``OUT/seed-N``, then :func:`across_seeds` of those
+    seeds written to ``OUT/seeds.md`` and ``OUT/seeds.json`` (rewritten after each run, so a series stopped early
+    keeps its table so far). A seed whose folder holds a finished run with the same settings is read, not run again:
+    a series resumes where it stopped. A finished run with other settings, or an unfinished one, is run again only
+    with ``overwrite``. Every seed's folder is checked before any run starts. ``on_run(seed, summary, folder)`` is
+    called after each run made here."""
     from dataclasses import asdict, replace
 
     from grit.quickstart import run_quickstart
@@ -214,21 +271,27 @@ def run_seeds(cfg, train_overrides: list[str] | tuple = (), log=print, on_run=No
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} is a file, not a folder; choose a folder for the seeds' runs")
     strangers = unknown_entries(out, OUTPUTS)
+    if out.is_dir():  # a folder named like a seed's that is not seed-<number>
+        strangers += sorted(
+            e.name for e in out.iterdir() if e.name.startswith("seed-") and not SEED_DIR.fullmatch(e.name)
+        )
     if strangers:
         raise ConfigError(
             f"--out: {out} holds files grit did not write ({', '.join(strangers[:10])}); --seeds writes seed-N "
-            "folders and seeds.md / seeds.json there, so choose an empty or new folder"
+            "folders and seeds.md / seeds.json there, so move those away or choose an empty or new folder"
         )
     seeds = parse_seeds(cfg.seeds)
     wanted = settings_of({"quickstart": asdict(cfg)}, list(train_overrides))
     summaries: dict[int, dict] = {}
-    for n, seed in enumerate(seeds, 1):
+    to_run: list[int] = []
+    for seed in seeds:  # every folder checked before minutes of work
         folder = seed_folder(out, seed)
+        if folder.exists() and (folder.is_symlink() or not folder.is_dir()):
+            raise ConfigError(f"{folder} is not a folder of grit's; move it away or choose another --out")
         done = finished_run(folder)
         if done is not None:
             changed = differences(settings_of(done), wanted)
             if not changed:
-                log(f"seed {seed} ({n} of {len(seeds)}): finished before with these settings; read from {folder}")
                 summaries[seed] = done
                 continue
             if not cfg.overwrite:
@@ -241,12 +304,18 @@ def run_seeds(cfg, train_overrides: list[str] | tuple = (), log=print, on_run=No
                 f"{folder} holds an unfinished run of seed {seed} (no {SUMMARY}); pass --overwrite to run it again "
                 "there, or choose another --out"
             )
+        to_run.append(seed)
+    for n, seed in enumerate(seeds, 1):
+        folder = seed_folder(out, seed)
+        if seed not in to_run:
+            log(f"seed {seed} ({n} of {len(seeds)}): finished before with these settings; read from {folder}")
+            continue
         log(f"seed {seed} ({n} of {len(seeds)}) into {folder}")
         summaries[seed] = run_quickstart(replace(cfg, seed=seed, out=str(folder), seeds=None), train_overrides, log)
         if on_run is not None:
             on_run(seed, summaries[seed], folder)
-        write_seeds(out, across_seeds(summaries))
-    result = across_seeds(summaries)
+        write_seeds(out, across_seeds({s: summaries[s] for s in seeds if s in summaries}))
+    result = across_seeds({s: summaries[s] for s in seeds})
     out.mkdir(parents=True, exist_ok=True)
     write_seeds(out, result)
     return result
