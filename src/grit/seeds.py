@@ -206,7 +206,7 @@ def across_seeds(summaries: dict[int, dict]) -> dict[str, Any]:
 
 
 def _num(value: float | None, digits: int = 4, sign: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None:
         return "-"
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
@@ -285,9 +285,7 @@ def run_seeds(cfg, train_overrides: list[str] | tuple = (), log=print, on_run=No
     summaries: dict[int, dict] = {}
     to_run: list[int] = []
     for seed in seeds:  # every folder checked before minutes of work
-        folder = seed_folder(out, seed)
-        if folder.exists() and (folder.is_symlink() or not folder.is_dir()):
-            raise ConfigError(f"{folder} is not a folder of grit's; move it away or choose another --out")
+        folder = seed_folder(out, seed)  # a file or a link of that name is a stranger, refused above
         done = finished_run(folder)
         if done is not None:
             changed = differences(settings_of(done), wanted)
