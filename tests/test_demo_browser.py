@@ -111,18 +111,22 @@ def base_path():
 
 @pytest.fixture(scope="module")
 def server(browser, base_path, tmp_path_factory):
-    """``python -m grit demo`` (the console script's ``main``) serving the shipped base; yields (url, process)."""
-    port, log = _free_port(), tmp_path_factory.mktemp("demo") / "server.log"
+    """``python -m grit demo`` (the console script's ``main``) serving the shipped base; yields (url, process, its
+    temporary folder)."""
+    port, log, temp = _free_port(), tmp_path_factory.mktemp("demo") / "server.log", tmp_path_factory.mktemp("temp")
     env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(Path(grit.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(Path(grit.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+        TMPDIR=str(temp),  # to see what the demo leaves behind
     )
+    env.pop("GRADIO_TEMP_DIR", None)
     command = [sys.executable, "-m", "grit", "demo", "--model", str(base_path), "--port", str(port)]
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_until_serving(url, process, log)
-        yield url, process
+        yield url, process, temp
     finally:
         process.terminate()
         try:
@@ -161,7 +165,7 @@ def _numbers(cell: str) -> list[float]:
 
 
 def test_demo_streams_boxes_into_the_page(server, browser, tmp_path):
-    url, process = server
+    url, process, temp = server
     scene = make_question(random.Random(5), WorldConfig(min_objects=3), "counting", 2).scene  # 4 shapes, 4 labels
     scene.render().resize((224, 224), Image.NEAREST).save(tmp_path / "scene.png")  # the model sees it at 112 px
     (tmp_path / "notes.txt").write_text("this is not an image")
@@ -219,3 +223,8 @@ def test_demo_streams_boxes_into_the_page(server, browser, tmp_path):
     assert process.poll() is None
     assert left_loopback == []  # no font, analytics or CDN request left the machine
     page.close()
+
+    assert list(temp.glob("grit-demo-*/uploads/*"))  # gradio's copies of the uploads sit in the demo's own folder
+    process.terminate()  # a service manager's stop (SIGTERM): the server closes as on Ctrl+C
+    assert process.wait(timeout=60) == 0
+    assert list(temp.iterdir()) == []  # the example images and the uploads went with it

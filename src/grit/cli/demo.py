@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,13 @@ def main(argv: list[str]) -> int:
             f"model folder {model} {what}; pass --model DIR (a saved model folder, e.g. "
             "runs/quickstart/grpo/model after `grit quickstart`)"
         )
+    with tempfile.TemporaryDirectory(prefix="grit-demo-") as folder, _uploads_in(Path(folder) / "uploads"):
+        serve_model(cfg, model, folder)
+    return 0
+
+
+def serve_model(cfg: DemoConfig, model: Path, folder: str) -> None:
+    """Load ``model`` and serve its page until stopped; the example images go in ``folder``."""
     try:
         import gradio  # noqa: F401
     except ImportError as e:
@@ -64,11 +73,28 @@ def main(argv: list[str]) -> int:
     except ModelLoadError as e:
         raise UsageError(str(e)) from e
     policy.model.eval()
-    with tempfile.TemporaryDirectory(prefix="grit-demo-") as folder:
-        examples = write_examples(folder, seed=cfg.seed)
-        print(f"grit demo: {model} on http://{cfg.host}:{cfg.port} (Ctrl+C stops it)", flush=True)
-        serve(build_app(policy, examples), cfg.host, cfg.port, allowed_paths=[folder])
-    return 0
+    examples = write_examples(folder, seed=cfg.seed)
+    print(f"grit demo: {model} on http://{cfg.host}:{cfg.port} (Ctrl+C stops it)", flush=True)
+    signal.signal(signal.SIGTERM, _stop)  # a service manager's stop ends it as Ctrl+C does, its folders removed
+    serve(build_app(policy, examples), cfg.host, cfg.port, allowed_paths=[folder])
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt  # gradio closes its server on it, and the folders of `main` are removed on the way out
+
+
+@contextmanager
+def _uploads_in(folder: Path):
+    """Keep the page's uploads (gradio copies each one) in the demo's own folder, not in a shared one that outlives it;
+    a GRADIO_TEMP_DIR the user set is left as it is."""
+    if "GRADIO_TEMP_DIR" in os.environ:
+        yield
+        return
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        del os.environ["GRADIO_TEMP_DIR"]
 
 
 def check_address(host: str, port: int) -> None:
