@@ -317,3 +317,44 @@ def test_loose_tags_never_change_what_the_strict_rules_see(pieces):
         if ref.opens == 1:
             assert seg.closed == ref.closed
             assert not ref.closed or (seg.start, seg.end) == (ref.start, ref.end)
+
+
+@pytest.mark.parametrize(
+    "text, label",
+    [
+        ('{"bbox_2d": [1, 2, 3, 4], "label": "man\'s hat"}', "man's hat"),
+        ('{"bbox_2d": [1, 2, 3, 4], "label": "the \\"big\\" dog"}', 'the "big" dog'),
+        ("{'bbox_2d': [1, 2, 3, 4], 'label': 'the \"big\" dog'}", 'the "big" dog'),
+        ('{"bbox_2d": [1, 2, 3, 4], "label": "box: 5, 6"}', "box: 5, 6"),  # a key inside a label is text
+    ],
+)
+def test_labels_keep_the_other_quote_and_escaped_quotes(text, label):
+    c = parse(f"<think> {text} </think>")
+    assert [(b.coords, b.label, b.well_formed) for b in c.boxes] == [((1, 2, 3, 4), label, True)]
+    assert c.without_boxes() == f"<think> {label} </think>"
+
+
+@pytest.mark.parametrize("text", ["<think>In box: 1, 2, 3 there are zebras.</think>", "Let box = 2, 3 apples each."])
+def test_a_generic_key_with_a_wrong_count_of_bare_numbers_in_prose_is_no_box(text):
+    assert parse(text).boxes == ()
+
+
+def test_numbered_box_keys_are_keys():
+    assert _boxes("box_1: 10, 20, 30, 40 and box_2: [5, 6, 7, 8]") == [(10, 20, 30, 40), (5, 6, 7, 8)]
+
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("<think> a </think> <rethink> b </rethink> <answer>7<|im_end|>", "7"),
+        ("<answer> Yes <|endoftext|>", "Yes"),
+        ("<answer> red <|eot_id|><|start_header_id|>", "red"),
+        ("<answer>7</ans", "7"),  # the closing tag cut by the length limit
+        ('<answer>black\n<tool_call>\n{"name": "zoom", "arguments": {"bbox_2d": [1, 2, 3, 4]}}\n', "black"),
+        ("<answer> 3 < 4", "3 < 4"),
+    ],
+)
+def test_an_answer_left_open_ends_at_a_special_token_a_tool_call_or_a_cut_closing_tag(text, answer):
+    c = parse(text)
+    assert c.answer_text == answer and not c.strict
+    assert all(b.segment != "answer" for b in c.boxes)  # the tool call's box is not the answer's

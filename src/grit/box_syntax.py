@@ -17,9 +17,11 @@ The forms read, and who writes them:
 
 Points (``"point_2d": [x, y]``, ``"coordinate": [x, y]``, ``point``: Qwen2.5-VL pointing and agents) are found
 separately and never count as boxes. A box is well-formed when it is exactly four numbers, closed, each in
-[0, MAX_COORD]; anything else (five numbers, a negative or huge value, a box cut off by the length limit) is
+[0, MAX_COORD]; anything else (five numbers, a negative or huge value, a keyed box cut off by the length limit) is
 reported malformed, never trimmed or shifted into a box. A list of other than four numbers with nothing marking it
-as a box (no key, no ``<box>``) is not read at all: ``[1, 2, 3, 4, 5]`` in prose is just numbers.
+as a box (no key, no ``<box>``) is not read at all: ``[1, 2, 3, 4, 5]`` in prose is just numbers; nor is a tagged box
+cut off before its closing tag (``<box>[[1, 2, 3``), nor one of the generic keys (``box``, ``bbox``, ``point``)
+followed by a wrong count of bare numbers and then more text (``in box: 1, 2, 3 there are``), which is prose.
 """
 
 from __future__ import annotations
@@ -47,10 +49,14 @@ _POINT_RE = re.compile(_POINT)
 _POINT_RUN_RE = re.compile(rf"{_POINT}(?:\s*(?:,\s*)?{_POINT})*")
 _KEYED_POINT_RUN_RE = re.compile(rf"\[?\s*({_POINT}(?:\s*(?:,\s*)?{_POINT})*)\s*\]?")
 _KEY_RE = re.compile(
-    r"""(?<![A-Za-z0-9_])["']?(?P<key>bbox_2d(?:_\d+)?|bbox|box|point_2d|point|coordinate2?)["']?\s*[:=]\s*["']?"""
+    r"""(?<![A-Za-z0-9_])["']?(?P<key>bbox_2d(?:_\d+)?|bbox(?:_\d+)?|box(?:_\d+)?|point_2d|point|coordinate2?)["']?\s*[:=]\s*["']?"""
 )
 _POINT_KEYS = ("point_2d", "point", "coordinate", "coordinate2")  # coordinate2: where a swipe ends
-_LABEL_KEY_RE = re.compile(r"""["']?(?:label|text_content|text|category)["']?\s*:\s*["']([^"'\n]{0,200})["']""")
+# A label's value in either quote, the other quote and escaped quotes inside it ("man's hat", "the \\"big\\" dog").
+_LABEL_KEY_RE = re.compile(
+    r"""["']?(?:label|text_content|text|category)["']?\s*:\s*(?:"((?:[^"\\\n]|\\.){0,200})"|'((?:[^'\\\n]|\\.){0,200})')"""
+)
+_ESCAPE_RE = re.compile(r"\\(.)")
 _BRACE_RE = re.compile(r"\{[^{}]*\}?")
 _LIST_RE = re.compile(r"([\[(])([-+\d.,\s]*)([\])]?)")
 _ITEM_RE = re.compile(r"\s*([\[(])([-+\d.,\s]*)([\])]?)\s*,?")
@@ -155,9 +161,9 @@ def _value(text: str, pos: int, point: bool, generic: bool):
     if run is None:
         return None
     values, ints = _numbers(run.group())
-    if generic and len(values) < 2:
-        return None  # "box: 3" in prose names no box
     cut = run.end() == len(text)  # a run that meets the end of the text may have lost digits
+    if generic and (len(values) < 2 or (len(values) != (2 if point else 4) and not cut)):
+        return None  # "box: 3" or "in box: 1, 2, 3 there are" in prose names no box
     end = run.end() + (not cut and text[run.end()] in "\"'")
     return end, [(values, ints, not cut)], "keyed"
 
@@ -189,7 +195,10 @@ def _scan_keyed(text: str, found: list[Found], spans: list) -> None:
     regions = [
         m.span() for m in _BRACE_RE.finditer(text) if m.group().endswith("}") and not _MARKUP_RE.search(m.group())
     ]
-    labels = [(m.start(), m.group(1).strip()) for m in _LABEL_KEY_RE.finditer(text)]
+    labels = [
+        (m.start(), _ESCAPE_RE.sub(r"\1", m.group(1) or m.group(2) or "").strip())
+        for m in _LABEL_KEY_RE.finditer(text)
+    ]
     key_starts = [m.start() for m in keys]
     for key in keys:
         name = key.group("key")

@@ -35,6 +35,9 @@ SEGMENTS = ("think", "rethink", "answer")
 BOX_SYNTAXES = ("json", "list", "tuple", "numbered", "internvl", "qwen2")
 
 _TAG_RE = re.compile(r"<\s*(/\s*)?(think|thinking|rethink|rethinking|answer)\s*(/\s*)?>", re.I)
+# Where an answer with no closing tag ends: a special token (<|im_end|>, <|endoftext|>, <|eot_id|>) in raw decoded
+# text, a tool call, or a closing tag the length limit cut off (`</ans`).
+_UNCLOSED_ANSWER_END_RE = re.compile(r"<\|[\w|]{1,40}\|>|<\s*/?\s*tool_call\s*>|<\s*(?:/\s*\w*)?$|<end_of_turn>|</s>")
 _TAG_NAMES = {"think": "think", "thinking": "think", "rethink": "rethink", "rethinking": "rethink", "answer": "answer"}
 _EXACT_TAGS = {f"<{slash}{name}>": (name, not slash) for name in SEGMENTS for slash in ("", "/")}
 _PAPER_BOX_RE = re.compile(r"\b\d+,\s*\d+,\s*\d+,\s*\d+\b")
@@ -208,6 +211,8 @@ def _segment(text: str, name: str, tags: list[_Tag], outer: list[tuple[int, int]
     after = [c for c in closes if c.start >= first.end]
     close = next((c for c in after if c.exact), after[0] if after else None)
     end = close.start if close else len(text)
+    if close is None and name == "answer" and (stop := _UNCLOSED_ANSWER_END_RE.search(text, first.end)):
+        end = stop.start()  # an answer left open ends where the model's turn or a tool call begins
     return Segment(
         name,
         present=True,
