@@ -845,3 +845,155 @@ def test_a_file_given_as_the_image_folder_is_said_once(world, tmp_path, capsys):
     out = capsys.readouterr()
     said = (out.out + out.err).count("is a file, given as the image folder")
     assert said == 1 and "does not exist" not in out.out + out.err and "Traceback" not in out.err
+
+
+def test_train_overwrite_refuses_a_model_inside_the_folder_it_would_clear(fake_training, tmp_path, capsys):
+    argv, seen = fake_training
+    run = old_run(tmp_path / "run")  # run/model: an earlier run's trained model, trained on from here
+    argv = [a if a != str(tmp_path / "model") else str(run / "model") for a in argv]
+    assert main([*argv, "--output_dir", str(run), "--overwrite", "true"]) == 2
+    err = capsys.readouterr().err
+    assert f"--model {run / 'model'} lies inside output_dir {run}" in err and "Traceback" not in err
+    assert (run / "model" / "model.safetensors").exists() and not seen
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda c: (c / "trainer_state.json").unlink(), "checkpoint-7 is incomplete (no trainer_state.json)"),
+        (lambda c: (c / "model.safetensors").unlink(), "checkpoint-7 is incomplete (no model.safetensors)"),
+    ],
+)
+def test_train_resume_names_an_incomplete_last_checkpoint(fake_training, tmp_path, capsys, damage, message):
+    argv, seen = fake_training
+    run = old_run(tmp_path / "run")
+    (run / "checkpoint-7" / "model.safetensors").write_bytes(b"x")
+    (run / "checkpoint-3").mkdir()  # an older one: the last is the highest step, not the last name in order
+    assert main([*argv, "--output_dir", str(run), "--resume", "true"]) == 0 and seen["resume"] is True
+    damage(run / "checkpoint-7")
+    assert main([*argv, "--output_dir", str(run), "--resume", "true"]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--learning_rate", "nan"], "learning_rate: nan is not a finite number"),
+        (["train", "--beta", "inf"], "beta: inf is not a finite number"),
+        (["train", "--reward_weight_overrides", "count=nan"], "'count=nan': the weight is not a finite number"),
+        (["quickstart", "--warm_lr", "nan"], "warm_lr: nan is not a finite number"),
+        (["data", "shapes", "--n", "10", "--mix", "inf", "1", "1", "1"], "mix: inf is not a finite number"),
+        (["pretrain", "--task_mix", "{grounding: a}"], "task_mix: {'grounding': 'a'}: give weights >= 0"),
+        (["pretrain", "--task_mix", "{grounding: 1, direct: null}"], "give weights >= 0"),
+        (["pretrain", "--reasoning_families", "{spatial: [1]}"], "reasoning_families: {'spatial': [1]}: give weights"),
+    ],
+)
+def test_non_finite_and_non_numeric_values_are_refused_before_any_work(fake_training, tmp_path, capsys, argv, message):
+    if argv[0] == "train":
+        argv = [*fake_training[0], *argv[1:], "--output_dir", str(tmp_path / "run")]
+    out = ["--out", str(tmp_path / "out")] if argv[0] != "train" else []
+    assert main([*argv, *out]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["eval", "--model", "{micro}", "--data", "{data}", "--out", "{blocked}/ev"],
+        ["infer", "--model", "{micro}", "--image", "{image}", "--question", "How many?", "--out", "{blocked}/x.png"],
+        ["data", "show", "{data}", "--out", "{blocked}/sheet.png"],
+        ["score", "--data", "{data}", "--completions", "{data}", "--out", "{blocked}/scored.jsonl"],
+        ["model", "tiny", "--size", "micro", "--out", "{blocked}/m"],
+        ["data", "shapes", "--n", "10", "--out", "{blocked}/s"],
+        ["pretrain", "--out", "{blocked}/p"],
+        ["quickstart", "--out", "{blocked}/q"],
+    ],
+)
+def test_an_output_under_a_file_is_refused_before_any_work(world, micro, tmp_path, capsys, command):
+    blocked = tmp_path / "notes.txt"  # a file where the output's folder would have to be
+    blocked.write_text("mine")
+    values = dict(micro=micro, data=world / "test.jsonl", image=world / "images" / "test-000000.png", blocked=blocked)
+    assert main([a.format(**values) for a in command]) == 2
+    err = capsys.readouterr().err
+    assert f"{blocked} is a file, not a folder; choose another --out" in err and "Traceback" not in err
+    assert blocked.read_text() == "mine"
+
+
+def test_data_show_refuses_to_draw_over_an_image_of_its_data(world, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "world"
+    shutil.copytree(world, copy)
+    image = copy / "images" / "test-000000.png"
+    before = image.read_bytes()
+    assert main(["data", "show", str(copy / "test.jsonl"), "--out", str(image), "--overwrite"]) == 2
+    assert "is an image of" in capsys.readouterr().err and image.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda m: (m / "tokenizer.json").write_text("{bad"), "tokenizer.json is not valid JSON (line 1)"),
+        (lambda m: (m / "grit_model.json").write_text("garbage"), "grit_model.json is not valid JSON (line 1)"),
+        (lambda m: (m / "processor_config.json").unlink(), "the folder needs the processor files"),
+        (lambda m: (m / "chat_template.jinja").unlink(), "has no chat template (chat_template.jinja)"),
+    ],
+)
+def test_a_model_folder_with_a_damaged_or_missing_file_names_it(world, micro, tmp_path, capsys, damage, message):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(micro, model)
+    damage(model)
+    image = str(world / "images" / "test-000000.png")
+    assert main(["infer", "--model", str(model), "--image", image, "--question", "How many?"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and "huggingface.co" not in err
+
+
+REWARD_MODULE = """
+def short(completions, **kw):
+    return [1.0]
+
+
+def nothing(completions, **kw):
+    return None
+
+
+def words(completions, **kw):
+    return ["a"] * len(completions)
+
+
+def nans(completions, **kw):
+    return [float("nan")] * len(completions)
+
+
+def fine(completions, **kw):
+    return [0.5 if i else None for i in range(len(completions))]
+"""
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("short", "returned 1 value for 2 completions"),
+        ("nothing", "returned NoneType, not a list"),
+        ("words", "returned 'a' (str) for completion 1"),
+        ("nans", "returned nan for completion 1 (return None where the reward does not apply)"),
+        ("fine", None),
+    ],
+)
+def test_a_users_reward_that_returns_the_wrong_thing_is_named(world, tmp_path, monkeypatch, capsys, name, message):
+    (tmp_path / "my_rewards_mod.py").write_text(REWARD_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ids = [json.loads(line)["id"] for line in (world / "test.jsonl").read_text().splitlines()[:2]]
+    chain = "<think> a </think> <rethink> b </rethink> <answer> 2 </answer>"
+    completions = tmp_path / "completions.jsonl"
+    completions.write_text("".join(json.dumps({"id": i, "completion": chain}) + "\n" for i in ids))
+    argv = ["score", "--data", str(world / "test.jsonl"), "--completions", str(completions)]
+    assert main([*argv, "--extra_rewards", f"my_rewards_mod.{name}"]) == (2 if message else 0)
+    err = capsys.readouterr().err
+    if message:
+        assert f"reward my_rewards_mod.{name} {message}; a reward returns a list" in err and "Traceback" not in err

@@ -220,7 +220,12 @@ def test_own_rewards_by_dotted_path():
     funcs, weights = build_rewards(
         "grit", SETTINGS, ["test_rewards.exclamation_reward"], {"test_rewards.exclamation_reward": 0.5}
     )
-    assert funcs[-1] is exclamation_reward and weights[-1] == 0.5 and len(funcs) == len(PRESETS["grit"]) + 1
+    assert (
+        funcs[-1].__wrapped__ is exclamation_reward
+        and funcs[-1].__name__ == "exclamation_reward"
+        and weights[-1] == 0.5
+        and len(funcs) == len(PRESETS["grit"]) + 1
+    )
     assert funcs[-1](["<answer> 2! </answer>", "<answer> 2 </answer>"]) == [1.0, 0.0]
     assert reward_problems(["grounding", "test_rewards.exclamation_reward"]) == []
     assert reward_problems(["os.path.join"]) == [

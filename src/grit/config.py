@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -48,6 +49,11 @@ def field_problems(obj: Any, ranges: dict[str, tuple[float | None, float | None]
             problems += [
                 f"{f.name}: {v!r} is not one of {choices_text(choices)}" for v in values if v not in tuple(choices)
             ]
+        problems += [
+            f"{f.name}: {v!r} is not a finite number; give a number"
+            for v in values
+            if isinstance(v, float) and not math.isfinite(v) and v != f.default  # a default of inf stays allowed
+        ]
         problems += range_problems(f.name, values, *ranges.get(f.name, (f.metadata.get("min"), f.metadata.get("max"))))
     return problems
 

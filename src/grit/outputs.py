@@ -20,6 +20,7 @@ text (a ``README.md`` that is not TRL's model card is the user's).
 from __future__ import annotations
 
 import fnmatch
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,3 +131,21 @@ def clear_outputs(folder: str | Path, patterns: Sequence[str], what: str = "outp
             entry.unlink()
         removed.append(entry.name)
     return removed
+
+
+def unwritable(path: str | Path, folder: bool = True) -> str | None:
+    """Why ``path`` (a folder to make and write in, or with ``folder`` false a file to write) cannot be written,
+    found before any work starts: a file where a folder must be, or a folder this user may not write in; else None."""
+    target = Path(path).absolute()
+    where = target if folder else target.parent
+    try:
+        existing = next(p for p in (where, *where.parents) if p.exists())
+    except PermissionError as e:
+        return f"cannot look inside {e.filename} (permission denied)"
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"no permission to write in {existing}"
+    if not folder and target.exists() and not os.access(target, os.W_OK):
+        return f"no permission to write {target}"
+    return None

@@ -5,6 +5,7 @@ second, naming the field and the fix. The trainer they configure is :mod:`grit.g
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from grit.data.schema import relative_hint
 from grit.data.selection import MIXES
 from grit.judge import JUDGES
 from grit.models.loading import dtype_field, looks_like_hub_id
-from grit.outputs import TRAIN_OUTPUTS, unknown_entries
+from grit.outputs import TRAIN_OUTPUTS, unknown_entries, unwritable
 from grit.prompts import PROMPT_KINDS
 from grit.rewards import PRESETS, reward_problems, reward_terms
 
@@ -237,6 +238,10 @@ def weight_overrides(items: list[str]) -> dict[str, float]:
             sep = ""
         if not sep:
             raise TrainConfigError(f"reward_weight_overrides: {item!r} is not name=weight (e.g. count=0.5)")
+        if not math.isfinite(out[name.strip()]):
+            raise TrainConfigError(
+                f"reward_weight_overrides: {item!r}: the weight is not a finite number (e.g. count=0.5)"
+            )
     return out
 
 
@@ -271,10 +276,18 @@ def validate(args: GritTrainArguments, grpo) -> None:
     out = Path(grpo.output_dir)
     if out.exists() and not out.is_dir():
         problems.append(f"output_dir: {out} is a file; choose a folder")
+    elif unwritable(out):
+        problems.append(f"output_dir: {out}: {unwritable(out)}; choose another output_dir")
     elif out.exists() and any(out.iterdir()) and not (args.overwrite or args.resume):
         problems.append(
             f"output_dir: {out} is not empty; pass --resume to continue it, --overwrite to start it again "
             "(grit removes only its own outputs there), or choose another output_dir"
+        )
+    model = Path(args.model) if args.model else None
+    if args.overwrite and model and model.exists() and out.is_dir() and model.resolve().is_relative_to(out.resolve()):
+        problems.append(
+            f"overwrite: --model {model} lies inside output_dir {out}, which --overwrite clears; copy the model "
+            "elsewhere first or choose another output_dir"
         )
     if args.overwrite and args.resume:
         problems.append("overwrite, resume: pass one (--resume continues the run, --overwrite starts it again)")
@@ -284,9 +297,26 @@ def validate(args: GritTrainArguments, grpo) -> None:
             f"overwrite: {out} holds files grit did not write ({names}); --overwrite only replaces grit's own "
             "outputs, so move those away or choose another output_dir"
         )
-    if args.resume and not any(out.glob("checkpoint-*")):
+    checkpoints = sorted(out.glob("checkpoint-*"), key=_checkpoint_step) if args.resume and out.is_dir() else []
+    if args.resume and not checkpoints:
         problems.append(f"resume: {out} has no checkpoint-* folder to resume from")
+    elif checkpoints:  # TRL resumes from the last one: what it needs must be there
+        last = checkpoints[-1]
+        weights = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
+        missing = [] if (last / "trainer_state.json").is_file() else ["trainer_state.json"]
+        missing += [] if any((last / n).is_file() for n in weights) else ["model.safetensors"]
+        if missing:
+            problems.append(
+                f"resume: {last} is incomplete (no {', '.join(missing)}): the run stopped while saving it; move it "
+                "away to resume from the checkpoint before, or start again with --overwrite"
+            )
     raise_problems(problems)
+
+
+def _checkpoint_step(path: Path) -> int:
+    """The step of a ``checkpoint-N`` folder (-1 for a name without a number, which TRL does not resume)."""
+    tail = path.name.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else -1
 
 
 def raise_problems(problems: list[str]) -> None:

@@ -27,9 +27,18 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+def check_writable(path: str | Path, flag: str = "--out", folder: bool = True) -> None:
+    """Refuse, before any work, an output folder (or file) that cannot be written (:func:`grit.outputs.unwritable`)."""
+    from grit.outputs import unwritable
+
+    problem = unwritable(path, folder)
+    if problem:
+        raise UsageError(f"{flag} {path}: {problem}; choose another {flag}")
+
+
 def check_output_file(path: Path, overwrite: bool, inputs: dict[str, str | None] | None = None) -> None:
-    """Refuse an ``--out`` file that is a folder, exists without ``--overwrite``, or is one of the ``inputs``
-    (flag -> path) the command reads: writing it would destroy what it reads."""
+    """Refuse an ``--out`` file that is a folder, exists without ``--overwrite``, is one of the ``inputs``
+    (flag -> path) the command reads (writing it would destroy what it reads), or cannot be written."""
     for flag, given in (inputs or {}).items():
         if given and Path(given).exists() and path.exists() and path.resolve() == Path(given).resolve():
             raise UsageError(f"--out {path} is the {flag} file this command reads; choose another --out")
@@ -37,6 +46,7 @@ def check_output_file(path: Path, overwrite: bool, inputs: dict[str, str | None]
         raise UsageError(f"--out: {path} is a folder; give a file in it, such as {path / 'scored.jsonl'}")
     if path.exists() and not overwrite:
         raise UsageError(f"{path} exists; pass --overwrite to replace it, or choose another --out")
+    check_writable(path, folder=False)
 
 
 def image_output(out: str) -> Path:
@@ -47,9 +57,12 @@ def image_output(out: str) -> Path:
     if out.endswith(("/", "\\")) or path.is_dir():
         raise UsageError(f"--out: {out} is a folder; give an image file such as {path / 'sheet.png'}")
     if not path.suffix:
-        return path.with_name(path.name + ".png")
+        path = path.with_name(path.name + ".png")
+        check_writable(path, folder=False)
+        return path
     if path.suffix.lower() not in Image.registered_extensions():
         raise UsageError(f"--out: cannot write a {path.suffix} image; give a .png (or .jpg) file")
+    check_writable(path, folder=False)
     return path
 
 
@@ -58,6 +71,7 @@ def check_output_dir(path: Path, overwrite: bool) -> None:
         raise UsageError(f"--out: {path} is a file, not a folder; choose a folder for the outputs")
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise UsageError(f"{path} exists and is not empty; pass --overwrite to write into it, or choose another --out")
+    check_writable(path)
 
 
 @dataclass

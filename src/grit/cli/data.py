@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grit.boxes import FrameSpec
-from grit.cli.common import UsageError, check_output_file, dispatch, image_output, parse
+from grit.cli.common import UsageError, check_output_file, check_writable, dispatch, image_output, parse
 from grit.data.shapes.scene import QUESTION_FAMILIES
 from grit.data.shapes.world import DEFAULT_MIX
 
@@ -87,6 +87,7 @@ def shapes(argv: list[str]) -> int:
         if not sum(cfg.mix) > 0:  # never silently replaced by equal weights
             raise UsageError(f"mix: {cfg.mix} gives every family weight 0; give at least one weight above 0")
         mix = dict(zip(cfg.families, cfg.mix))
+    check_writable(cfg.out)
     try:
         world = WorldConfig(
             image_size=cfg.image_size,
@@ -136,8 +137,10 @@ def show(argv: list[str]) -> int:
 
     (cfg,) = parse(argv, ShowConfig, prog="grit data show", description=ShowConfig.__doc__)
     out = image_output(cfg.out)
-    check_output_file(out, cfg.overwrite)
+    check_output_file(out, cfg.overwrite, {"FILE": cfg.file})
     samples = load_samples(cfg.file, cfg.images, skip_invalid=cfg.skip_invalid)
+    if out.exists() and any(s.image_path and s.image_path.resolve() == out.resolve() for s in samples):
+        raise UsageError(f"--out {out} is an image of {cfg.file}; the sheet would replace it, so choose another --out")
     try:
         sheet = show_sheet(samples, cfg.n, cfg.seed, cfg.columns)
     except ValueError as e:

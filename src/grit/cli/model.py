@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from grit.cli.common import UsageError, dispatch, parse, quiet_transformers
+from grit.cli.common import UsageError, check_writable, dispatch, parse, quiet_transformers
 from grit.models.tiny import SIZES
 
 HELP = "build models: tiny"
@@ -32,6 +32,7 @@ def tiny(argv: list[str]) -> int:
     quiet_transformers()
     from grit.models.tiny import TinySpec, save_tiny
 
+    check_writable(cfg.out)
     try:
         out = save_tiny(cfg.out, TinySpec(cfg.size, cfg.image_size, cfg.seed), overwrite=cfg.overwrite)
     except (ValueError, FileExistsError) as e:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grit.cli.common import UsageError, parse, quiet_transformers
+from grit.cli.common import UsageError, check_writable, parse, quiet_transformers
 
 HELP = "train the tiny base to ground and answer on the shapes world"
 
@@ -23,6 +23,7 @@ def main(argv: list[str]) -> int:
         "direct answers and tags. A recipe (recipes/shapes_base.yaml) sets any field below; --field value "
         "overrides it, e.g. grit pretrain --config recipes/shapes_base.yaml --out runs/base",
     )
+    check_writable(cfg.out)
     quiet_transformers()
     try:
         trainer = Pretrainer(cfg)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grit.cli.common import UsageError, check_output_dir, quiet_transformers
+from grit.cli.common import UsageError, check_output_dir, check_writable, quiet_transformers
 
 HELP = "the offline pipeline: shapes world, base eval, GRPO-GR on GRIT-20, report"
 COLUMNS = (
@@ -58,6 +58,7 @@ def main(argv: list[str]) -> int:
     out = Path(cfg.out)
     if cfg.seeds is None:  # --seeds resumes in a folder of its own runs (grit.seeds.run_seeds checks it)
         check_output_dir(out, cfg.overwrite)
+    check_writable(out)
     quiet_transformers()
     from grit.models.loading import ModelLoadError, check_model_folder
     from grit.outputs import OutputFolderError

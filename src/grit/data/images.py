@@ -3,6 +3,7 @@ decompression bombs, and corrupt files reported as such."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def _read(path: Path, max_pixels: int, action):
         raise ImageProblem(f"image {path} is a folder, not an image file", "give the path of one image in it")
     if not path.is_file():
         raise ImageProblem(f"image file {path} does not exist", "check the image folder (--images) and the path")
+    if not os.access(path, os.R_OK):
+        raise ImageProblem(f"image {path} cannot be read (permission denied)", "check the file's permissions")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

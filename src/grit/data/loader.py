@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,6 +269,10 @@ def jsonl_records(path: Path, what: str = "records"):
         raise DataError([DataProblem(str(path), 0, None, "is not a regular file", "pass a .jsonl file")])
     if not path.is_file():
         raise DataError([DataProblem(str(path), 0, None, "file not found", f"check the path{relative_hint(path)}")])
+    if not os.access(path, os.R_OK):
+        raise DataError(
+            [DataProblem(str(path), 0, None, "cannot be read (permission denied)", "check its permissions")]
+        )
     kind = _binary_kind(path)
     if kind == "UTF-16 text":
         raise DataError([DataProblem(str(path), 0, None, "is UTF-16 text, not UTF-8", "save the file as UTF-8")])

@@ -155,9 +155,37 @@ def load_processor(path: str, trust_remote_code: bool = False):
     except (OSError, ValueError, ImportError) as e:
         name = saved_processor_class(path)
         base = getattr(transformers, name, None) if name else None
-        if base is None:
-            raise ModelLoadError(f"cannot load the processor of {path}: {e}") from e
-        return image_only(base).from_pretrained(path)
+        try:
+            if base is None:
+                raise e
+            return image_only(base).from_pretrained(path)
+        except (OSError, ValueError, ImportError) as again:
+            first = str(again).split(". ")[0].rstrip(".")  # transformers goes on about the Hub, which grit never asks
+            raise ModelLoadError(
+                f"cannot load the processor of {path} ({first}): the folder needs the processor files "
+                "`save_pretrained` writes (processor_config.json or preprocessor_config.json, and the tokenizer's); "
+                "copy them again from where the model was saved"
+            ) from again
+
+
+def _check_files(folder: Path) -> None:
+    """Refuse, naming the file and the fix, a model folder with a file this user cannot read or a JSON file that is
+    not JSON (transformers would fail later with a traceback, or say it cannot reach the Hub)."""
+    try:
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+    except PermissionError as e:
+        raise ModelLoadError(f"cannot list {folder} (permission denied); check the folder's permissions") from e
+    for file in files:
+        if not os.access(file, os.R_OK):
+            raise ModelLoadError(f"cannot read {file} (permission denied); check the file's permissions")
+        if file.suffix == ".json" and file.stat().st_size < 50_000_000:  # configs, tokenizer, shard index
+            try:
+                json.loads(file.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                where = f" (line {e.lineno})" if isinstance(e, json.JSONDecodeError) else ""
+                raise ModelLoadError(
+                    f"{file} is not valid JSON{where}: {e}; copy it again from where the model was saved"
+                ) from e
 
 
 def frame_of(processor, family: Family) -> FrameSpec:
@@ -189,6 +217,7 @@ def load_policy(
 
     target = resolve_device(device) if device is not None else None
     resolved = _resolve(path)
+    _check_files(Path(resolved))
     try:
         config = AutoConfig.from_pretrained(resolved, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
@@ -215,6 +244,11 @@ def load_policy(
             "the model was saved"
         ) from e
     processor = load_processor(resolved, trust_remote_code)
+    if getattr(processor, "chat_template", "") is None:
+        raise ModelLoadError(
+            f"{path} has no chat template (chat_template.jinja), and grit's prompts are chat turns: copy it from "
+            "where the model was saved"
+        )
     if hasattr(processor, "tokenizer"):
         if not processor.tokenizer("a b")["input_ids"]:  # no tokenizer files: transformers loads an empty one
             raise ModelLoadError(

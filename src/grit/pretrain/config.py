@@ -4,6 +4,7 @@ that needs no model. The trainer they configure is :mod:`grit.pretrain.train`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from grit.config import ConfigError, field_problems
@@ -130,13 +131,12 @@ class PretrainConfig:
 
     def __post_init__(self):
         problems = field_problems(self)
-        unknown = set(self.task_mix) - set(TASKS)
-        if unknown or not sum(self.task_mix.values()) > 0 or min(self.task_mix.values()) < 0:
+        if not _weights(self.task_mix, TASKS):
             problems.append(
                 f"task_mix: {self.task_mix}: give weights >= 0, at least one above 0, for {', '.join(TASKS)}"
             )
         families = self.reasoning_families
-        if set(families) - set(QUESTION_FAMILIES) or not sum(families.values()) > 0 or min(families.values()) < 0:
+        if not _weights(families, QUESTION_FAMILIES):
             problems.append(
                 f"reasoning_families: {families}: give weights >= 0, at least one above 0, for "
                 f"{', '.join(QUESTION_FAMILIES)}"
@@ -176,3 +176,10 @@ class PretrainConfig:
             max_objects=self.max_objects,
             max_count=self.max_count,
         )
+
+
+def _weights(mix: dict, names) -> bool:
+    """Whether ``mix`` gives each of its keys, all among ``names``, a finite number >= 0, and one of them above 0."""
+    values = list(mix.values())
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    return not set(mix) - set(names) and numbers and min(values, default=-1) >= 0 and sum(values) > 0

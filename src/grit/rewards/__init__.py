@@ -11,12 +11,16 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from grit.boxes import WHOLE_IMAGE_THRESHOLD, FrameSpec
+from grit.config import ConfigError
 from grit.rewards.answer import AnswerReward
 from grit.rewards.base import Reward, bleu1, completion_text
 from grit.rewards.grit import (
@@ -147,7 +151,49 @@ def import_reward(path: str) -> Callable:
             f"reward {path!r} does not take TRL's reward arguments: it must accept the completions and every data "
             "column by keyword, as f(completions, **kwargs)"
         )
-    return func
+    return checked_reward(func, path)
+
+
+class RewardOutputError(ConfigError):
+    """A user's reward function returned what neither TRL nor ``grit score`` can use."""
+
+
+def checked_reward(func: Callable, path: str) -> Callable:
+    """``func`` with its output checked at every call: one real number or None (the reward does not apply) per
+    completion. A wrong length, a string or a NaN would otherwise fail deep inside the trainer, or train on NaN."""
+
+    @functools.wraps(func)
+    def reward(completions, **columns):
+        values = func(completions, **columns)
+        problem = output_problem(values, len(completions))
+        if problem:
+            raise RewardOutputError(
+                f"reward {path} {problem}; a reward returns a list with one float (or None where it does not apply) "
+                "per completion"
+            )
+        return values
+
+    return reward
+
+
+def output_problem(values: Any, n: int) -> str | None:
+    """What is wrong with a reward's output for ``n`` completions, or None.
+
+    >>> output_problem([1.0, None], 2), output_problem([1.0], 2), output_problem(["a", 1], 2)
+    (None, 'returned 1 value for 2 completions', "returned 'a' (str) for completion 1")
+    """
+    if values is None or isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        return f"returned {type(values).__name__}, not a list"
+    if len(values) != n:
+        return f"returned {len(values)} value{'s' if len(values) != 1 else ''} for {n} completions"
+    for i, v in enumerate(values, 1):
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            return f"returned {v!r} ({type(v).__name__}) for completion {i}"
+        if not math.isfinite(v):
+            return f"returned {v} for completion {i} (return None where the reward does not apply)"
+    return None
 
 
 def takes_columns(func: Callable) -> bool:
@@ -222,6 +268,9 @@ __all__ = [
     "completion_text",
     "get_reward",
     "import_reward",
+    "RewardOutputError",
+    "checked_reward",
+    "output_problem",
     "reward_problems",
     "reward_terms",
 ]
