@@ -997,3 +997,41 @@ def test_a_users_reward_that_returns_the_wrong_thing_is_named(world, tmp_path, m
     err = capsys.readouterr().err
     if message:
         assert f"reward my_rewards_mod.{name} {message}; a reward returns a list" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["data", "shapes", "--n", "10", "--n", "20"], "--n is given twice; give it once"),
+        (["data", "shapes", "--n=10", "--seed", "1", "--n", "20"], "--n is given twice; give it once"),
+        (["quickstart", "--max_steps", "3", "--max_steps=4"], "--max_steps is given twice; give it once"),
+    ],
+)
+def test_a_flag_given_twice_is_refused_not_kept_last(tmp_path, capsys, argv, message):
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        (lambda rows: json.dumps(rows), "items, not JSONL (one object per line)"),
+        (lambda rows: json.dumps(rows, indent=2), "items, not JSONL (one object per line)"),
+        (lambda rows: json.dumps(rows[0], indent=2), "holds one JSON object written over several lines, not JSONL"),
+    ],
+)
+def test_a_json_document_given_as_jsonl_is_one_problem_with_the_fix(world, tmp_path, capsys, write, message):
+    rows = [json.loads(line) for line in (world / "test.jsonl").read_text().splitlines()]
+    data = tmp_path / "data.json"
+    data.write_text(write(rows))
+    assert main(["data", "check", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "jq -c" in err and len(err.splitlines()) == 1
+
+
+def test_a_yaml_syntax_error_names_the_file_not_a_unicode_string(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("n: 3\n  bad: [\n")
+    assert main(["data", "shapes", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"in {config}, line 2" in err and "<unicode string>" not in err

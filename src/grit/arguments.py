@@ -221,6 +221,7 @@ class ArgumentParser(HfArgumentParser):
         argv = self._normalise(argv)
         if sum(a == "--config" or a.startswith("--config=") for a in argv) > 1:
             raise ConfigError("--config: give one config file (fields given as flags override it)")
+        self._refuse_repeats(argv)
         path, argv = split_config(argv)
         self.config_where = {}
         if path is not None:
@@ -261,6 +262,20 @@ class ArgumentParser(HfArgumentParser):
                 raise ConfigError(listed(self._located(problems)))
             outputs.append(obj)
         return (*outputs, remaining) if allow_remaining else tuple(outputs)
+
+    def _refuse_repeats(self, argv: list[str]) -> None:
+        """A field given twice on the command line is refused, as a key set twice in a config file is (argparse
+        would keep the last silently)."""
+        seen: dict[str, str] = {}
+        for arg in argv:
+            action = self._option_string_actions.get(arg.partition("=")[0]) if arg.startswith("--") else None
+            if action is None or action.dest in ("help", "help_all", "config"):
+                continue
+            flag = arg.partition("=")[0]
+            if action.dest in seen:
+                same = "" if seen[action.dest] == flag else f" (as {seen[action.dest]} and {flag})"
+                raise ConfigError(f"--{action.dest} is given twice{same}; give it once")
+            seen[action.dest] = flag
 
     def _located(self, problems: list[str]) -> list[str]:
         """``problems`` (``"field: ..."``), each prefixed with the config file's ``FILE:LINE`` where the file set

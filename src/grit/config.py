@@ -180,7 +180,8 @@ def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Seq
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+        where = str(e).replace('"<unicode string>"', str(path))  # YAML names the text it read, not the file
+        raise ConfigError(f"{path}: not valid YAML: {where}") from e
     except ValueError as e:  # e.g. an integer of more than 4300 digits
         raise ConfigError(f"{path}: a value cannot be read ({str(e).split(';')[0]})") from e
     if raw is None:

@@ -246,6 +246,25 @@ def _binary_kind(path: Path) -> str | None:
     return "a binary file" if b"\x00" in head else None
 
 
+_JQ_FIX = "write one JSON object per line, e.g. with jq -c '.[]' FILE > FILE.jsonl for an array"
+
+
+def _json_not_jsonl(path: Path) -> str | None:
+    """What a file written as one JSON document holds ("a JSON array of 20 items", "one JSON object written over
+    several lines"), or None when its first line can be JSONL."""
+    with path.open("rb") as f:
+        first = f.readline().strip()
+    if first == b"{":  # an object whose first line holds only its brace: indented JSON
+        return "one JSON object written over several lines"
+    if not first.startswith(b"["):
+        return None
+    try:
+        whole = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return "a JSON array" if first == b"[" else None
+    return f"a JSON array of {len(whole)} items" if isinstance(whole, list) else None
+
+
 class _DuplicateKey(ValueError):
     """A JSON object that names one key twice (``json`` would keep the last value silently)."""
 
@@ -278,6 +297,9 @@ def jsonl_records(path: Path, what: str = "records"):
         raise DataError([DataProblem(str(path), 0, None, "is UTF-16 text, not UTF-8", "save the file as UTF-8")])
     if kind:  # one problem for the file, not one per "line" of an image
         raise DataError([DataProblem(str(path), 0, None, f"is {kind}, not a JSONL file", "pass the .jsonl data file")])
+    shape = _json_not_jsonl(path)
+    if shape:  # one problem for the file, not one per line of an indented document
+        raise DataError([DataProblem(str(path), 0, None, f"holds {shape}, not JSONL (one object per line)", _JQ_FIX)])
     any_line = False
     with path.open("rb") as f:
         for line_no, raw in enumerate(f, start=1):
