@@ -1035,3 +1035,15 @@ def test_a_yaml_syntax_error_names_the_file_not_a_unicode_string(tmp_path, capsy
     assert main(["data", "shapes", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert f"in {config}, line 2" in err and "<unicode string>" not in err
+
+
+def test_completions_under_another_key_name_it_and_every_problem_is_counted_once(world, tmp_path, capsys):
+    ids = [json.loads(line)["id"] for line in (world / "test.jsonl").read_text().splitlines()]
+    completions = tmp_path / "completions.jsonl"
+    completions.write_text("".join(json.dumps({"id": i, "text": "<answer> 2 </answer>"}) + "\n" for i in ids))
+    assert main(["score", "--data", str(world / "test.jsonl"), "--completions", str(completions)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith("Fix: rename 'text' to 'completion'") and "more problems)" not in lines[0]
+    shown = min(len(ids) - 1, 19)
+    assert lines[1] == f"{len(ids) - 1} more problem{'s' if len(ids) > 2 else ''}:"
+    assert len(lines) == 2 + shown + (len(ids) - 1 > 19)

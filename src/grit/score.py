@@ -45,6 +45,10 @@ def sample_columns(sample: Sample) -> dict[str, Any]:
     }
 
 
+# Keys other tools write a model's output under; named in the fix when a line has one and no "completion".
+_COMPLETION_LIKE = ("text", "output", "response", "prediction", "generated_text", "answer")
+
+
 def read_completions(path: str | Path, samples: dict[str, Sample]) -> list[Completion]:
     """Read a completions file for ``samples`` (by id); a malformed line, an id not in the data or a ``question``
     that is not its sample's is an error naming file and line."""
@@ -56,12 +60,17 @@ def read_completions(path: str | Path, samples: dict[str, Sample]) -> list[Compl
             continue
         where = (str(path), line_no)
         if not isinstance(record, dict) or "id" not in record or not isinstance(record.get("completion"), str):
+            other = [
+                k for k in _COMPLETION_LIKE if isinstance(record, dict) and k in record and "completion" not in record
+            ]
             problems.append(
                 DataProblem(
                     *where,
                     None,
                     'need {"id": ..., "completion": "..."}',
-                    "give each line an id and a completion string",
+                    f"rename {other[0]!r} to 'completion'"
+                    if other
+                    else "give each line an id and a completion string",
                 )
             )
             continue

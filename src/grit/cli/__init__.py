@@ -32,13 +32,22 @@ def overview() -> str:
     return "\n".join(lines)
 
 
+SHOWN_PROBLEMS = 19  # of a data file's problems after the first; the rest are counted
+
+
 def fail(prog: str, error: Exception) -> int:
     from grit.data.schema import DataError
 
-    print(f"{getattr(error, 'prog', prog)}: error: {error}", file=sys.stderr)
-    if isinstance(error, DataError) and len(error.problems) > 1:
-        for problem in error.problems[1:20]:
-            print(f"  {problem}", file=sys.stderr)
+    name = getattr(error, "prog", prog)
+    if not (isinstance(error, DataError) and len(error.problems) > 1):
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return 2
+    first, rest = error.problems[0], error.problems[1:]
+    print(f"{name}: error: {first}\n{len(rest)} more problem{'s' if len(rest) > 1 else ''}:", file=sys.stderr)
+    for problem in rest[:SHOWN_PROBLEMS]:
+        print(f"  {problem}", file=sys.stderr)
+    if len(rest) > SHOWN_PROBLEMS:
+        print(f"  ... and {len(rest) - SHOWN_PROBLEMS} more", file=sys.stderr)
     return 2
 
 
