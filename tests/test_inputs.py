@@ -2,6 +2,7 @@
 silent nan or an empty report; ``--overwrite`` starts an output folder clean but never deletes a user's file."""
 
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -861,7 +862,10 @@ def test_train_overwrite_refuses_a_model_inside_the_folder_it_would_clear(fake_t
     "damage, message",
     [
         (lambda c: (c / "trainer_state.json").unlink(), "checkpoint-7 is incomplete (no trainer_state.json)"),
-        (lambda c: (c / "model.safetensors").unlink(), "checkpoint-7 is incomplete (no model.safetensors)"),
+        (  # neither transformers' weights nor DeepSpeed's shards
+            lambda c: [(c / "model.safetensors").unlink(), shutil.rmtree(c / "global_step7")],
+            "checkpoint-7 is incomplete (no model.safetensors)",
+        ),
     ],
 )
 def test_train_resume_names_an_incomplete_last_checkpoint(fake_training, tmp_path, capsys, damage, message):

@@ -302,15 +302,25 @@ def validate(args: GritTrainArguments, grpo) -> None:
         problems.append(f"resume: {out} has no checkpoint-* folder to resume from")
     elif checkpoints:  # TRL resumes from the last one: what it needs must be there
         last = checkpoints[-1]
-        weights = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
         missing = [] if (last / "trainer_state.json").is_file() else ["trainer_state.json"]
-        missing += [] if any((last / n).is_file() for n in weights) else ["model.safetensors"]
+        missing += [] if any(any(last.glob(g)) for g in CHECKPOINT_WEIGHTS) else ["model.safetensors"]
         if missing:
             problems.append(
                 f"resume: {last} is incomplete (no {', '.join(missing)}): the run stopped while saving it; move it "
                 "away to resume from the checkpoint before, or start again with --overwrite"
             )
     raise_problems(problems)
+
+
+# What holds a checkpoint's weights: transformers' files, PEFT's adapters, DeepSpeed's and FSDP's shard folders.
+CHECKPOINT_WEIGHTS = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "adapter_model.safetensors",
+    "pytorch_model.bin",
+    "global_step*",
+    "pytorch_model_fsdp*",
+)
 
 
 def _checkpoint_step(path: Path) -> int:
