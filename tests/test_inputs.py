@@ -1030,3 +1030,16 @@ def test_completions_under_another_key_name_it_and_every_problem_is_counted_once
     shown = min(len(ids) - 1, 19)
     assert lines[1] == f"{len(ids) - 1} more problem{'s' if len(ids) > 2 else ''}:"
     assert len(lines) == 2 + shown + (len(ids) - 1 > 19)
+
+
+def test_model_tiny_overwrite_leaves_no_stale_shard_index(tmp_path):
+    from grit.models.loading import load_policy
+    from grit.models.tiny import TinySpec, build_tiny, save_tiny
+
+    model, processor = build_tiny(TinySpec("micro"))
+    model.save_pretrained(tmp_path, max_shard_size="100KB")  # an earlier model in shards, with their index
+    processor.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors.index.json").exists()
+    save_tiny(tmp_path, TinySpec("micro"), overwrite=True)
+    assert not (tmp_path / "model.safetensors.index.json").exists() and not list(tmp_path.glob("model-0*"))
+    load_policy(tmp_path)

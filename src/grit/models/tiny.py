@@ -133,6 +133,9 @@ def save_tiny(out: str | Path, spec: TinySpec = TinySpec(), overwrite: bool = Fa
     model, processor = build_tiny(spec)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
+    index = out / "model.safetensors.index.json"
+    if (out / "model.safetensors").exists() and index.exists():  # an earlier sharded model's, whose shards
+        index.unlink()  # save_pretrained has just removed: left, it would describe weights that are gone
     processor.save_pretrained(out)
     n_params = sum(p.numel() for p in model.parameters())
     info = {
