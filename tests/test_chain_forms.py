@@ -326,6 +326,7 @@ def test_loose_tags_never_change_what_the_strict_rules_see(pieces):
         ('{"bbox_2d": [1, 2, 3, 4], "label": "the \\"big\\" dog"}', 'the "big" dog'),
         ("{'bbox_2d': [1, 2, 3, 4], 'label': 'the \"big\" dog'}", 'the "big" dog'),
         ('{"bbox_2d": [1, 2, 3, 4], "label": "box: 5, 6"}', "box: 5, 6"),  # a key inside a label is text
+        ('{"bbox_2d": [1, 2, 3, 4], "label": "caf\\u00e9"}', "café"),  # JSON's escapes decoded
     ],
 )
 def test_labels_keep_the_other_quote_and_escaped_quotes(text, label):
@@ -337,6 +338,11 @@ def test_labels_keep_the_other_quote_and_escaped_quotes(text, label):
 @pytest.mark.parametrize("text", ["<think>In box: 1, 2, 3 there are zebras.</think>", "Let box = 2, 3 apples each."])
 def test_a_generic_key_with_a_wrong_count_of_bare_numbers_in_prose_is_no_box(text):
     assert parse(text).boxes == ()
+
+
+def test_a_generic_key_with_a_wrong_count_in_an_object_is_a_malformed_box():
+    c = parse('{"bbox": "10, 20, 30", "label": "dog"} and "box": 1, 2, 3 more')
+    assert [(b.coords, b.well_formed) for b in c.boxes] == [((10, 20, 30), False), ((1, 2, 3), False)]
 
 
 def test_numbered_box_keys_are_keys():
@@ -352,6 +358,8 @@ def test_numbered_box_keys_are_keys():
         ("<answer>7</ans", "7"),  # the closing tag cut by the length limit
         ('<answer>black\n<tool_call>\n{"name": "zoom", "arguments": {"bbox_2d": [1, 2, 3, 4]}}\n', "black"),
         ("<answer> 3 < 4", "3 < 4"),
+        ("<answer> 7<end_of_utterance>", "7"),
+        ("<answer> |a|<|b|> holds", "|a|<|b|> holds"),  # not a special token: one letter
     ],
 )
 def test_an_answer_left_open_ends_at_a_special_token_a_tool_call_or_a_cut_closing_tag(text, answer):

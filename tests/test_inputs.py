@@ -2,7 +2,12 @@
 silent nan or an empty report; ``--overwrite`` starts an output folder clean but never deletes a user's file."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -490,6 +495,7 @@ def test_train_without_a_recipe_asks_for_one(tmp_path, monkeypatch, capsys):
     [
         (["--model", "x"], "--model: the quickstart trains the warm start it makes (OUT/warm); pass --base DIR"),
         (["--train_data=d.jsonl"], "--train_data: the quickstart trains on the shapes world it makes"),
+        (["--train-data", "d.jsonl"], "--train_data: the quickstart trains on the shapes world it makes"),
         (
             ["--output_dir", "x"],
             "--output_dir: the quickstart writes GRPO-GR's run to OUT/grpo; choose OUT with --out",
@@ -704,8 +710,10 @@ def test_demo_names_a_taken_port_and_an_unknown_host_before_loading_a_model(tmp_
         port = taken.getsockname()[1]
         assert main(["demo", "--model", str(tmp_path), "--port", str(port)]) == 2
         assert f"--port {port}: cannot serve there" in capsys.readouterr().err
+    before = signal.getsignal(signal.SIGTERM)
     assert main(["demo", "--model", str(tmp_path), "--host", "not.a.real.host.invalid"]) == 2
     assert "--host not.a.real.host.invalid: not a name or address this machine has" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before  # the demo's stop handler is put back
 
 
 def test_score_refuses_a_judge_address_or_cache_it_cannot_use(world, tmp_path, capsys):
@@ -788,7 +796,10 @@ def test_eval_refuses_a_data_file_given_twice(world, micro, tmp_path, capsys):
         (lambda m: (m / "tokenizer.json").write_text("{bad"), "tokenizer.json is not valid JSON (line 1)"),
         (lambda m: (m / "grit_model.json").write_text("garbage"), "grit_model.json is not valid JSON (line 1)"),
         (lambda m: (m / "processor_config.json").unlink(), "the folder needs the processor files"),
-        (lambda m: (m / "chat_template.jinja").unlink(), "has no chat template (chat_template.jinja)"),
+        (
+            lambda m: (m / "chat_template.jinja").unlink(),
+            "has no chat template (chat_template.jinja, or chat_template.json",
+        ),
     ],
 )
 def test_a_model_folder_missing_or_with_a_damaged_file_is_named_not_a_traceback(
@@ -867,17 +878,31 @@ def test_train_overwrite_refuses_a_model_inside_the_folder_it_would_clear(fake_t
             lambda c: [(c / "model.safetensors").unlink(), shutil.rmtree(c / "global_step7")],
             "checkpoint-7 is incomplete (no model.safetensors)",
         ),
+        (lambda c: (c / "model.safetensors").write_bytes(b"garbage"), "model.safetensors cannot be read"),
+        (None, None),  # a LoRA run's checkpoint: adapters in a folder per adapter, no full weights
     ],
 )
-def test_train_resume_names_an_incomplete_last_checkpoint(fake_training, tmp_path, capsys, damage, message):
+def test_train_resume_names_an_incomplete_or_damaged_last_checkpoint(fake_training, tmp_path, capsys, damage, message):
+    import torch
+    from safetensors.torch import save_file
+
     argv, seen = fake_training
     run = old_run(tmp_path / "run")
-    (run / "checkpoint-7" / "model.safetensors").write_bytes(b"x")
+    save_file({"w": torch.zeros(2)}, str(run / "checkpoint-7" / "model.safetensors"))
     (run / "checkpoint-3").mkdir()  # an older one: the last is the highest step, not the last name in order
+    (run / "checkpoint-final").mkdir()  # a name transformers never resumes from
     assert main([*argv, "--output_dir", str(run), "--resume", "true"]) == 0 and seen["resume"] is True
+    if damage is None:
+        (run / "checkpoint-7" / "model.safetensors").unlink()
+        shutil.rmtree(run / "checkpoint-7" / "global_step7")
+        (run / "checkpoint-7" / "default").mkdir()
+        save_file({"w": torch.zeros(2)}, str(run / "checkpoint-7" / "default" / "adapter_model.safetensors"))
+        assert main([*argv, "--output_dir", str(run), "--resume", "true"]) == 0
+        return
     damage(run / "checkpoint-7")
     assert main([*argv, "--output_dir", str(run), "--resume", "true"]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(
@@ -1001,6 +1026,7 @@ def test_a_flag_given_twice_is_refused_not_kept_last(tmp_path, capsys, argv, mes
         (lambda rows: json.dumps(rows), "items, not JSONL (one object per line)"),
         (lambda rows: json.dumps(rows, indent=2), "items, not JSONL (one object per line)"),
         (lambda rows: json.dumps(rows[0], indent=2), "holds one JSON object written over several lines, not JSONL"),
+        (lambda rows: "\ufeff" + json.dumps(rows), "items, not JSONL (one object per line)"),  # a byte-order mark
     ],
 )
 def test_a_json_document_given_as_jsonl_is_one_problem_with_the_fix(world, tmp_path, capsys, write, message):
@@ -1043,3 +1069,43 @@ def test_model_tiny_overwrite_leaves_no_stale_shard_index(tmp_path):
     save_tiny(tmp_path, TinySpec("micro"), overwrite=True)
     assert not (tmp_path / "model.safetensors.index.json").exists() and not list(tmp_path.glob("model-0*"))
     load_policy(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["a_sync", "an_async"])
+def test_a_users_async_reward_stays_async_and_is_checked(tmp_path, monkeypatch, name):
+    import asyncio
+    import inspect
+
+    import numpy as np
+    import torch
+
+    from grit.rewards import RewardOutputError, get_reward
+
+    (tmp_path / "my_async_mod.py").write_text(
+        "def a_sync(completions, **kw):\n    return kw['out']\n\n\n"
+        "async def an_async(completions, **kw):\n    return kw['out']\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reward = get_reward(f"my_async_mod.{name}")
+    assert inspect.iscoroutinefunction(reward) == (name == "an_async")  # TRL awaits it only when it looks async
+
+    def call(out):
+        result = reward(["a", "b"], out=out)
+        return asyncio.run(result) if inspect.iscoroutine(result) else result
+
+    for fine in ([1.0, None], [True, False], torch.tensor([0.5, 1.0]), np.array([0, 1])):  # as TRL takes them
+        assert call(fine) is fine
+    with pytest.raises(RewardOutputError, match="returned 1 value for 2 completions"):
+        call([1.0])
+
+
+def test_ctrl_c_stops_a_command_with_a_line_not_a_traceback(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    command = [sys.executable, "-m", "grit", "data", "shapes", "--n", "200000", "--out", str(tmp_path / "world")]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "world" / "images").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.2)  # until it is at work, past its imports
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "grit: stopped" in err and "Traceback" not in err

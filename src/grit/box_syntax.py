@@ -20,12 +20,14 @@ separately and never count as boxes. A box is well-formed when it is exactly fou
 [0, MAX_COORD]; anything else (five numbers, a negative or huge value, a keyed box cut off by the length limit) is
 reported malformed, never trimmed or shifted into a box. A list of other than four numbers with nothing marking it
 as a box (no key, no ``<box>``) is not read at all: ``[1, 2, 3, 4, 5]`` in prose is just numbers; nor is a tagged box
-cut off before its closing tag (``<box>[[1, 2, 3``), nor one of the generic keys (``box``, ``bbox``, ``point``)
-followed by a wrong count of bare numbers and then more text (``in box: 1, 2, 3 there are``), which is prose.
+cut off before its closing tag (``<box>[[1, 2, 3``), nor a generic key (``box``, ``bbox``, ``point``, ``coordinate``)
+written unquoted outside any ``{...}`` and followed by a wrong count of bare numbers and then more text (``in box: 1,
+2, 3 there are``), which is prose; quoted or in an object, it is a malformed box.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import NamedTuple
@@ -56,7 +58,20 @@ _POINT_KEYS = ("point_2d", "point", "coordinate", "coordinate2")  # coordinate2:
 _LABEL_KEY_RE = re.compile(
     r"""["']?(?:label|text_content|text|category)["']?\s*:\s*(?:"((?:[^"\\\n]|\\.){0,200})"|'((?:[^'\\\n]|\\.){0,200})')"""
 )
-_ESCAPE_RE = re.compile(r"\\(.)")
+_QUOTE_ESCAPE_RE = re.compile(r"\\([\"'\\])")
+
+
+def _label_text(m: re.Match) -> str:
+    """A label's value: a double-quoted one decoded as JSON (``\\u00e9``, ``\\n``, ``\\"``), else only its
+    escaped quotes and backslashes undone."""
+    if m.group(1) is not None:
+        try:
+            return json.loads(f'"{m.group(1)}"').strip()
+        except ValueError:
+            pass
+    return _QUOTE_ESCAPE_RE.sub(r"\1", m.group(1) if m.group(1) is not None else m.group(2)).strip()
+
+
 _BRACE_RE = re.compile(r"\{[^{}]*\}?")
 _LIST_RE = re.compile(r"([\[(])([-+\d.,\s]*)([\])]?)")
 _ITEM_RE = re.compile(r"\s*([\[(])([-+\d.,\s]*)([\])]?)\s*,?")
@@ -139,8 +154,9 @@ def _nested(text: str, pos: int) -> tuple[int, list[tuple[tuple[float, ...], boo
     return (close.end() if close else pos), items
 
 
-def _value(text: str, pos: int, point: bool, generic: bool):
-    """What follows a key at ``pos``: (end, [(values, ints, closed)], syntax), or None when no numbers follow."""
+def _value(text: str, pos: int, point: bool, generic: bool, prose: bool = False):
+    """What follows a key at ``pos``: (end, [(values, ints, closed)], syntax), or None when no numbers follow (or,
+    for a key in ``prose``, bare numbers of another count than a box's or a point's followed by more text)."""
     if not point:
         m = _KEYED_POINT_RUN_RE.match(text, pos)
         if m and len(_POINT_RE.findall(m.group(1))) >= 2:  # (x1,y1),(x2,y2); more points is a polygon: malformed
@@ -162,7 +178,7 @@ def _value(text: str, pos: int, point: bool, generic: bool):
         return None
     values, ints = _numbers(run.group())
     cut = run.end() == len(text)  # a run that meets the end of the text may have lost digits
-    if generic and (len(values) < 2 or (len(values) != (2 if point else 4) and not cut)):
+    if generic and len(values) < 2 or prose and len(values) != (2 if point else 4) and not cut:
         return None  # "box: 3" or "in box: 1, 2, 3 there are" in prose names no box
     end = run.end() + (not cut and text[run.end()] in "\"'")
     return end, [(values, ints, not cut)], "keyed"
@@ -195,18 +211,20 @@ def _scan_keyed(text: str, found: list[Found], spans: list) -> None:
     regions = [
         m.span() for m in _BRACE_RE.finditer(text) if m.group().endswith("}") and not _MARKUP_RE.search(m.group())
     ]
-    labels = [
-        (m.start(), _ESCAPE_RE.sub(r"\1", m.group(1) or m.group(2) or "").strip())
-        for m in _LABEL_KEY_RE.finditer(text)
-    ]
+    label_keys = list(_LABEL_KEY_RE.finditer(text))
+    labels = [(m.start(), _label_text(m)) for m in label_keys]
+    values = [m.span(1) if m.group(1) is not None else m.span(2) for m in label_keys]
+    keys = [k for k in keys if not _overlaps(values, k.start(), k.end())]  # "label": "box: 5, 6" is a label's text
     key_starts = [m.start() for m in keys]
     for key in keys:
         name = key.group("key")
         point = name in _POINT_KEYS
-        value = _value(text, key.end(), point, generic=not name.startswith("bbox_2d"))
-        if value is None and not name.startswith("bbox_2d"):
-            continue
+        generic = not name.startswith("bbox_2d")
         region = next(((s, e) for s, e in regions if s <= key.start() < e), None)
+        prose = generic and region is None and text[key.start()] not in "\"'"  # an unquoted word outside {...}
+        value = _value(text, key.end(), point, generic, prose)
+        if value is None and generic:
+            continue
         label = _label(key.start(), region, key_starts, labels)
         end, items, syntax = value if value else (key.end(), [((), True, False)], "json")  # "bbox_2d": null
         start, end = (min(region[0], key.start()), max(region[1], end)) if region else (key.start(), end)

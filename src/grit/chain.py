@@ -35,9 +35,12 @@ SEGMENTS = ("think", "rethink", "answer")
 BOX_SYNTAXES = ("json", "list", "tuple", "numbered", "internvl", "qwen2")
 
 _TAG_RE = re.compile(r"<\s*(/\s*)?(think|thinking|rethink|rethinking|answer)\s*(/\s*)?>", re.I)
-# Where an answer with no closing tag ends: a special token (<|im_end|>, <|endoftext|>, <|eot_id|>) in raw decoded
-# text, a tool call, or a closing tag the length limit cut off (`</ans`).
-_UNCLOSED_ANSWER_END_RE = re.compile(r"<\|[\w|]{1,40}\|>|<\s*/?\s*tool_call\s*>|<\s*(?:/\s*\w*)?$|<end_of_turn>|</s>")
+# Where an answer with no closing tag ends, in raw decoded text: a special token (<|im_end|>, <|endoftext|>,
+# <|eot_id|>; Gemma's <end_of_turn>, SmolVLM's <end_of_utterance>, </s>), a tool call, or a closing tag the length
+# limit cut off (`</ans`).
+_UNCLOSED_ANSWER_END_RE = re.compile(
+    r"<\|[a-z][\w|]{1,39}\|>|<\s*/?\s*tool_call\s*>|<\s*(?:/\s*\w*)?$|<end_of_(?:turn|utterance)>|</s>"
+)
 _TAG_NAMES = {"think": "think", "thinking": "think", "rethink": "rethink", "rethinking": "rethink", "answer": "answer"}
 _EXACT_TAGS = {f"<{slash}{name}>": (name, not slash) for name in SEGMENTS for slash in ("", "/")}
 _PAPER_BOX_RE = re.compile(r"\b\d+,\s*\d+,\s*\d+,\s*\d+\b")

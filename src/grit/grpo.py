@@ -132,18 +132,8 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=
     (out / "grit_train_config.json").write_text(
         json.dumps({"grit": asdict(args), "grpo": grpo.to_dict()}, indent=2, default=str) + "\n"
     )
-    from safetensors import SafetensorError
-
     with trl_deprecations_hidden():
-        try:
-            trainer.train(resume_from_checkpoint=True if args.resume else None)
-        except SafetensorError as e:
-            if not args.resume:
-                raise
-            raise TrainConfigError(
-                f"resume: cannot read the weights of the last checkpoint-* in {out} ({e}): it is damaged; move it "
-                "away to resume from the checkpoint before, or start again with --overwrite"
-            ) from e
+        trainer.train(resume_from_checkpoint=True if args.resume else None)
     if trainer.is_world_process_zero():
         trainer.state.save_to_json(str(out / "trainer_state.json"))
     model_dir = out / "model"

@@ -137,6 +137,8 @@ def unwritable(path: str | Path, folder: bool = True) -> str | None:
     """Why ``path`` (a folder to make and write in, or with ``folder`` false a file to write) cannot be written,
     found before any work starts: a file where a folder must be, or a folder this user may not write in; else None."""
     target = Path(path).absolute()
+    if not folder and target.exists():  # written in place: its folder's permissions do not matter
+        return None if os.access(target, os.W_OK) else f"no permission to write {target}"
     where = target if folder else target.parent
     try:
         existing = next(p for p in (where, *where.parents) if p.exists())
@@ -146,6 +148,4 @@ def unwritable(path: str | Path, folder: bool = True) -> str | None:
         return f"{existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"no permission to write in {existing}"
-    if not folder and target.exists() and not os.access(target, os.W_OK):
-        return f"no permission to write {target}"
     return None

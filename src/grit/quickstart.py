@@ -264,10 +264,10 @@ def run_quickstart(
     from grit.train_config import TrainConfigError, field_checks, load_recipe, raise_problems
 
     cfg = cfg or QuickstartConfig()
-    taken = [a for a in train_overrides if a.startswith("--") and a[2:].partition("=")[0] in QUICKSTART_TRAIN_FIELDS]
+    flags = [a[2:].partition("=")[0].replace("-", "_") for a in train_overrides if a.startswith("--")]
+    taken = [name for name in flags if name in QUICKSTART_TRAIN_FIELDS]
     if taken:  # fields the quickstart sets itself: overriding them would fail, or train another thing, minutes later
-        name = taken[0][2:].partition("=")[0]
-        raise TrainConfigError(f"--{name}: {QUICKSTART_TRAIN_FIELDS[name]}")
+        raise TrainConfigError(f"--{taken[0]}: {QUICKSTART_TRAIN_FIELDS[taken[0]]}")
     out, times, started = Path(cfg.out), {}, time.monotonic()
     base = Path(cfg.base) if cfg.base else shipped_base()
     recipe = cfg.recipe or default_recipe()

@@ -297,36 +297,53 @@ def validate(args: GritTrainArguments, grpo) -> None:
             f"overwrite: {out} holds files grit did not write ({names}); --overwrite only replaces grit's own "
             "outputs, so move those away or choose another output_dir"
         )
-    checkpoints = sorted(out.glob("checkpoint-*"), key=_checkpoint_step) if args.resume and out.is_dir() else []
+    checkpoints = [p for p in out.glob("checkpoint-*") if _CHECKPOINT_RE.fullmatch(p.name) and p.is_dir()]
     if args.resume and not checkpoints:
         problems.append(f"resume: {out} has no checkpoint-* folder to resume from")
-    elif checkpoints:  # TRL resumes from the last one: what it needs must be there
-        last = checkpoints[-1]
-        missing = [] if (last / "trainer_state.json").is_file() else ["trainer_state.json"]
-        missing += [] if any(any(last.glob(g)) for g in CHECKPOINT_WEIGHTS) else ["model.safetensors"]
-        if missing:
-            problems.append(
-                f"resume: {last} is incomplete (no {', '.join(missing)}): the run stopped while saving it; move it "
-                "away to resume from the checkpoint before, or start again with --overwrite"
-            )
+    elif args.resume:  # transformers resumes from the last one: what it needs must be there, and readable
+        problems += checkpoint_problems(max(checkpoints, key=lambda p: int(p.name.rpartition("-")[2])))
     raise_problems(problems)
 
 
-# What holds a checkpoint's weights: transformers' files, PEFT's adapters, DeepSpeed's and FSDP's shard folders.
+# What holds a checkpoint's weights: transformers' files, PEFT's adapters (also one folder per named adapter),
+# DeepSpeed's and FSDP's shard folders.
 CHECKPOINT_WEIGHTS = (
     "model.safetensors",
     "model.safetensors.index.json",
-    "adapter_model.safetensors",
     "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+    "*/adapter_model.safetensors",
+    "*/adapter_model.bin",
     "global_step*",
     "pytorch_model_fsdp*",
 )
+_CHECKPOINT_RE = re.compile(r"checkpoint-\d+")  # the folders transformers resumes from
 
 
-def _checkpoint_step(path: Path) -> int:
-    """The step of a ``checkpoint-N`` folder (-1 for a name without a number, which TRL does not resume)."""
-    tail = path.name.rpartition("-")[2]
-    return int(tail) if tail.isdigit() else -1
+def checkpoint_problems(last: Path) -> list[str]:
+    """Why the last checkpoint cannot be resumed: a file it needs is missing (the run stopped while saving it), or
+    a weights file is not one (damaged)."""
+    missing = [] if (last / "trainer_state.json").is_file() else ["trainer_state.json"]
+    missing += [] if any(any(last.glob(g)) for g in CHECKPOINT_WEIGHTS) else ["model.safetensors"]
+    if missing:
+        return [
+            f"resume: {last} is incomplete (no {', '.join(missing)}): the run stopped while saving it; move it away "
+            "to resume from the checkpoint before, or start again with --overwrite"
+        ]
+    from safetensors import SafetensorError, safe_open
+
+    for weights in sorted(last.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), "pt"):
+                pass
+        except (SafetensorError, OSError) as e:
+            return [
+                f"resume: {weights} cannot be read ({e}): it is damaged; move {last.name} away to resume from the "
+                "checkpoint before, or start again with --overwrite"
+            ]
+    return []
 
 
 def raise_problems(problems: list[str]) -> None:

@@ -54,6 +54,9 @@ def fail(prog: str, error: Exception) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
+    except KeyboardInterrupt:  # Ctrl+C (or the demo's SIGTERM): a stop the user asked for, not a crash
+        print("\ngrit: stopped", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # the reader went away (`grit train --help-all | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the interpreter's final flush is silent
         return 141

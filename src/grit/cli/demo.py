@@ -51,8 +51,12 @@ def main(argv: list[str]) -> int:
             f"model folder {model} {what}; pass --model DIR (a saved model folder, e.g. "
             "runs/quickstart/grpo/model after `grit quickstart`)"
         )
-    with tempfile.TemporaryDirectory(prefix="grit-demo-") as folder, _uploads_in(Path(folder) / "uploads"):
-        serve_model(cfg, model, folder)
+    previous = signal.signal(signal.SIGTERM, _stop)  # a service manager's stop ends it as Ctrl+C does, even while
+    try:  # the model loads, and its folders are removed on the way out
+        with tempfile.TemporaryDirectory(prefix="grit-demo-") as folder, _uploads_in(Path(folder) / "uploads"):
+            serve_model(cfg, model, folder)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
@@ -75,12 +79,11 @@ def serve_model(cfg: DemoConfig, model: Path, folder: str) -> None:
     policy.model.eval()
     examples = write_examples(folder, seed=cfg.seed)
     print(f"grit demo: {model} on http://{cfg.host}:{cfg.port} (Ctrl+C stops it)", flush=True)
-    signal.signal(signal.SIGTERM, _stop)  # a service manager's stop ends it as Ctrl+C does, its folders removed
     serve(build_app(policy, examples), cfg.host, cfg.port, allowed_paths=[folder])
 
 
 def _stop(signum, frame) -> None:
-    raise KeyboardInterrupt  # gradio closes its server on it, and the folders of `main` are removed on the way out
+    raise KeyboardInterrupt  # gradio closes its server on it; before it serves, grit's main reports a stop
 
 
 @contextmanager

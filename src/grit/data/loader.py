@@ -253,7 +253,7 @@ def _json_not_jsonl(path: Path) -> str | None:
     """What a file written as one JSON document holds ("a JSON array of 20 items", "one JSON object written over
     several lines"), or None when its first line can be JSONL."""
     with path.open("rb") as f:
-        first = f.readline().strip()
+        first = f.readline().removeprefix(b"\xef\xbb\xbf").strip()  # a UTF-8 byte-order mark is not content
     if first == b"{":  # an object whose first line holds only its brace: indented JSON
         return "one JSON object written over several lines"
     if not first.startswith(b"["):

@@ -168,17 +168,38 @@ def load_processor(path: str, trust_remote_code: bool = False):
             ) from again
 
 
+# The JSON files transformers, PEFT and grit read from a model folder (other JSON files there are not read).
+MODEL_JSON = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "video_preprocessor_config.json",
+    "chat_template.json",
+    "model.safetensors.index.json",
+    "adapter_config.json",
+    "grit_model.json",
+)
+_MODEL_SUFFIXES = (".json", ".safetensors", ".bin", ".jinja", ".txt", ".model")
+
+
 def _check_files(folder: Path) -> None:
-    """Refuse, naming the file and the fix, a model folder with a file this user cannot read or a JSON file that is
-    not JSON (transformers would fail later with a traceback, or say it cannot reach the Hub)."""
+    """Refuse, naming the file and the fix, a model folder with a file of the model this user cannot read, or one of
+    its JSON files (:data:`MODEL_JSON`) that is not JSON: transformers would fail later with a traceback, or say it
+    cannot reach the Hub."""
     try:
-        files = sorted(p for p in folder.iterdir() if p.is_file())
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _MODEL_SUFFIXES)
     except PermissionError as e:
         raise ModelLoadError(f"cannot list {folder} (permission denied); check the folder's permissions") from e
     for file in files:
         if not os.access(file, os.R_OK):
             raise ModelLoadError(f"cannot read {file} (permission denied); check the file's permissions")
-        if file.suffix == ".json" and file.stat().st_size < 50_000_000:  # configs, tokenizer, shard index
+        if file.name in MODEL_JSON:
             try:
                 json.loads(file.read_text(encoding="utf-8"))
             except (ValueError, UnicodeDecodeError) as e:
@@ -217,7 +238,8 @@ def load_policy(
 
     target = resolve_device(device) if device is not None else None
     resolved = _resolve(path)
-    _check_files(Path(resolved))
+    if Path(resolved).is_dir():  # not a Hub id, which transformers downloads
+        _check_files(Path(resolved))
     try:
         config = AutoConfig.from_pretrained(resolved, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
@@ -246,8 +268,8 @@ def load_policy(
     processor = load_processor(resolved, trust_remote_code)
     if getattr(processor, "chat_template", "") is None:
         raise ModelLoadError(
-            f"{path} has no chat template (chat_template.jinja), and grit's prompts are chat turns: copy it from "
-            "where the model was saved"
+            f"{path} has no chat template (chat_template.jinja, or chat_template.json in older folders), and grit's "
+            "prompts are chat turns: copy it from where the model was saved"
         )
     if hasattr(processor, "tokenizer"):
         if not processor.tokenizer("a b")["input_ids"]:  # no tokenizer files: transformers loads an empty one

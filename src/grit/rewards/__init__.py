@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -160,11 +161,10 @@ class RewardOutputError(ConfigError):
 
 def checked_reward(func: Callable, path: str) -> Callable:
     """``func`` with its output checked at every call: one real number or None (the reward does not apply) per
-    completion. A wrong length, a string or a NaN would otherwise fail deep inside the trainer, or train on NaN."""
+    completion. A wrong length, a string or a NaN would otherwise fail deep inside the trainer, or train on NaN. An
+    ``async`` reward stays one, so that TRL still awaits it."""
 
-    @functools.wraps(func)
-    def reward(completions, **columns):
-        values = func(completions, **columns)
+    def check(values, completions):
         problem = output_problem(values, len(completions))
         if problem:
             raise RewardOutputError(
@@ -173,23 +173,38 @@ def checked_reward(func: Callable, path: str) -> Callable:
             )
         return values
 
+    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):
+
+        @functools.wraps(func)
+        async def async_reward(completions, **columns):
+            return check(await func(completions, **columns), completions)
+
+        return async_reward
+
+    @functools.wraps(func)
+    def reward(completions, **columns):
+        return check(func(completions, **columns), completions)
+
     return reward
 
 
 def output_problem(values: Any, n: int) -> str | None:
-    """What is wrong with a reward's output for ``n`` completions, or None.
+    """What is wrong with a reward's output for ``n`` completions, or None. A list, tuple, array or tensor of numbers
+    (bools count, as TRL makes floats of them) or None.
 
     >>> output_problem([1.0, None], 2), output_problem([1.0], 2), output_problem(["a", 1], 2)
     (None, 'returned 1 value for 2 completions', "returned 'a' (str) for completion 1")
     """
-    if values is None or isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+    if hasattr(values, "tolist") and not isinstance(values, (list, tuple)):  # a numpy array or a torch tensor
+        values = values.tolist()
+    if not isinstance(values, (list, tuple)):
         return f"returned {type(values).__name__}, not a list"
     if len(values) != n:
         return f"returned {len(values)} value{'s' if len(values) != 1 else ''} for {n} completions"
     for i, v in enumerate(values, 1):
         if v is None:
             continue
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        if not isinstance(v, numbers.Real):
             return f"returned {v!r} ({type(v).__name__}) for completion {i}"
         if not math.isfinite(v):
             return f"returned {v} for completion {i} (return None where the reward does not apply)"
@@ -203,7 +218,6 @@ def takes_columns(func: Callable) -> bool:
     >>> takes_columns(lambda completions, **kw: [0.0]), takes_columns(lambda a, *p: a)
     (True, False)
     """
-    import inspect
 
     try:
         params = inspect.signature(func).parameters.values()
