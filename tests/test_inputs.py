@@ -1109,3 +1109,19 @@ def test_ctrl_c_stops_a_command_with_a_line_not_a_traceback(tmp_path):
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "grit: stopped" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "command, recipe",
+    [
+        (["eval"], "shapes_tiny_cpu.yaml"),
+        (["pretrain"], "shapes_tiny_cpu.yaml"),
+        (["data", "shapes"], "shapes_base.yaml"),
+    ],
+)
+def test_another_commands_recipe_is_named_as_such_not_listed_field_by_field(tmp_path, capsys, command, recipe):
+    path = Path(__file__).parents[1] / "recipes" / recipe
+    assert main([*command, "--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "fields are not this command's" in err and "`grit recipes` names the command" in err
+    assert len(err.splitlines()) == 1

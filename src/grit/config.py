@@ -204,6 +204,13 @@ def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Seq
             problems.append(f"{where}: unknown field {key!r}{closest(str(key), hints)}")
         elif not _fits(value, hints[key]):
             problems.append(f"{where}: {key}: expected {_type_name(hints[key])}, got {value!r}")
+    unknown = [k for k in raw if k not in hints and k not in extra_keys]
+    if len(unknown) >= 5 and 2 * len(unknown) > len(raw):  # mostly another command's fields: say that, not 30 lines
+        shown = ", ".join(map(str, unknown[:4]))
+        raise ConfigError(
+            f"{path}: {len(unknown)} of its {len(raw)} fields are not this command's ({shown}, ...): it looks like "
+            "another command's recipe; `grit recipes` names the command each shipped recipe is for"
+        )
     if problems:
         raise ConfigError(listed(problems))
     return raw
