@@ -1102,7 +1102,10 @@ def test_a_users_async_reward_stays_async_and_is_checked(tmp_path, monkeypatch, 
 def test_ctrl_c_stops_a_command_with_a_line_not_a_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
     command = [sys.executable, "-m", "grit", "data", "shapes", "--n", "200000", "--out", str(tmp_path / "world")]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    # A shell that runs the tests in the background (CI) starts them with SIGINT ignored, and a child inherits that:
+    # give the command the default, as a terminal's Ctrl+C finds it.
+    default = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=default)
     deadline = time.monotonic() + 120
     while not (tmp_path / "world" / "images").is_dir() and time.monotonic() < deadline:
         time.sleep(0.2)  # until it is at work, past its imports
