@@ -276,8 +276,8 @@ def validate(args: GritTrainArguments, grpo) -> None:
     out = Path(grpo.output_dir)
     if out.exists() and not out.is_dir():
         problems.append(f"output_dir: {out} is a file; choose a folder")
-    elif unwritable(out):
-        problems.append(f"output_dir: {out}: {unwritable(out)}; choose another output_dir")
+    elif blocked := unwritable(out):
+        problems.append(f"output_dir: {out}: {blocked}; choose another output_dir")
     elif out.exists() and any(out.iterdir()) and not (args.overwrite or args.resume):
         problems.append(
             f"output_dir: {out} is not empty; pass --resume to continue it, --overwrite to start it again "

@@ -50,19 +50,17 @@ def check_output_file(path: Path, overwrite: bool, inputs: dict[str, str | None]
 
 
 def image_output(out: str) -> Path:
-    """The image file ``--out`` names: ``.png`` added when it has no extension; refused when PIL cannot write it."""
+    """The image file ``--out`` names: ``.png`` added when it has no extension; refused when PIL cannot write it
+    (:func:`check_output_file`, which every caller runs next, checks the rest)."""
     from PIL import Image
 
     path = Path(out)
     if out.endswith(("/", "\\")) or path.is_dir():
         raise UsageError(f"--out: {out} is a folder; give an image file such as {path / 'sheet.png'}")
     if not path.suffix:
-        path = path.with_name(path.name + ".png")
-        check_writable(path, folder=False)
-        return path
+        return path.with_name(path.name + ".png")
     if path.suffix.lower() not in Image.registered_extensions():
         raise UsageError(f"--out: cannot write a {path.suffix} image; give a .png (or .jpg) file")
-    check_writable(path, folder=False)
     return path
 
 

@@ -155,17 +155,18 @@ def load_processor(path: str, trust_remote_code: bool = False):
     except (OSError, ValueError, ImportError) as e:
         name = saved_processor_class(path)
         base = getattr(transformers, name, None) if name else None
-        try:
-            if base is None:
-                raise e
-            return image_only(base).from_pretrained(path)
-        except (OSError, ValueError, ImportError) as again:
-            first = str(again).split(". ")[0].rstrip(".")  # transformers goes on about the Hub, which grit never asks
-            raise ModelLoadError(
-                f"cannot load the processor of {path} ({first}): the folder needs the processor files "
-                "`save_pretrained` writes (processor_config.json or preprocessor_config.json, and the tokenizer's); "
-                "copy them again from where the model was saved"
-            ) from again
+        failure: Exception = e
+        if base is not None:
+            try:
+                return image_only(base).from_pretrained(path)
+            except (OSError, ValueError, ImportError) as again:
+                failure = again
+        first = str(failure).split(". ")[0].rstrip(".")  # transformers goes on about the Hub, which grit never asks
+        raise ModelLoadError(
+            f"cannot load the processor of {path} ({first}): the folder needs the processor files `save_pretrained` "
+            "writes (processor_config.json or preprocessor_config.json, and the tokenizer's); copy them again from "
+            "where the model was saved"
+        ) from failure
 
 
 # The JSON files transformers, PEFT and grit read from a model folder (other JSON files there are not read).
