@@ -136,3 +136,87 @@ def test_skip_invalid_reports_every_skip(root, caplog):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         load_samples(tmp_path / "nope.jsonl")
+
+
+@pytest.fixture
+def odd(root):
+    """Images a real data set may hold, made here: cut short, links gone wrong, empty, extreme shapes."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "JPEG")
+    (root / "cut.jpg").write_bytes(buffer.getvalue()[:-40])  # header fine, the last of its data cut
+    (root / "empty.png").write_bytes(b"")
+    (root / "gone.png").symlink_to("nowhere.png")
+    (root / "loop1.png").symlink_to("loop2.png")
+    (root / "loop2.png").symlink_to("loop1.png")
+    Image.new("RGB", (2000, 5)).save(root / "thin.png")
+    return root
+
+
+@pytest.mark.parametrize(
+    "image, width, height, message",
+    [
+        ("cut.jpg", 64, 48, "cannot be read (OSError: "),
+        ("empty.png", 64, 48, "is empty (0 bytes)"),
+        ("gone.png", 64, 48, "image 'gone.png' is a symbolic link to nowhere.png, which does not exist"),
+        ("loop1.png", 64, 48, "image 'loop1.png' is a symbolic link that leads back to itself"),
+        ("thin.png", 2000, 5, "is 2000x5, one side over 200 times the other"),
+    ],
+)
+def test_damaged_or_unusable_images_are_found_by_the_check(odd, image, width, height, message):
+    """Found when the data is read (a JPEG cut short used to pass and fail halfway through an evaluation), and
+    skipped with --skip_invalid."""
+    path = write(odd, GOOD, dict(GOOD, image=image, width=width, height=height, bboxs=[]))
+    with pytest.raises(DataError) as info:
+        load_samples(path)
+    problem = info.value.problems[0]
+    assert problem.line == 2 and problem.field == "image" and message in problem.message
+    assert [s.image for s in load_samples(path, skip_invalid=True)] == ["a.png"]
+
+
+def test_images_are_read_as_a_viewer_shows_them(tmp_path):
+    """16-bit grey is scaled down (converted directly it clipped to white), 0-1 floats scaled up, transparency laid
+    on white, a phone's JPEG (MPO) read; floats with no 8-bit reading are refused."""
+    import numpy as np
+
+    from grit.data.images import ImageProblem, load_image
+
+    ramp = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode.startswith("I")
+    grey = np.asarray(load_image(tmp_path / "grey16.png"))
+    assert grey.shape == (48, 64, 3) and grey.min() == 0 and grey.max() == 255 and 120 < grey.mean() < 135
+    Image.fromarray(np.full((48, 64), 0.5, dtype=np.float32), "F").save(tmp_path / "half.tiff")
+    assert np.asarray(load_image(tmp_path / "half.tiff")).mean() == 128
+    Image.fromarray(np.full((48, 64), 1e6, dtype=np.float32), "F").save(tmp_path / "depth.tiff")
+    with pytest.raises(ImageProblem, match="holds F values from 1e\\+06 to 1e\\+06, which have no 8-bit reading"):
+        load_image(tmp_path / "depth.tiff")
+    Image.new("RGBA", (64, 48), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    assert np.asarray(load_image(tmp_path / "clear.png")).min() == 255  # white, not black
+    first, second = Image.new("RGB", (64, 48), (10, 200, 10)), Image.new("RGB", (32, 24))
+    first.save(tmp_path / "phone.jpg", "MPO", save_all=True, append_images=[second])
+    assert Image.open(tmp_path / "phone.jpg").format == "MPO"
+    assert load_image(tmp_path / "phone.jpg").size == (64, 48)
+
+
+def test_an_exif_turned_photo_is_read_upright_and_its_stored_size_named(root):
+    """Read as viewers show it and as ``datasets`` decodes it for training, so that boxes mean the same pixels in
+    training and evaluation; a declared size that is the stored one names the EXIF tag."""
+    from grit.data.images import check_image, load_image
+
+    photo = Image.new("RGB", (64, 48), (30, 30, 30))
+    exif = photo.getexif()
+    exif[0x0112] = 6  # turned 90 degrees
+    photo.save(root / "turned.jpg", exif=exif)
+    assert load_image(root / "turned.jpg").size == check_image(root / "turned.jpg") == (48, 64)
+    with pytest.raises(DataError) as info:
+        load_samples(write(root, dict(GOOD, image="turned.jpg", width=64, height=48, bboxs=[])))
+    problem = info.value.problems[0]
+    assert "64x48 is the file's stored size, but its EXIF orientation turns it to 48x64" in problem.message
+    assert "give width 48 and height 64" in problem.fix and "exif_transpose" in problem.fix
+    assert load_samples(write(root, dict(GOOD, image="turned.jpg", width=48, height=64, bboxs=[])))
+    from grit.data.trl import to_trl_dataset
+
+    (sample,) = load_samples(write(root, dict(GOOD, image="turned.jpg", width=48, height=64, bboxs=[])))
+    assert to_trl_dataset([sample])[0]["image"].size == load_image(sample.image_path).size  # training's pixels

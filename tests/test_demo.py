@@ -135,6 +135,11 @@ def test_bad_uploads_get_messages_naming_the_file(tmp_path):
     good = tmp_path / "ok.png"
     Image.new("RGB", (40, 30), (1, 2, 3)).save(good)
     assert open_upload(str(good)).size == (40, 30)
+    photo = Image.new("RGB", (40, 30))
+    exif = photo.getexif()
+    exif[0x0112] = 8  # a phone held sideways: viewers turn it 90 degrees
+    photo.save(tmp_path / "phone.jpg", exif=exif)
+    assert open_upload(str(tmp_path / "phone.jpg")).size == (30, 40)  # as the person sees it
 
 
 def test_question_and_settings_checks():

@@ -178,6 +178,15 @@ def test_eval_cli_writes_everything_and_compares(noisy_model, shapes, tmp_path, 
     html = (out / "report.html").read_text()
     assert html.count("<img src='data:image/png;base64,") >= 10 and "best" in html and "worst" in html
     assert main(["eval", "--model", str(noisy_model), "--data", str(data), "--out", str(out)]) == 2  # not empty
+    argv = ["eval", "--model", str(noisy_model), "--data", str(data), "--out", str(out), "--max_new_tokens", "8"]
+    assert main([*argv, "--overwrite"]) == 0  # its own files: replaced
+    assert [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()] == rows
+    (out / "metrics.json").write_text('{"my": "numbers"}')  # a user's file of that name: kept, and nothing runs
+    capsys.readouterr()
+    assert main([*argv, "--overwrite"]) == 2
+    assert "holds metrics.json, which grit eval did not write" in capsys.readouterr().err
+    assert (out / "metrics.json").read_text() == '{"my": "numbers"}'
+    (out / "metrics.json").write_text(json.dumps(metrics))
     out2 = tmp_path / "ev2"
     assert (
         main(
@@ -252,3 +261,57 @@ def test_a_box_written_again_in_the_rethink_is_one_region_for_the_matching():
     assert once == twice and twice.matched_iou == 1.0 and twice.precision == 1.0
     other = grounding_scores([(0, 0, 10, 10), (50, 50, 60, 60)], [[0, 0, 10, 10]])  # a second region still counts
     assert other.matched_iou == 0.5 and other.precision == 0.5
+
+
+def _chains(boxes, n=6):
+    """``n`` chains, each writing ``boxes`` (as written) in its think."""
+    return [parse(render([tuple(b) for b in boxes], "ok", "2")) for _ in range(n)]
+
+
+def test_frame_doubt_names_the_frame_boxes_fit():
+    from grit.grounding import frame_doubt, frame_fit
+
+    resized = FrameSpec("resized")
+    unit = [(c, 640, 480, ()) for c in _chains([(0.1, 0.2, 0.4, 0.5)])]  # no evidence: judged by plausibility
+    assert frame_fit(unit, resized).plausible == 0 and frame_fit(unit, resized).boxes == 6  # sub-pixel, yet valid
+    doubt = frame_doubt(unit, resized)
+    assert "6 as 0-1 (--frame relative)" in doubt and "0 of 6 boxes lie inside the image as read" in doubt
+    assert frame_doubt(unit, FrameSpec("relative")) is None  # read as written
+    assert frame_doubt(unit[:4], resized) is None  # too few boxes to judge
+    # Half of them plausible as read: no doubt without evidence.
+    mixed = unit[:3] + [(c, 640, 480, ()) for c in _chains([(100, 100, 300, 300)], 3)]
+    assert frame_doubt(mixed, resized) is None
+    # With evidence, the frame that matches it best is named, even where every box lies inside the image as read.
+    thousand = [(c, 640, 480, [[64, 48, 320, 240]]) for c in _chains([(100, 100, 500, 500)])]
+    doubt = frame_doubt(thousand, resized)
+    assert doubt.startswith("the boxes were read as pixels of the model's resized input (--frame resized)")
+    assert "is 0." in doubt and "1.00 as 0-1000 (--frame norm1000)" in doubt and "relative" not in doubt
+    assert frame_doubt(thousand, FrameSpec("norm1000")) is None
+    malformed = parse('<think> {"bbox_2d": [0.1, 0.2, 0.4]} </think> <answer> 2 </answer>')
+    assert frame_doubt([(malformed, 640, 480, ())] * 6, resized) is None  # malformed boxes say nothing
+
+
+def test_eval_frame_option_and_warning(noisy_model, shapes, tmp_path, capsys):
+    """--frame replaces the family's frame and is recorded; the warning reads an evaluation's own rows."""
+    from grit.cli.eval import frame_warning
+    from grit.evaluate import EvalResult
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({**s.to_record(), "image": str(s.image_path)}) + "\n" for s in shapes[:4]))
+    out = tmp_path / "ev"
+    argv = ["eval", "--model", str(noisy_model), "--data", str(data), "--out", str(out), "--max_new_tokens", "4"]
+    assert main([*argv, "--frame", "relative"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["info"]["frame"] == "relative"
+    assert load_policy(noisy_model, frame="relative").frame.kind == "relative"
+    assert load_policy(noisy_model).frame.kind == "resized"  # the family's
+    # Chains that write each sample's evidence box in 0-1000, evaluated as pixels of the resized input.
+    boxed = [s for s in shapes if s.evidence_boxes][:6]
+    outputs = [
+        render([tuple(round(v * 1000 / w) for v, w in zip(s.evidence_boxes[0], (s.width, s.height) * 2))], "", "1")
+        for s in boxed
+    ]
+    result = EvalResult({"d": [{"output": o} for o in outputs]})
+    warning = frame_warning({"d": boxed}, result, load_policy(noisy_model).frame)
+    assert warning.startswith("the boxes were read as pixels of the model's resized input (--frame resized)")
+    assert "as 0-1000 (--frame norm1000)" in warning and warning.endswith("evaluate again with that --frame")
+    assert frame_warning({"d": boxed}, result, FrameSpec("norm1000")) is None

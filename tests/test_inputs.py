@@ -600,7 +600,8 @@ def test_score_never_writes_over_what_it_reads_and_names_a_bad_tokenizer(world, 
 def test_infer_refuses_an_empty_question_and_names_a_folder_given_as_the_image(world, tmp_path, capsys):
     argv = ["infer", "--model", str(tmp_path / "m"), "--image"]
     assert main([*argv, str(world / "images"), "--question", "How many?"]) == 2
-    assert f"image {world / 'images'} is a folder, not an image file" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"image {world / 'images'} is a folder, not an image file; give the path of one image in it" in err
     assert main([*argv, str(world / "images" / "test-000000.png"), "--question", "  "]) == 2
     assert "--question is empty" in capsys.readouterr().err
     rows = [json.loads(line) for line in (world / "test.jsonl").read_text().splitlines()][:1]

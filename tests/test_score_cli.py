@@ -170,3 +170,14 @@ def test_line_numbers_are_ids_when_data_has_none(tmp_path):
     )
     (tmp_path / "c.jsonl").write_text(json.dumps({"id": 1, "completion": "<answer> 1 </answer>"}) + "\n")
     assert main(["score", "--data", str(tmp_path / "d.jsonl"), "--completions", str(tmp_path / "c.jsonl")]) == 0
+
+
+def test_a_frame_the_boxes_do_not_fit_is_named(files, capsys):
+    """The example completions are Qwen2.5-VL's (pixels of its resized input): scored as 0-1000, the warning names
+    the frame they fit; scored as they are, none."""
+    argv = ["score", "--data", str(files / "data.jsonl"), "--completions", str(files / "completions.jsonl")]
+    assert main([*argv, "--frame", "norm1000"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the boxes were read as 0-1000 (--frame norm1000) but fit another frame better" in err
+    assert "as pixels of the model's resized input (--frame resized)" in err and "Score again with that" in err
+    assert main(argv) == 0 and "warning" not in capsys.readouterr().err

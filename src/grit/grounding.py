@@ -7,10 +7,21 @@ so a box that earns reward is exactly a box that counts in the metrics.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
-from grit.boxes import WHOLE_IMAGE_THRESHOLD, Box, BoxCheck, Frame, FrameSpec, check_box, match_boxes, union_iou
+from grit.boxes import (
+    FRAME_KINDS,
+    WHOLE_IMAGE_THRESHOLD,
+    Box,
+    BoxCheck,
+    Frame,
+    FrameSpec,
+    area,
+    check_box,
+    match_boxes,
+    union_iou,
+)
 from grit.chain import Chain, ChainBox
 
 
@@ -114,3 +125,72 @@ def grounding_scores(predicted: Sequence[Box], evidence: Sequence[Sequence[float
     distinct = list(dict.fromkeys(tuple(float(v) for v in b) for b in predicted))
     matching = match_boxes(distinct, truth)
     return GroundingScores(union_iou(predicted, truth), matching.mean_iou, matching.precision, matching.recall)
+
+
+# How each frame kind is said to a person.
+FRAME_WORDS = {
+    "original": "pixels of the original image",
+    "resized": "pixels of the model's resized input",
+    "norm1000": "0-1000",
+    "relative": "0-1",
+}
+FRAME_DOUBT_LEAST = 5  # boxes it takes to judge a frame: fewer say too little
+FRAME_IOU_MARGIN = 0.2  # how much better another frame must match the evidence boxes to be named
+
+
+@dataclass(frozen=True)
+class FrameFit:
+    """How a set of chains' boxes sit on their images when read in one frame kind."""
+
+    kind: str
+    boxes: int  # well-formed boxes
+    plausible: int  # of them, inside the image, with an area of at least a pixel, not the whole image
+    iou: float | None  # mean union IoU with the evidence boxes, over the samples that have both; None: no such sample
+
+
+def frame_fit(items: Iterable[tuple[Chain, float, float, Sequence]], spec: FrameSpec) -> FrameFit:
+    """:class:`FrameFit` of ``(chain, image width, image height, evidence boxes)`` items read in ``spec``'s frame."""
+    boxes = plausible = 0
+    ious = []
+    for chain, width, height, evidence in items:
+        try:
+            frame = frame_for(spec, width, height)
+        except ValueError:  # an image this frame cannot hold (the resized one refuses extreme aspect ratios)
+            continue
+        placed = [p for p in place_boxes(chain, frame, "any") if p.original is not None]
+        boxes += len(placed)
+        plausible += sum(p.valid and area(p.original) >= 1 for p in placed)
+        if placed and len(evidence):
+            ious.append(union_iou([p.original for p in placed], [tuple(float(v) for v in b) for b in evidence]))
+    return FrameFit(spec.kind, boxes, plausible, sum(ious) / len(ious) if ious else None)
+
+
+def frame_doubt(items: Sequence[tuple[Chain, float, float, Sequence]], spec: FrameSpec) -> str | None:
+    """Where the chains' boxes fit another frame kind than ``spec``'s far better, a person's account of it (the
+    fix left to the caller: a ``--frame`` option), else None. Better means: where the samples have evidence boxes,
+    a mean union IoU with them higher by :data:`FRAME_IOU_MARGIN` and at least twice as high; without evidence,
+    fewer than half of the boxes plausible (inside the image, at least a pixel in area) as read, and at least
+    twice as many in the other frame. Boxes written in 0-1 and read as pixels land in the top-left pixel and still
+    count as valid: this is where that mistake shows."""
+    fits = {kind: frame_fit(items, replace(spec, kind=kind)) for kind in FRAME_KINDS}
+    now = fits[spec.kind]
+    if now.boxes < FRAME_DOUBT_LEAST:
+        return None
+    others = [f for f in fits.values() if f.kind != spec.kind]
+    if now.iou is not None:
+        best = max(f.iou for f in others)
+        if best < now.iou + FRAME_IOU_MARGIN or best < 2 * now.iou:
+            return None
+        better = [f for f in others if f.iou >= best - 0.01]
+        told = f"their union IoU with the evidence boxes is {now.iou:.2f} as read"
+        told += "".join(f", {f.iou:.2f} as {FRAME_WORDS[f.kind]} (--frame {f.kind})" for f in better)
+    else:
+        best = max(f.plausible for f in others)
+        if 2 * now.plausible >= now.boxes or best < 2 * max(now.plausible, 1):
+            return None
+        better = [f for f in others if f.plausible == best]
+        told = f"{now.plausible} of {now.boxes} boxes lie inside the image as read"
+        told += "".join(f", {f.plausible} as {FRAME_WORDS[f.kind]} (--frame {f.kind})" for f in better)
+    return (
+        f"the boxes were read as {FRAME_WORDS[spec.kind]} (--frame {spec.kind}) but fit another frame better: {told}"
+    )

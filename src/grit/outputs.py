@@ -56,6 +56,14 @@ OWN_TEXT = {
     "seeds.json": '"gain_t_ci95"',
 }
 
+# grit eval --out: the files it writes into a folder that may hold others; with --overwrite it replaces one of them
+# only where it holds grit eval's text (an empty one is grit's too).
+EVAL_OWN_TEXT = {
+    "predictions.jsonl": '"boxes_original"',
+    "metrics.json": '"provenance"',
+    "report.html": "<title>grit \u00b7 ",
+}
+
 # grit data shapes --out: the splits, GRIT-20, the base-model tasks and their images.
 SHAPES_OUTPUTS = (
     "train.jsonl",
@@ -71,9 +79,9 @@ class OutputFolderError(ValueError):
     """The folder holds files grit did not write; the message names them."""
 
 
-def _own_text(path: Path) -> bool:
+def _own_text(path: Path, markers: dict[str, str] = OWN_TEXT) -> bool:
     """Whether a file that shares its name with a user's holds grit's text (see :data:`OWN_TEXT`)."""
-    marker = OWN_TEXT.get(path.name)
+    marker = markers.get(path.name)
     if marker is None:
         return True
     with path.open(encoding="utf-8", errors="replace") as f:
@@ -108,6 +116,14 @@ def unknown_entries(folder: str | Path, patterns: Sequence[str]) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(name for e in folder.iterdir() for name in _unknown(e, patterns))
+
+
+def foreign_files(folder: str | Path, markers: dict[str, str]) -> list[str]:
+    """The files of ``folder`` named in ``markers`` that do not hold grit's text there (a user's file of that name,
+    which writing grit's would replace), or that are not plain files."""
+    folder = Path(folder)
+    found = [folder / name for name in markers if (folder / name).exists() or (folder / name).is_symlink()]
+    return [p.name for p in found if not p.is_file() or p.is_symlink() or not _own_text(p, markers)]
 
 
 def clear_outputs(folder: str | Path, patterns: Sequence[str], what: str = "output folder") -> list[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grit.cli.common import UsageError, parse, quiet_transformers
-from grit.models.loading import device_field, dtype_field
+from grit.models.loading import device_field, dtype_field, frame_field
 
 HELP = "a web page that streams the grounded chain and draws its boxes as they appear"
 QUICKSTART_MODEL = Path("runs/quickstart/grpo/model")
@@ -28,6 +28,7 @@ class DemoConfig:
     port: int = field(default=7860, metadata={"help": "port to serve on", "min": 1, "max": 65535})
     dtype: str | None = dtype_field()
     device: str = device_field()
+    frame: str | None = frame_field()
     seed: int = field(default=0, metadata={"help": "seed of the shapes-world example images"})
 
 
@@ -73,7 +74,7 @@ def serve_model(cfg: DemoConfig, model: Path, folder: str) -> None:
 
     check_address(cfg.host, cfg.port)  # before the model loads: a taken port fails in a second
     try:
-        policy = load_policy(model, dtype=cfg.dtype, device=cfg.device, trust_remote_code=False)
+        policy = load_policy(model, dtype=cfg.dtype, device=cfg.device, trust_remote_code=False, frame=cfg.frame)
     except ModelLoadError as e:
         raise UsageError(str(e)) from e
     policy.model.eval()

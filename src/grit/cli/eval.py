@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grit.cli.common import JudgeOptions, UsageError, check_output_dir, parse, quiet_transformers
-from grit.models.loading import device_field, dtype_field
+from grit.models.loading import device_field, dtype_field, frame_field
+from grit.outputs import EVAL_OWN_TEXT, foreign_files
 from grit.prompts import ASK_PROMPTS
 
 HELP = "evaluate a model: accuracy, grounding IoU, format, box-text consistency"
@@ -30,6 +31,7 @@ class EvalConfig:
     limit: int | None = field(default=None, metadata={"help": "evaluate the first N samples of each file", "min": 1})
     dtype: str | None = dtype_field()
     device: str = device_field()
+    frame: str | None = frame_field()
     cross_modal: bool = field(default=False, metadata={"help": "the paper's judge test of box/text consistency"})
     skip_invalid: bool = field(default=False, metadata={"help": "skip (and report) invalid data lines"})
     out: str | None = field(
@@ -167,11 +169,18 @@ def main(argv: list[str]) -> int:
         )
     quiet_transformers()
     from grit.data import load_samples
+    from grit.data.images import ImageProblem
     from grit.evaluate import EvalSettings, console_table, evaluate, settings_info, write_outputs
     from grit.models.loading import ModelLoadError, load_policy
 
     out = Path(cfg.out)
     check_output_dir(out, cfg.overwrite)
+    if cfg.overwrite and (theirs := foreign_files(out, EVAL_OWN_TEXT)):
+        raise UsageError(
+            f"--out {out} holds {', '.join(theirs)}, which grit eval did not write; --overwrite replaces only its "
+            f"own {', '.join(EVAL_OWN_TEXT)}, so move {'it' if len(theirs) == 1 else 'them'} away or choose another "
+            "--out"
+        )
     data, skipped = {}, []
     resolved = [Path(p).resolve() for p in cfg.data]
     twice = sorted({p for p, r in zip(cfg.data, resolved) if resolved.count(r) > 1})
@@ -181,16 +190,40 @@ def main(argv: list[str]) -> int:
         samples = load_samples(path, cfg.images, skipped, skip_invalid=cfg.skip_invalid)
         data[Path(path).stem if Path(path).stem not in data else path] = samples[: cfg.limit] if cfg.limit else samples
     try:
-        policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device)
+        policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device, frame=cfg.frame)
     except ModelLoadError as e:
         raise UsageError(str(e)) from e
     judge = judge_options.make()
     settings = EvalSettings(cfg.prompt, cfg.batch_size, cfg.max_new_tokens, judge, cfg.cross_modal)
-    result = evaluate(policy, data, settings)
+    try:
+        result = evaluate(policy, data, settings)
+    except ImageProblem as e:  # an image changed or removed since the data was read
+        raise UsageError(f"{e.message}; {e.fix}, then evaluate again") from e
     info = {"model": str(cfg.model), "data": ", ".join(cfg.data), **settings_info(settings)}
     if skipped:  # --skip_invalid: what was left out is part of the result, not only of the console
         info["skipped"] = "; ".join(skipped)
+    info["frame"] = policy.frame.kind
+    if warning := frame_warning(data, result, policy.frame):  # in the outputs too: the figures depend on it
+        info["frame_warning"] = warning
     write_outputs(result, out, info)
     print(console_table(result.metrics))
     print(f"wrote {out / 'predictions.jsonl'}, {out / 'metrics.json'}, {out / 'report.html'}")
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def frame_warning(data: dict, result, spec) -> str | None:
+    """What :func:`grit.grounding.frame_doubt` finds in an evaluation's boxes, with ``--frame`` as the fix."""
+    from grit.chain import parse as parse_chain
+    from grit.grounding import frame_doubt
+
+    items = [
+        (parse_chain(row["output"]), s.width, s.height, s.evidence_boxes)
+        for name, samples in data.items()
+        for s, row in zip(samples, result.rows[name])
+    ]
+    doubt = frame_doubt(items, spec)
+    return (
+        f"{doubt}. If the model was trained to write its boxes so, evaluate again with that --frame" if doubt else None
+    )

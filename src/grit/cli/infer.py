@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grit.cli.common import UsageError, check_output_file, image_output, parse, quiet_transformers
-from grit.models.loading import device_field, dtype_field
+from grit.models.loading import device_field, dtype_field, frame_field
 from grit.prompts import ASK_PROMPTS
 
 HELP = "ask one question about one image and draw the chain's boxes"
@@ -22,6 +22,7 @@ class InferConfig:
     max_new_tokens: int = field(default=256, metadata={"help": "generated tokens, at most", "min": 1})
     dtype: str | None = dtype_field()
     device: str = device_field()
+    frame: str | None = frame_field()
     out: str | None = field(
         default=None, metadata={"help": "save the image with the boxes drawn here (.png added if no extension)"}
     )
@@ -50,8 +51,11 @@ def main(argv: list[str]) -> int:
         check_output_file(out, cfg.overwrite, {"--image": cfg.image})
     try:
         image = load_image(cfg.image)
-        policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device)
-    except (ImageProblem, ModelLoadError) as e:
+    except ImageProblem as e:
+        raise UsageError(f"{e.message}; {e.fix}") from e
+    try:
+        policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device, frame=cfg.frame)
+    except ModelLoadError as e:
         raise UsageError(str(e)) from e
     settings = GenerationSettings(max_new_tokens=cfg.max_new_tokens, batch_size=1)
     result = infer(policy, image, cfg.question, cfg.prompt, settings)

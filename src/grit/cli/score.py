@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,9 @@ class ScoreConfig:
 
 
 def main(argv: list[str]) -> int:
+    from grit.chain import parse as parse_chain
     from grit.data import read_samples
+    from grit.grounding import frame_doubt
     from grit.rewards import RewardSettings
     from grit.score import read_completions, score_completions, summary_table
 
@@ -92,6 +95,10 @@ def main(argv: list[str]) -> int:
             f.writelines(lines)
     print(f"preset {cfg.reward_preset}: {len(records)} completions of {len(samples)} samples ({cfg.data})")
     print(summary_table(records, names, weights))
+    asked = [samples[c.id] for c in completions]
+    items = [(parse_chain(c.text), s.width, s.height, s.evidence_boxes) for c, s in zip(completions, asked)]
+    if doubt := frame_doubt(items, spec):
+        print(f"warning: {doubt}. Score again with that --frame", file=sys.stderr)
     if "reference_repetition" in names and tokenizer is None:
         print("note: reference_repetition needs token ids; pass --tokenizer DIR to compute it")
     if out:

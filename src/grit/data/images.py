@@ -7,10 +7,13 @@ import os
 import warnings
 from pathlib import Path
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageOps
 
-ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"})
+# MPO: a phone camera's JPEG with a second, smaller picture after the first (PIL reads the first).
+ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF"})
 MAX_IMAGE_PIXELS = 64_000_000  # 8000 x 8000; a GRIT_data image is at most a few megapixels
+MAX_ASPECT_RATIO = 200  # Qwen-VL processors refuse a longer side over 200 times the shorter
 
 
 class ImageProblem(ValueError):
@@ -25,14 +28,36 @@ def resolve_image(image: str, root: Path) -> Path:
     path = Path(image)
     if path.is_absolute():
         return path
-    root = root.resolve()
-    resolved = (root / path).resolve()
+    link = root / path
+    if broken := _broken_link(link):  # name the link the record gives, not only where it leads
+        raise ImageProblem(f"image {image!r} is a symbolic link {broken}", LINK_FIX)
+    try:
+        root, resolved = root.resolve(), link.resolve()
+    except (RuntimeError, OSError) as e:  # a loop of links among the folders on the way
+        raise ImageProblem(f"image path {image!r} cannot be followed ({e})", LINK_FIX) from e
     if not resolved.is_relative_to(root):
         raise ImageProblem(
             f"image path {image!r} leads outside the image root {root}",
             "use a path inside the image folder (--images), or an absolute path",
         )
     return resolved
+
+
+LINK_FIX = "point the link at the image, or copy the image there"
+
+
+def _broken_link(path: Path) -> str | None:
+    """Where a symbolic link that leads to no file goes ("to X, which does not exist", "that leads back to
+    itself"), or None when ``path`` is no such link."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.resolve(strict=True)
+    except FileNotFoundError:
+        return f"to {os.readlink(path)}, which does not exist"
+    except (RuntimeError, OSError):  # a loop of links
+        return "that leads back to itself"
+    return None
 
 
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
@@ -49,10 +74,14 @@ def _read(path: Path, max_pixels: int, action):
     the open image, and turn any failure into an :class:`ImageProblem`."""
     if path.is_dir():
         raise ImageProblem(f"image {path} is a folder, not an image file", "give the path of one image in it")
+    if broken := _broken_link(path):
+        raise ImageProblem(f"image {path} is a symbolic link {broken}", LINK_FIX)
     if not path.is_file():
         raise ImageProblem(f"image file {path} does not exist", "check the image folder (--images) and the path")
     if not os.access(path, os.R_OK):
         raise ImageProblem(f"image {path} cannot be read (permission denied)", "check the file's permissions")
+    if path.stat().st_size == 0:
+        raise ImageProblem(f"image {path} is empty (0 bytes)", "copy the image again")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -62,10 +91,16 @@ def _read(path: Path, max_pixels: int, action):
                         f"image {path} is {img.format}, not one of {', '.join(sorted(ALLOWED_FORMATS))}",
                         "convert it to PNG or JPEG",
                     )
-                if img.size[0] * img.size[1] > max_pixels:
+                width, height = img.size
+                if width * height > max_pixels:
                     raise ImageProblem(
-                        f"image {path} is {img.size[0]}x{img.size[1]}, over the cap of {max_pixels} pixels",
-                        "downscale it (or raise the cap if you trust the file)",
+                        f"image {path} is {width}x{height}, over the cap of {max_pixels} pixels", "downscale it"
+                    )
+                if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+                    raise ImageProblem(
+                        f"image {path} is {width}x{height}, one side over {MAX_ASPECT_RATIO} times the other, which "
+                        "vision-language processors (Qwen-VL's) refuse",
+                        "crop or pad it nearer to square",
                     )
                 return action(img)
     except ImageProblem:
@@ -84,16 +119,47 @@ def _read(path: Path, max_pixels: int, action):
 
 
 def check_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
-    """(width, height) of a readable image of an allowed format and size; ImageProblem otherwise."""
-
-    def verify(img):
-        size = img.size
-        img.verify()
-        return size
-
-    return _read(Path(path), max_pixels, verify)
+    """(width, height) of a readable image of an allowed format and size, upright (see :func:`load_image`);
+    ImageProblem otherwise. The pixels are decoded, so that a file cut short is found here and not halfway through an
+    evaluation, and converted as :func:`load_image` converts them."""
+    return _read(Path(path), max_pixels, lambda img: _rgb(ImageOps.exif_transpose(img), path).size)
 
 
 def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Open an image as RGB with the same guards as :func:`check_image`, reading the file once."""
-    return _read(Path(path), max_pixels, lambda img: img.convert("RGB"))
+    """Open an image as RGB with the same guards as :func:`check_image`, reading the file once. A photo is turned
+    upright as its EXIF orientation says, as viewers show it and as ``datasets`` decodes it for training, so that
+    boxes are in the same pixels everywhere."""
+    return _read(Path(path), max_pixels, lambda img: _rgb(ImageOps.exif_transpose(img), path))
+
+
+def stored_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) as the file stores the pixels, where its EXIF orientation turns them (else None)."""
+    try:
+        with Image.open(path) as img:
+            turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # 0x0112: Orientation; 5-8 swap the sides
+            return img.size if turned else None
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+def _rgb(img: Image.Image, path: Path) -> Image.Image:
+    """8-bit RGB: 16-bit grey scaled down (converted directly it clips to white), 0-1 floats scaled up,
+    transparency laid on white (as Qwen-VL's own image loading does)."""
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        if low < 0 or high > (65535 if img.mode != "F" else 255):
+            raise ImageProblem(
+                f"image {path} holds {img.mode} values from {low:g} to {high:g}, which have no 8-bit reading",
+                "save it as an 8-bit or 16-bit image",
+            )
+        if img.mode.startswith("I;16") or high > 255:  # 16-bit grey (PIL opens some as 32-bit "I")
+            values = values / 257
+        elif img.mode == "F" and high <= 1:  # 0-1 floats
+            values = values * 255
+        return Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), "L").convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from grit.answers import ANSWER_TYPES, answer_type_problem, infer_answer_type
-from grit.data.images import MAX_IMAGE_PIXELS, ImageProblem, check_image, resolve_image
+from grit.data.images import MAX_IMAGE_PIXELS, ImageProblem, check_image, resolve_image, stored_size
 from grit.data.schema import DataError, DataProblem, Sample, relative_hint
 
 logger = logging.getLogger(__name__)
@@ -166,11 +166,20 @@ def _image_size(record: dict, root: Path, check: _Line, check_images: bool, max_
         check.add("image", e.message, e.fix)
         return None, width, height
     if (width is not None and width != real_w) or (height is not None and height != real_h):
-        check.add(
-            "width",
-            f"declared size {width}x{height} disagrees with the file's {real_w}x{real_h}",
-            "correct width/height (boxes are in original pixels of the file)",
-        )
+        if (width, height) == stored_size(path):
+            check.add(
+                "width",
+                f"declared size {width}x{height} is the file's stored size, but its EXIF orientation turns it to "
+                f"{real_w}x{real_h}, as viewers show it and as grit and training read it",
+                f"give width {real_w} and height {real_h} with boxes in the upright picture, or save the image "
+                "without the orientation tag (with its pixels turned, e.g. by PIL's ImageOps.exif_transpose)",
+            )
+        else:
+            check.add(
+                "width",
+                f"declared size {width}x{height} disagrees with the file's {real_w}x{real_h}",
+                "correct width/height (boxes are in original pixels of the file)",
+            )
     return path, real_w, real_h
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grit.boxes import QWEN_FACTOR, FrameSpec
+from grit.boxes import FRAME_KINDS, QWEN_FACTOR, FrameSpec
 from grit.data.schema import relative_hint
 from grit.models.families import Family, family_of_model_type
 
@@ -210,14 +210,29 @@ def _check_files(folder: Path) -> None:
                 ) from e
 
 
-def frame_of(processor, family: Family) -> FrameSpec:
-    """The family's frame with the processor's resize settings (min/max pixels, patch x merge factor)."""
-    if family.frame_kind != "resized":
-        return family.frame_spec()
-    ip = processor.image_processor
+def frame_field():
+    """The ``frame`` option of the commands that read a model's boxes (:func:`load_policy`'s ``frame``)."""
+    return field(
+        default=None,
+        metadata={
+            "help": "coordinate frame of the model's boxes, for a model trained to write another one than its "
+            "family's (default: the family's; resized: pixels of the model's resized input, norm1000: 0-1000, "
+            "relative: 0-1, original: the image's pixels)",
+            "choices": FRAME_KINDS,
+        },
+    )
+
+
+def frame_of(processor, family: Family, kind: str | None = None) -> FrameSpec:
+    """The frame of ``kind`` (default: the family's) with the processor's resize settings (min/max pixels, patch x
+    merge factor), where it has them."""
+    kind = kind or family.frame_kind
+    ip = getattr(processor, "image_processor", None)
     size = dict(getattr(ip, "size", None) or {})
     min_pixels = size.get("shortest_edge") or getattr(ip, "min_pixels", None)
     max_pixels = size.get("longest_edge") or getattr(ip, "max_pixels", None)
+    if kind != "resized" or not (min_pixels and max_pixels):
+        return FrameSpec(kind)
     factor = getattr(ip, "patch_size", 14) * getattr(ip, "merge_size", 2) or QWEN_FACTOR
     return FrameSpec("resized", int(min_pixels), int(max_pixels), int(factor))
 
@@ -230,10 +245,12 @@ def load_policy(
     lora: LoraSpec | str | None = None,
     trust_remote_code: bool = False,
     device: str | None = None,
+    frame: str | None = None,
 ) -> Policy:
     """Load model and processor. ``dtype``: "float32", "bfloat16", "float16" or "auto" (default float32);
     ``lora``: a :class:`LoraSpec` to add fresh adapters, or a folder holding saved adapters; ``device``: move the
-    model there (:func:`resolve_device`; default: where transformers loads it, the CPU unless ``device_map``)."""
+    model there (:func:`resolve_device`; default: where transformers loads it, the CPU unless ``device_map``);
+    ``frame``: the frame kind of the model's boxes (default: its family's)."""
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
@@ -292,4 +309,4 @@ def load_policy(
         model.to(target)
     info_path = Path(resolved) / "grit_model.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
-    return Policy(model, processor, family, frame_of(processor, family), resolved, info)
+    return Policy(model, processor, family, frame_of(processor, family, frame), resolved, info)
