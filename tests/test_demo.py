@@ -92,6 +92,14 @@ def test_chain_html_sets_blocks_apart_numbers_boxes_and_escapes_model_text():
     assert "box pending" not in page  # "[5, 6" is no box syntax yet: nothing pending
     page = chain_html(read_partial('<think> {"bbox_2d": [1, 2, 30, 40]}, {"bbox_2d": [5, 6', FRAME), writing=True)
     assert "box pending" in page and "cursor" in page
+    page = chain_html(read_partial('<think> left \u202e right {"bbox_2d": [1, 2, 30, 40]} </think>', FRAME))
+    assert "\u202e right </bdi>" in page  # the override ends with its own run: the box and its number keep order
+
+
+def test_file_names_and_paths_show_as_typed_in_markdown():
+    from grit.demo.app import plain
+
+    assert plain("**bold** [l](x) _u_.png") == "\\*\\*bold\\*\\* \\[l\\]\\(x\\) \\_u\\_\\.png"
 
 
 def test_flags_follow_the_chain_grammar():

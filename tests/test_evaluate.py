@@ -287,6 +287,17 @@ def test_frame_doubt_names_the_frame_boxes_fit():
     assert doubt.startswith("the boxes were read as pixels of the model's resized input (--frame resized)")
     assert "is 0." in doubt and "1.00 as 0-1000 (--frame norm1000)" in doubt and "relative" not in doubt
     assert frame_doubt(thousand, FrameSpec("norm1000")) is None
+    # Boxes of the whole image, as read, are a model's mistake to score, not a sign of another frame.
+    grit = FrameSpec("resized", max_pixels=256 * 28 * 28)  # GRIT's training setting: 640x480 becomes 504x364
+    whole = [(c, 640, 480, ()) for c in _chains([(0, 0, 504, 364)])]
+    assert frame_fit(whole, grit).plausible == 6 and frame_doubt(whole, grit) is None
+    # Six boxes of one sample say too little; an image the resized frame cannot hold leaves that frame out.
+    assert (
+        frame_doubt([(parse(render([(100, 100, 500, 500)] * 6, "", "6")), 640, 480, [[64, 48, 320, 240]])], resized)
+        is None
+    )
+    thin = [(c, 2000, 5, [[0, 0, 2000, 5]]) for c in _chains([(0, 0, 1000, 1000)])]
+    assert "1.00 as 0-1000 (--frame norm1000)" in frame_doubt(thin, FrameSpec("original"))
     malformed = parse('<think> {"bbox_2d": [0.1, 0.2, 0.4]} </think> <answer> 2 </answer>')
     assert frame_doubt([(malformed, 640, 480, ())] * 6, resized) is None  # malformed boxes say nothing
 
@@ -315,3 +326,16 @@ def test_eval_frame_option_and_warning(noisy_model, shapes, tmp_path, capsys):
     assert warning.startswith("the boxes were read as pixels of the model's resized input (--frame resized)")
     assert "as 0-1000 (--frame norm1000)" in warning and warning.endswith("evaluate again with that --frame")
     assert frame_warning({"d": boxed}, result, FrameSpec("norm1000")) is None
+
+
+def test_eval_tells_its_own_long_outputs_from_a_users(tmp_path):
+    """grit eval's files are known by how they start: a long list of skipped lines (or a long first row) put a
+    marker further in out of reach, and --overwrite refused grit's own metrics.json."""
+    from grit.outputs import EVAL_OWN_TEXT, foreign_files
+
+    info = {"skipped": "; ".join(f"d.jsonl:{i}: field 'question': empty" for i in range(3000))}
+    (tmp_path / "metrics.json").write_text(json.dumps({"info": info, "metrics": {}, "provenance": {}}, indent=2))
+    (tmp_path / "predictions.jsonl").write_text(json.dumps({"data": "d", "output": "x" * 100_000}) + "\n")
+    assert foreign_files(tmp_path, EVAL_OWN_TEXT) == []
+    (tmp_path / "metrics.json").write_text(json.dumps({"accuracy": 0.9}, indent=2))
+    assert foreign_files(tmp_path, EVAL_OWN_TEXT) == ["metrics.json"]

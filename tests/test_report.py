@@ -104,6 +104,18 @@ def test_eval_report_is_one_well_formed_page(samples):
     assert "seed 3" in text and "commit " in text
 
 
+def test_data_and_model_text_cannot_reorder_or_widen_the_page(samples):
+    """A right-to-left override in a gold answer stays inside its own isolate (it reversed the rest of the card's
+    line), and long words may break (a 300-character id widened the page to 8000 px)."""
+    result = eval_result(samples)
+    for row in result.rows["test"]:
+        row["answer"], row["id"] = "yes\u202e", "x" * 300
+    text = eval_report(result, {"model": "m\u202e"})
+    check_page(text)
+    assert "\u202e" in text and text.count("\u202e</bdi>") == text.count("\u202e")
+    assert "overflow-wrap:anywhere" in STYLE and ".card,td,.meta,h2,h3{overflow-wrap:anywhere}" in STYLE
+
+
 def test_rollout_page_is_one_well_formed_page(samples):
     s = next(s for s in samples if s.evidence_boxes)
     completion = {"text": "<think> a </think> & <x>", "boxes": [list(s.evidence_boxes[0])], "advantage": 0.5}

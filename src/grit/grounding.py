@@ -134,7 +134,8 @@ FRAME_WORDS = {
     "norm1000": "0-1000",
     "relative": "0-1",
 }
-FRAME_DOUBT_LEAST = 5  # boxes it takes to judge a frame: fewer say too little
+FRAME_DOUBT_LEAST = 5  # boxes it takes to judge a frame, at the least, and the samples they come from
+FRAME_DOUBT_SAMPLES = 3
 FRAME_IOU_MARGIN = 0.2  # how much better another frame must match the evidence boxes to be named
 
 
@@ -144,13 +145,14 @@ class FrameFit:
 
     kind: str
     boxes: int  # well-formed boxes
-    plausible: int  # of them, inside the image, with an area of at least a pixel, not the whole image
+    plausible: int  # of them, inside the image with an area of at least a pixel
     iou: float | None  # mean union IoU with the evidence boxes, over the samples that have both; None: no such sample
+    samples: int  # samples with at least one well-formed box
 
 
 def frame_fit(items: Iterable[tuple[Chain, float, float, Sequence]], spec: FrameSpec) -> FrameFit:
     """:class:`FrameFit` of ``(chain, image width, image height, evidence boxes)`` items read in ``spec``'s frame."""
-    boxes = plausible = 0
+    boxes = plausible = samples = 0
     ious = []
     for chain, width, height, evidence in items:
         try:
@@ -159,26 +161,28 @@ def frame_fit(items: Iterable[tuple[Chain, float, float, Sequence]], spec: Frame
             continue
         placed = [p for p in place_boxes(chain, frame, "any") if p.original is not None]
         boxes += len(placed)
-        plausible += sum(p.valid and area(p.original) >= 1 for p in placed)
+        samples += bool(placed)
+        plausible += sum(not p.check.out_of_image and area(p.original) >= 1 for p in placed)
         if placed and len(evidence):
             ious.append(union_iou([p.original for p in placed], [tuple(float(v) for v in b) for b in evidence]))
-    return FrameFit(spec.kind, boxes, plausible, sum(ious) / len(ious) if ious else None)
+    return FrameFit(spec.kind, boxes, plausible, sum(ious) / len(ious) if ious else None, samples)
 
 
 def frame_doubt(items: Sequence[tuple[Chain, float, float, Sequence]], spec: FrameSpec) -> str | None:
     """Where the chains' boxes fit another frame kind than ``spec``'s far better, a person's account of it (the
     fix left to the caller: a ``--frame`` option), else None. Better means: where the samples have evidence boxes,
     a mean union IoU with them higher by :data:`FRAME_IOU_MARGIN` and at least twice as high; without evidence,
-    fewer than half of the boxes plausible (inside the image, at least a pixel in area) as read, and at least
+    fewer than half of the boxes plausible (not out of the image, at least a pixel in area) as read, and at least
     twice as many in the other frame. Boxes written in 0-1 and read as pixels land in the top-left pixel and still
     count as valid: this is where that mistake shows."""
     fits = {kind: frame_fit(items, replace(spec, kind=kind)) for kind in FRAME_KINDS}
     now = fits[spec.kind]
-    if now.boxes < FRAME_DOUBT_LEAST:
+    if now.boxes < FRAME_DOUBT_LEAST or now.samples < FRAME_DOUBT_SAMPLES:
         return None
     others = [f for f in fits.values() if f.kind != spec.kind]
     if now.iou is not None:
-        best = max(f.iou for f in others)
+        others = [f for f in others if f.iou is not None]  # a frame that cannot hold every image may have none
+        best = max((f.iou for f in others), default=0.0)
         if best < now.iou + FRAME_IOU_MARGIN or best < 2 * now.iou:
             return None
         better = [f for f in others if f.iou >= best - 0.01]

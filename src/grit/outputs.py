@@ -58,9 +58,9 @@ OWN_TEXT = {
 
 # grit eval --out: the files it writes into a folder that may hold others; with --overwrite it replaces one of them
 # only where it holds grit eval's text (an empty one is grit's too).
-EVAL_OWN_TEXT = {
-    "predictions.jsonl": '"boxes_original"',
-    "metrics.json": '"provenance"',
+EVAL_OWN_TEXT = {  # how each starts (a long first row or a long list of skipped lines puts the rest far back)
+    "predictions.jsonl": '{"data": ',
+    "metrics.json": '{\n  "info": {',
     "report.html": "<title>grit \u00b7 ",
 }
 

@@ -28,7 +28,7 @@ th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
 .cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;border-radius:6px;padding:8px;width:360px}
 .card img{width:100%;image-rendering:pixelated}.out{font-family:monospace;font-size:12px;white-space:pre-wrap;
 background:#fafafa;padding:6px;max-height:200px;overflow:auto}.ok{color:#0a7d32}.bad{color:#b3261e}
-.meta{font-size:13px;color:#555}
+.meta{font-size:13px;color:#555}.card,td,.meta,h2,h3{overflow-wrap:anywhere}
 """
 
 METRICS = (
@@ -47,6 +47,12 @@ METRICS = (
 
 def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def text(value: Any) -> str:
+    """``value`` escaped as element text and isolated, so that right-to-left marks in it (a data file's or a
+    model's) cannot reorder grit's text around it."""
+    return f"<bdi>{esc(value)}</bdi>"
 
 
 def fmt(value: Any) -> str:
@@ -79,7 +85,7 @@ def image(picture: Image.Image, alt: str = "", style: str = "") -> str:
 def card(picture: str, lines: Sequence[str], output: str) -> str:
     """A card: a picture (HTML), lines of HTML under it, and a model output as monospace text."""
     body = "".join(f"<div>{line}</div>" for line in lines)
-    return f"<div class='card'>{picture}{body}<div class='out'>{esc(output)}</div></div>"
+    return f"<div class='card'>{picture}{body}<div class='out'>{text(output)}</div></div>"
 
 
 def cards(items: Sequence[str]) -> str:
@@ -96,7 +102,7 @@ def links(targets: Sequence[Path], base: Path) -> str:
 
 
 def metrics_table(groups: dict[str, dict[str, Any]], first: str = "data") -> str:
-    rows = [[esc(name), fmt(m["samples"])] + [fmt(m.get(k)) for k, _ in METRICS] for name, m in groups.items()]
+    rows = [[text(name), fmt(m["samples"])] + [fmt(m.get(k)) for k, _ in METRICS] for name, m in groups.items()]
     return table([first, "n"] + [label for _, label in METRICS], rows)
 
 
@@ -111,9 +117,10 @@ def chain_card(row: dict[str, Any], scale: float = 2.0) -> str:
     verdict = "ok" if row.get("accuracy") else "bad"
     iou = "" if row.get("union_iou") is None else f" · IoU {row['union_iou']:.2f}"
     lines = [
-        f"<span class='meta'>{esc(row['id'])} · {esc(row.get('question_family') or row['answer_type'])}</span>",
-        f"<b>Q</b> {esc(row['question'])}",
-        f"<b>gold</b> {esc(row['answer'])} · <b>pred</b> <span class='{verdict}'>{esc(row['prediction'])}</span>{iou}",
+        f"<span class='meta'>{text(row['id'])} · {text(row.get('question_family') or row['answer_type'])}</span>",
+        f"<b>Q</b> {text(row['question'])}",
+        f"<b>gold</b> {text(row['answer'])} · <b>pred</b> "
+        f"<span class='{verdict}'>{text(row['prediction'])}</span>{iou}",
     ]
     return card(image(drawn, row["id"]), lines, row["output"])
 
@@ -132,13 +139,13 @@ def examples(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def eval_report(result, info: dict[str, Any], record: dict[str, Any] | None = None) -> str:
-    meta = " · ".join(f"{esc(k)}: {esc(v)}" for k, v in info.items())
+    meta = " · ".join(f"{esc(k)}: {text(v)}" for k, v in info.items())
     if record:
         meta += "<br>" + esc(provenance_line(record))
     parts = ["<h2>Summary</h2>", metrics_table({name: m["all"] for name, m in result.metrics.items()})]
     for name, rows in result.rows.items():
         m = result.metrics[name]
-        parts.append(f"<h2>{esc(name)}</h2>")
+        parts.append(f"<h2>{text(name)}</h2>")
         parts.append(metrics_table(m["by_question_family"], "question family"))
         parts.append(metrics_table(m["by_answer_type"], "answer type"))
         if "cross_modal" in m:
@@ -207,7 +214,7 @@ def rollout_group(group: dict[str, Any]) -> str:
         terms = " · ".join(f"{esc(n)} {fmt(v)}" for n, v in c["rewards"].items())
         line = f"<span class='meta'>advantage <b>{fmt(c['advantage'])}</b> · {terms}</span>"
         items.append(card(shown, [line], c["text"]))
-    return f"<h2>{esc(group['id'])}: {esc(group['question'])} (gold: {esc(group['answer'])})</h2>" + cards(items)
+    return f"<h2>{text(group['id'])}: {text(group['question'])} (gold: {text(group['answer'])})</h2>" + cards(items)
 
 
 def rollout_page(step: int, groups: Sequence[dict[str, Any]]) -> str:

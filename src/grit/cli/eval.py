@@ -153,7 +153,7 @@ def compare(paths: list[Path]) -> int:
 def main(argv: list[str]) -> int:
     cfg, judge_options = parse(argv, EvalConfig, JudgeOptions, prog="grit eval", description=EvalConfig.__doc__)
     if cfg.compare:
-        extra = [f"--{name}" for name in ("model", "data", "out") if getattr(cfg, name)]
+        extra = [f"--{name}" for name in ("model", "data", "out", "frame") if getattr(cfg, name)]
         if extra:  # the comparison writes nothing and runs no model: those flags would be ignored
             raise UsageError(
                 f"--compare prints two finished evaluations side by side; it takes no {', '.join(extra)} (those are "

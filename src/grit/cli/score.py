@@ -98,7 +98,13 @@ def main(argv: list[str]) -> int:
     asked = [samples[c.id] for c in completions]
     items = [(parse_chain(c.text), s.width, s.height, s.evidence_boxes) for c, s in zip(completions, asked)]
     if doubt := frame_doubt(items, spec):
-        print(f"warning: {doubt}. Score again with that --frame", file=sys.stderr)
+        pixels = (
+            f" (pixels of a resized input read with other --min_pixels/--max_pixels than {spec.min_pixels}/"
+            f"{spec.max_pixels} fit badly too: give the model's processor's)"
+            if spec.kind == "resized"
+            else ""
+        )
+        print(f"warning: {doubt}. Score again with that --frame{pixels}", file=sys.stderr)
     if "reference_repetition" in names and tokenizer is None:
         print("note: reference_repetition needs token ids; pass --tokenizer DIR to compute it")
     if out:

@@ -121,15 +121,35 @@ def _read(path: Path, max_pixels: int, action):
 def check_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
     """(width, height) of a readable image of an allowed format and size, upright (see :func:`load_image`);
     ImageProblem otherwise. The pixels are decoded, so that a file cut short is found here and not halfway through an
-    evaluation, and converted as :func:`load_image` converts them."""
-    return _read(Path(path), max_pixels, lambda img: _rgb(ImageOps.exif_transpose(img), path).size)
+    evaluation."""
+
+    def upright_size(img):
+        img = _upright(img, path)
+        if img.mode in WIDE_MODES:  # values that may have no 8-bit reading
+            _rgb(img, path)
+        return img.size
+
+    return _read(Path(path), max_pixels, upright_size)
 
 
 def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Open an image as RGB with the same guards as :func:`check_image`, reading the file once. A photo is turned
     upright as its EXIF orientation says, as viewers show it and as ``datasets`` decodes it for training, so that
     boxes are in the same pixels everywhere."""
-    return _read(Path(path), max_pixels, lambda img: _rgb(ImageOps.exif_transpose(img), path))
+    return _read(Path(path), max_pixels, lambda img: _rgb(_upright(img, path), path))
+
+
+def _upright(img: Image.Image, path: Path) -> Image.Image:
+    """``img`` decoded and turned as its EXIF orientation says."""
+    img.load()  # a file cut short fails here, as damage, before the EXIF is read
+    try:
+        ImageOps.exif_transpose(img, in_place=True)
+    except Exception as e:  # noqa: BLE001 - damaged EXIF raises TypeError, AttributeError, struct.error and more
+        raise ImageProblem(
+            f"image {path} has damaged EXIF data ({type(e).__name__}: {e}), so its orientation cannot be read",
+            "save the image again without its EXIF data, upright",
+        ) from e
+    return img
 
 
 def stored_size(path: str | Path) -> tuple[int, int] | None:
@@ -142,13 +162,16 @@ def stored_size(path: str | Path) -> tuple[int, int] | None:
         return None
 
 
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # 16-bit and 32-bit grey
+
+
 def _rgb(img: Image.Image, path: Path) -> Image.Image:
     """8-bit RGB: 16-bit grey scaled down (converted directly it clips to white), 0-1 floats scaled up,
-    transparency laid on white (as Qwen-VL's own image loading does)."""
-    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        values = np.asarray(img, dtype=np.float64)
+    transparency laid on white (as transformers' processors do)."""
+    if img.mode in WIDE_MODES:
+        values = np.asarray(img, dtype=np.float32)
         low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-        if low < 0 or high > (65535 if img.mode != "F" else 255):
+        if not (0 <= low and high <= (65535 if img.mode != "F" else 255)):  # NaN fails this too
             raise ImageProblem(
                 f"image {path} holds {img.mode} values from {low:g} to {high:g}, which have no 8-bit reading",
                 "save it as an 8-bit or 16-bit image",
@@ -158,7 +181,7 @@ def _rgb(img: Image.Image, path: Path) -> Image.Image:
         elif img.mode == "F" and high <= 1:  # 0-1 floats
             values = values * 255
         return Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+    if "A" in img.getbands() or img.info.get("transparency") is not None:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")

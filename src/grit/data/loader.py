@@ -134,6 +134,19 @@ def _text_field(record: dict, name: str, check: _Line) -> str | None:
     return text
 
 
+def _half(value: Any) -> str | None:
+    """The first lone surrogate (half of a character, from a JSON escape such as "\\ud800") in ``value``'s text,
+    keys and items included, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            return value[e.start]
+        return None
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value if isinstance(value, list) else []
+    return next((half for item in items if (half := _half(item))), None)
+
+
 def _image_size(record: dict, root: Path, check: _Line, check_images: bool, max_pixels: int):
     width, height = _positive_int(record.get("width")), _positive_int(record.get("height"))
     for name, value in (("width", width), ("height", height)):
@@ -192,6 +205,15 @@ def _sample(
         return None, check.problems
     question = _text_field(record, "question", check)
     answer = _text_field(record, "answer", check)
+    halves = {  # in any other field, or a field's name: every output would fail to write it, after all the work
+        name if not _half(name) else ascii(name): half
+        for name, value in record.items()
+        if name not in ("question", "answer") and (half := _half(name) or _half(value))
+    }
+    for name, half in halves.items():
+        check.add(name, f"holds {half!a}, half of a character, not text", "fix the \\u escape")
+    if "image" in halves:
+        return None, check.problems
     path, width, height = _image_size(record, root, check, check_images, max_pixels)
     box_field, boxes = _boxes(record, check)
     if width and height:

@@ -7,7 +7,9 @@ answer, the table of boxes and the format flags. Gradio is imported here only, i
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +36,8 @@ COMPARED = ("grounded", "direct")  # the prompts of a compare run, left to right
 REFRESH_SECONDS = 0.05  # at most ~20 page updates a second while tokens stream in (and on every new box)
 
 CSS = """
-.chain { font-family: ui-monospace, monospace; font-size: 14px; line-height: 1.6; white-space: pre-wrap; }
+.chain { font-family: ui-monospace, monospace; font-size: 14px; line-height: 1.6; white-space: pre-wrap;
+  overflow-wrap: anywhere; }
 .chain .block { border-left: 4px solid #bbb; padding: 4px 8px; margin: 4px 0; border-radius: 4px; }
 .chain .block-think { border-color: #3b82f6; background: rgba(59,130,246,.07); }
 .chain .block-rethink { border-color: #a855f7; background: rgba(168,85,247,.07); }
@@ -53,6 +56,11 @@ CSS = """
 .flags .flag-missing { background: #f3f4f6; color: #6b7280; }
 .flags .problems { margin: 4px 0 0 16px; font-size: 12px; color: #9a3412; }
 """
+
+
+def plain(text: str) -> str:
+    """``text`` (an uploaded file's name, a path) shown as typed in Markdown: its Markdown characters escaped."""
+    return re.sub(r"([\\`*_\[\]()#+\-.!|<>{}~])", r"\\\1", text)
 
 
 @dataclass
@@ -131,7 +139,8 @@ def build_app(policy: Policy, examples: Sequence[Example]):
         shown_path = shown_path.relative_to(Path.cwd())
     with gr.Blocks(title="grit demo", analytics_enabled=False) as app:
         gr.Markdown(
-            f"## grit demo: grounded reasoning, streamed\nModel `{shown_path}`: {policy.family.name}, "
+            f"## grit demo: grounded reasoning, streamed\nModel <code>{html.escape(str(shown_path))}</code>: "
+            f"{policy.family.name}, "
             f"{params:,} parameters, boxes in the *{policy.frame.kind}* frame, mapped to original pixels."
         )
         with gr.Row():
@@ -183,7 +192,7 @@ def build_app(policy: Policy, examples: Sequence[Example]):
             try:
                 image = open_image(path)
             except InputProblem as e:
-                return {main.drawn: None, status: f"**Cannot use this file.** {e}"}
+                return {main.drawn: None, status: f"**Cannot use this file.** {plain(str(e))}"}
             return {main.drawn: display_image(image)[0], status: f"Image: {model_input_note(policy, image)}"}
 
         def on_ask(path, text, chosen_kind, both, limit, temp):
@@ -191,7 +200,7 @@ def build_app(policy: Policy, examples: Sequence[Example]):
                 image, text = open_image(path), check_question(text)
                 settings = generation_settings(limit, temp)
             except InputProblem as e:
-                yield {status: f"**Cannot ask.** {e}"}
+                yield {status: f"**Cannot ask.** {plain(str(e))}"}
                 return
             kinds = list(COMPARED) if both else [chosen_kind]
             panels, shown = [main, side][: len(kinds)], display_image(image)[0]

@@ -120,7 +120,7 @@ def _block_cuts(partial: PartialChain) -> set[int]:
 
 
 def _piece_html(box: int | None | str, piece: str) -> str:
-    escaped = html.escape(piece)
+    escaped = f"<bdi>{html.escape(piece)}</bdi>"  # isolated: a right-to-left mark in it cannot reorder the rest
     if box is None:
         return escaped
     if box == "pending":

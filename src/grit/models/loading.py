@@ -231,10 +231,10 @@ def frame_of(processor, family: Family, kind: str | None = None) -> FrameSpec:
     size = dict(getattr(ip, "size", None) or {})
     min_pixels = size.get("shortest_edge") or getattr(ip, "min_pixels", None)
     max_pixels = size.get("longest_edge") or getattr(ip, "max_pixels", None)
-    if kind != "resized" or not (min_pixels and max_pixels):
+    if not (min_pixels and max_pixels):
         return FrameSpec(kind)
     factor = getattr(ip, "patch_size", 14) * getattr(ip, "merge_size", 2) or QWEN_FACTOR
-    return FrameSpec("resized", int(min_pixels), int(max_pixels), int(factor))
+    return FrameSpec(kind, int(min_pixels), int(max_pixels), int(factor))  # kept for another frame's comparison
 
 
 def load_policy(
