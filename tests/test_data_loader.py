@@ -207,6 +207,7 @@ def test_images_are_read_as_a_viewer_shows_them(tmp_path):
         load_image(tmp_path / "nan.tiff")
 
 
+@pytest.mark.filterwarnings("ignore:Metadata Warning")  # PIL's, about the damaged tag this test writes
 def test_damaged_exif_is_named_not_a_traceback(root):
     """Turning a photo upright rewrites its EXIF; a damaged tag made that raise (AttributeError, TypeError,
     struct.error). Training's ``datasets`` decoding fails on it too, so the check refuses it."""
