@@ -93,6 +93,8 @@ def test_sizes_read_from_file_and_plain_variants(root):
         (dict(GOOD, bboxs=[[1, 2, 300, 12]]), "bboxs", "outside the 64x48 image"),
         (dict(GOOD, bboxs="1,2,3,4"), "bboxs", "must be a list"),
         (dict(GOOD, answer_type="essay"), "answer_type", "unknown answer type"),
+        (dict(GOOD, options=["red", "blue"], answer="A"), "options", "not from a field of their own"),
+        (dict(GOOD, answer_type="choice", answer="A"), "answer_type", "the question lists no options grit can read"),
     ],
 )
 def test_each_problem_names_file_line_field(root, record, field, message):

@@ -241,3 +241,41 @@ def test_stream_matches_batch_generation_for_other_families(family, tmp_path):
     final = list(ask(policy, image, "How many?", "grounded", settings))[-1]
     assert final.done and final.partial.text == generate(policy, [image], ["How many?"], "grounded", settings)[0]
     assert final.frame.kind == policy.frame.kind and (final.frame.width, final.frame.height) == (300, 200)
+
+
+def test_ctrl_c_stops_the_demo_as_it_stops_every_command(tmp_path):
+    """Gradio closes its server on Ctrl+C and returned normally (exit status 0, gradio's own line); the demo now
+    reports the stop as every command does (exit status 130, one line) and still removes its folders."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from grit.quickstart import shipped_base
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"), TMPDIR=str(tmp_path))
+    env.pop("GRADIO_TEMP_DIR", None)
+    command = [sys.executable, "-m", "grit", "demo", "--model", str(shipped_base()), "--port", str(port)]
+    default = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731 - as a terminal's Ctrl+C finds it
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=default
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with opener.open(f"http://127.0.0.1:{port}/", timeout=5):
+                break
+        except OSError:
+            time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 130 and "grit: stopped" in out and "Traceback" not in out, out[-2000:]
+    assert list(tmp_path.glob("grit-demo-*")) == []

@@ -38,6 +38,7 @@ def old_run(folder: Path) -> Path:
         (folder / "model" / name).write_bytes(b"x")
     (folder / "checkpoint-7" / "global_step7").mkdir()
     (folder / "checkpoint-7" / "global_step7" / "mp_rank_00_model_states.pt").write_bytes(b"x")
+    (folder / "checkpoint-7" / "rng_state.pth").write_bytes(b"x")
     return folder
 
 
@@ -92,7 +93,7 @@ def fake_training(tmp_path, monkeypatch):
         def __init__(self, out):
             self.out = Path(out)
             self.state = SimpleNamespace(
-                log_history=[], global_step=0, save_to_json=lambda path: Path(path).write_text("{}")
+                log_history=[], global_step=0, save_to_json=lambda path: Path(path).write_text('{"global_step": 0}')
             )
 
         def is_world_process_zero(self):
@@ -788,6 +789,12 @@ def test_eval_refuses_a_data_file_given_twice(world, micro, tmp_path, capsys):
     assert "more than once; give each file once" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
+def torch_save(obj, path):
+    import torch
+
+    torch.save(obj, path)
+
+
 @pytest.mark.parametrize(
     "damage, message",
     [
@@ -877,9 +884,22 @@ def test_train_overwrite_refuses_a_model_inside_the_folder_it_would_clear(fake_t
         (lambda c: (c / "trainer_state.json").unlink(), "checkpoint-7 is incomplete (no trainer_state.json)"),
         (  # neither transformers' weights nor DeepSpeed's shards
             lambda c: [(c / "model.safetensors").unlink(), shutil.rmtree(c / "global_step7")],
-            "checkpoint-7 is incomplete (no model.safetensors)",
+            "checkpoint-7 is incomplete (no model.safetensors, optimizer.pt, scheduler.pt)",
         ),
         (lambda c: (c / "model.safetensors").write_bytes(b"garbage"), "model.safetensors cannot be read"),
+        (lambda c: (c / "rng_state.pth").unlink(), "checkpoint-7 is incomplete (no rng_state.pth)"),
+        (  # without DeepSpeed's shards, the optimizer and scheduler are files of their own: resumed fresh if missing
+            lambda c: shutil.rmtree(c / "global_step7"),
+            "checkpoint-7 is incomplete (no optimizer.pt, scheduler.pt)",
+        ),
+        (
+            lambda c: [
+                shutil.rmtree(c / "global_step7"),
+                torch_save({}, c / "scheduler.pt"),
+                (c / "optimizer.pt").write_bytes(b"cut short"),
+            ],
+            "optimizer.pt is damaged (not the archive torch saves)",
+        ),
         (None, None),  # a LoRA run's checkpoint: adapters in a folder per adapter, no full weights
     ],
 )
@@ -898,6 +918,8 @@ def test_train_resume_names_an_incomplete_or_damaged_last_checkpoint(fake_traini
         shutil.rmtree(run / "checkpoint-7" / "global_step7")
         (run / "checkpoint-7" / "default").mkdir()
         save_file({"w": torch.zeros(2)}, str(run / "checkpoint-7" / "default" / "adapter_model.safetensors"))
+        for state in ("optimizer.pt", "scheduler.pt"):  # a LoRA run's own, beside its adapters
+            torch.save({}, run / "checkpoint-7" / state)
         assert main([*argv, "--output_dir", str(run), "--resume", "true"]) == 0
         return
     damage(run / "checkpoint-7")
@@ -981,6 +1003,14 @@ def nans(completions, **kw):
 
 def fine(completions, **kw):
     return [0.5 if i else None for i in range(len(completions))]
+
+
+def broken(completions, **kw):
+    return [len(c) / 0 for c in completions]
+
+
+def count(completions, **kw):
+    return [0.7] * len(completions)
 """
 
 
@@ -991,6 +1021,7 @@ def fine(completions, **kw):
         ("nothing", "returned NoneType, not a list"),
         ("words", "returned 'a' (str) for completion 1"),
         ("nans", "returned nan for completion 1 (return None where the reward does not apply)"),
+        ("broken", "raised ZeroDivisionError: division by zero (at "),
         ("fine", None),
     ],
 )
@@ -1005,7 +1036,7 @@ def test_a_users_reward_that_returns_the_wrong_thing_is_named(world, tmp_path, m
     assert main([*argv, "--extra_rewards", f"my_rewards_mod.{name}"]) == (2 if message else 0)
     err = capsys.readouterr().err
     if message:
-        assert f"reward my_rewards_mod.{name} {message}; a reward returns a list" in err and "Traceback" not in err
+        assert f"reward my_rewards_mod.{name} {message}" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(
@@ -1129,3 +1160,74 @@ def test_another_commands_recipe_is_named_as_such_not_listed_field_by_field(tmp_
     err = capsys.readouterr().err
     assert "fields are not this command's" in err and "`grit recipes` names the command" in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--prompt", "direct"], "prompt: direct asks for no chain"),
+        (["--reward_weights", "1", "1", "1", "1", "1", "1"], "reward_weights: grit sets TRL's reward_weights"),
+        (["--lora_r", "4"], "lora_r, lora_alpha: they set LoRA's adapters, which are off; add --lora true"),
+        (["--lora", "true", "--lora_alpha", "0"], "lora_alpha: 0 would scale the adapters by 0/r"),
+        (["--min_pixels", "50000", "--max_pixels", "3136"], "min_pixels 50000 is above max_pixels 3136"),
+        (["--eval_strategy", "steps", "--eval_steps", "1"], "eval_strategy: grit train evaluates no held-out set"),
+        (["--extra_rewards", "format"], "extra_rewards: 'format' is already preset grit's term 'format'"),
+        (["--extra_rewards", "grounding", "grounding"], "extra_rewards: 'grounding' is given twice; give it once"),
+        (["--extra_rewards", "my_rewards_mod.count"], "is named 'count', as preset grit's term 'count'"),
+    ],
+)
+def test_train_settings_grit_would_override_ignore_or_fail_on_are_refused_first(
+    fake_training, tmp_path, monkeypatch, capsys, extra, message
+):
+    (tmp_path / "my_rewards_mod.py").write_text(REWARD_MODULE)
+    monkeypatch.chdir(tmp_path)  # a reward module beside the recipe is found without PYTHONPATH
+    argv, seen = fake_training
+    assert main([*argv, "--output_dir", str(tmp_path / "run"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not seen
+
+
+def test_train_keeps_a_users_files_on_resume_and_overwrite(fake_training, tmp_path, capsys):
+    """--resume would write TRL's model card over a user's README.md; --overwrite removed a user's JSON in the model
+    folder and pictures among the plots, since whole patterns (model/*.json, plots/*.png) counted as grit's."""
+    argv, seen = fake_training
+    run = old_run(tmp_path / "run")
+    (run / "README.md").write_text("# My run notes")
+    assert main([*argv, "--output_dir", str(run), "--resume", "true"]) == 2
+    assert "holds README.md, which grit did not write and the resumed run would write over" in capsys.readouterr().err
+    (run / "README.md").unlink()
+    (run / "model" / "my_eval_results.json").write_text("{}")
+    (run / "plots" / "figure3_for_paper.png").write_bytes(b"png")
+    assert main([*argv, "--output_dir", str(run), "--overwrite", "true"]) == 2
+    assert "model/my_eval_results.json, plots/figure3_for_paper.png" in capsys.readouterr().err
+    assert (run / "model" / "my_eval_results.json").exists() and not seen
+
+
+def test_train_data_given_twice_or_with_ids_shared_across_files_is_refused(world, micro, tmp_path, capsys):
+    rows = [json.loads(line) for line in (world / "train.jsonl").read_text().splitlines()][:4]
+    for name in ("a", "b"):  # no id field: each line's number is its id, in both files
+        lines = [
+            json.dumps({**{k: v for k, v in r.items() if k != "id"}, "image": str(world / r["image"])}) for r in rows
+        ]
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    argv = ["train", "--model", str(micro), "--use_cpu", "true", "--report_to", "none", "--grit20", "false"]
+    argv += ["--output_dir", str(tmp_path / "run"), "--train_data"]
+    assert main([*argv, str(tmp_path / "a.jsonl"), str(tmp_path / "a.jsonl")]) == 2
+    assert "a.jsonl is given more than once" in capsys.readouterr().err
+    assert main([*argv, str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert f"id '1' is on {tmp_path / 'a.jsonl'}:1 and {tmp_path / 'b.jsonl'}:1" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--lm_lr", "-0.001"], "lm_lr: -0.001 is below the minimum 0"),  # it failed after the vision stage's work
+        (["--curriculum_max_objects", "10"], "curriculum_max_objects: 10 is outside min_objects..max_objects (1..6)"),
+        (["--image_token_weight", "-3"], "image_token_weight: -3.0 is below the minimum 0"),
+        (["--grounding_present_share", "5"], "grounding_present_share: 5.0 is above the maximum 1"),
+    ],
+)
+def test_pretrain_values_out_of_range_are_refused_before_any_work(tmp_path, capsys, extra, message):
+    assert main(["pretrain", "--out", str(tmp_path / "pt"), *extra]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "pt").exists()

@@ -142,6 +142,16 @@ def test_lora_wraps_the_model(saved):
     assert trainable and all("lora" in n for n in trainable)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_lora_adapts_the_language_model_only(saved, family):
+    """PEFT's "all-linear" alone adapts the vision tower and projector too; grit's LoRA recipe says language model."""
+    from grit.models.loading import LoraSpec
+
+    policy = load_policy(saved[family][1], lora=LoraSpec(r=4, alpha=8))
+    adapted = {n.split(".lora_")[0] for n, p in policy.model.named_parameters() if p.requires_grad}
+    assert adapted and all(".language_model." in n or ".text_model." in n for n in adapted), sorted(adapted)[:5]
+
+
 def test_tiny_cli_and_infer(tmp_path, capsys):
     model_dir = tmp_path / "tiny"
     assert main(["model", "tiny", "--out", str(model_dir), "--size", "micro"]) == 0

@@ -51,6 +51,13 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), p
         args.images * len(args.train_data) if len(args.images) == 1 else args.images or [None] * len(args.train_data)
     )
     samples = [s for path, root in zip(args.train_data, roots) for s in load_samples(path, root)]
+    first: dict[str, str] = {}
+    for s in samples:  # one file's ids are checked as it loads; across files they must differ too
+        if first.setdefault(s.id, s.source) != s.source:
+            raise TrainConfigError(
+                f"train_data: id {s.id!r} is on {first[s.id]} and {s.source}; rewards, logs and rollout pages tell "
+                "samples apart by id, so give each its own (an id field; without one, its line number is its id)"
+            )
     if args.grit20:
         try:
             samples = select_grit20(samples, seed=args.grit20_seed, mix=args.grit20_mix)

@@ -27,7 +27,32 @@ from pathlib import Path
 
 # A saved model's files (weights, config, tokenizer, processor, chat template, TRL's training arguments, PEFT's
 # card), and a checkpoint's: the model's plus optimizer, scheduler, RNG and DeepSpeed states.
-MODEL_FILES = "*.json|*.safetensors|*.jinja|training_args.bin|merges.txt|vocab.txt|*.model|README.md"
+MODEL_FILES = "|".join(
+    (
+        "config.json",
+        "generation_config.json",
+        "preprocessor_config.json",
+        "processor_config.json",
+        "video_preprocessor_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+        "vocab.json",
+        "chat_template.json",
+        "*.index.json",
+        "adapter_config.json",
+        "grit_model.json",
+        "trainer_state.json",
+        "*.safetensors",
+        "*.jinja",
+        "training_args.bin",
+        "merges.txt",
+        "vocab.txt",
+        "*.model",
+        "README.md",
+    )
+)  # by name: a JSON file of the user's in grit's model folder (their own results, say) is theirs
 CHECKPOINT_FILES = MODEL_FILES + "|*.pt|*.pth|*.bin|latest|zero_to_fp32.py"
 # grit train's output_dir: TRL's checkpoints and model card, its TensorBoard logs (logging_dir defaults to
 # output_dir/runs), grit's log file, trainer state, rollout pages, final model, plots, metrics and config.
@@ -37,9 +62,10 @@ TRAIN_OUTPUTS = (
     "README.md",
     "log.jsonl",
     "trainer_state.json",
-    "rollouts/step-*.html",
+    "rollouts/step-[0-9][0-9][0-9][0-9][0-9][0-9].html",
     "model/" + MODEL_FILES,
-    "plots/*.png",
+    "plots/rewards.png|reward_and_ties.png|chains.png",
+    "completions/completions_[0-9]*.parquet",  # TRL's, with log_completions
     "metrics.json",
     "grit_train_config.json",
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,9 @@ from grit.data.schema import relative_hint
 from grit.data.selection import MIXES
 from grit.judge import JUDGES
 from grit.models.loading import dtype_field, looks_like_hub_id
-from grit.outputs import TRAIN_OUTPUTS, unknown_entries, unwritable
-from grit.prompts import PROMPT_KINDS
-from grit.rewards import PRESETS, reward_problems, reward_terms
+from grit.outputs import OWN_TEXT, TRAIN_OUTPUTS, unknown_entries, unwritable
+from grit.prompts import CHAIN_PROMPTS, PROMPT_KINDS
+from grit.rewards import PRESETS, reward_name_problems, reward_problems, reward_terms
 
 
 @dataclass
@@ -269,6 +270,11 @@ def validate(args: GritTrainArguments, grpo) -> None:
         for p in args.train_data
         if not Path(p).is_file()
     ]
+    resolved = [Path(p).resolve() for p in args.train_data]
+    problems += [
+        f"train_data: {p} is given more than once; its samples would be trained on as often, give it once"
+        for p in sorted({p for p, r in zip(args.train_data, resolved) if resolved.count(r) > 1})
+    ]
     problems += [f"images: folder {p} does not exist{relative_hint(p)}" for p in args.images if not Path(p).is_dir()]
     problems += field_checks(args, grpo)
     if len(args.images) not in (0, 1, len(args.train_data)):
@@ -296,6 +302,11 @@ def validate(args: GritTrainArguments, grpo) -> None:
         problems.append(
             f"overwrite: {out} holds files grit did not write ({names}); --overwrite only replaces grit's own "
             "outputs, so move those away or choose another output_dir"
+        )
+    elif args.resume and (theirs := [n for n in unknown_entries(out, TRAIN_OUTPUTS) if n in OWN_TEXT]):
+        problems.append(
+            f"resume: {out} holds {', '.join(theirs)}, which grit did not write and the resumed run would write over; "
+            "move them away first"
         )
     checkpoints = [p for p in out.glob("checkpoint-*") if _CHECKPOINT_RE.fullmatch(p.name) and p.is_dir()]
     if args.resume and not checkpoints:
@@ -327,6 +338,10 @@ def checkpoint_problems(last: Path) -> list[str]:
     a weights file is not one (damaged)."""
     missing = [] if (last / "trainer_state.json").is_file() else ["trainer_state.json"]
     missing += [] if any(any(last.glob(g)) for g in CHECKPOINT_WEIGHTS) else ["model.safetensors"]
+    sharded = any(any(last.glob(g)) for g in ("global_step*", "pytorch_model_fsdp*", "optimizer_*"))
+    states = [] if sharded else ["optimizer.pt", "scheduler.pt"]  # DeepSpeed and FSDP keep theirs in shard folders
+    missing += [name for name in states if not (last / name).is_file()]  # else it resumes with fresh ones, silently
+    missing += [] if any(last.glob("rng_state*.pth")) else ["rng_state.pth"]
     if missing:
         return [
             f"resume: {last} is incomplete (no {', '.join(missing)}): the run stopped while saving it; move it away "
@@ -334,6 +349,12 @@ def checkpoint_problems(last: Path) -> list[str]:
         ]
     from safetensors import SafetensorError, safe_open
 
+    for state in [last / name for name in states]:  # torch saves a zip: one cut short has no central directory
+        if not zipfile.is_zipfile(state):
+            return [
+                f"resume: {state} is damaged (not the archive torch saves); move {last.name} away to resume from the "
+                "checkpoint before, or start again with --overwrite"
+            ]
     for weights in sorted(last.glob("*.safetensors")):
         try:
             with safe_open(str(weights), "pt"):
@@ -349,7 +370,54 @@ def checkpoint_problems(last: Path) -> list[str]:
 def raise_problems(problems: list[str]) -> None:
     """One :class:`TrainConfigError` listing every problem, if there is any."""
     if problems:
-        raise TrainConfigError("bad training config:\n  " + "\n  ".join(problems))
+        raise TrainConfigError(
+            "bad training config" + (f": {problems[0]}" if len(problems) == 1 else ":\n  " + "\n  ".join(problems))
+        )
+
+
+def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
+    """TRL and grit fields that grit would override, ignore or fail on after the model loads."""
+    import importlib.util
+
+    problems = []
+    if args.prompt not in CHAIN_PROMPTS:
+        problems.append(
+            f"prompt: {args.prompt} asks for no chain, and every reward preset reads the answer between <answer> "
+            f"tags, so every completion would earn 0; use one of {', '.join(CHAIN_PROMPTS)}"
+        )
+    if grpo.reward_weights is not None:
+        problems.append(
+            "reward_weights: grit sets TRL's reward_weights from the preset; use --reward_weight_overrides NAME=W "
+            "(grit train --help lists the terms)"
+        )
+    if "torch_dtype" in (grpo.model_init_kwargs or {}) or "dtype" in (grpo.model_init_kwargs or {}):
+        problems.append("model_init_kwargs: grit loads the model itself; give its dtype with --dtype")
+    if not args.lora and (args.lora_r != 16 or args.lora_alpha != 32):
+        problems.append("lora_r, lora_alpha: they set LoRA's adapters, which are off; add --lora true")
+    if args.lora_alpha <= 0:
+        problems.append(
+            f"lora_alpha: {args.lora_alpha} would scale the adapters by {args.lora_alpha}/r; give 1 or more"
+        )
+    if args.min_pixels and args.max_pixels and args.min_pixels > args.max_pixels:
+        problems.append(
+            f"min_pixels {args.min_pixels} is above max_pixels {args.max_pixels}; give min_pixels <= max_pixels"
+        )
+    if str(getattr(grpo.eval_strategy, "value", grpo.eval_strategy)) != "no":
+        problems.append(
+            "eval_strategy: grit train evaluates no held-out set while training; leave it at no and run grit eval "
+            "on the saved model (or a checkpoint)"
+        )
+    reports = [grpo.report_to] if isinstance(grpo.report_to, str) else list(grpo.report_to or [])
+    for backend in [r for r in reports if r in ("tensorboard", "wandb", "mlflow", "comet_ml")]:
+        if importlib.util.find_spec(backend) is None:
+            problems.append(f"report_to: {backend} is not installed; pip install {backend}, or leave it out")
+    if grpo.use_vllm and importlib.util.find_spec("vllm") is None:
+        problems.append("use_vllm: vllm is not installed; pip install vllm on a GPU machine, or leave it out")
+    if grpo.deepspeed and importlib.util.find_spec("deepspeed") is None:
+        problems.append("deepspeed: the deepspeed package is not installed; pip install deepspeed, or leave it out")
+    if "stop_strings" in (grpo.generation_kwargs or {}):
+        problems.append("generation_kwargs: grit stops chains at </answer> itself; leave stop_strings out")
+    return problems
 
 
 def field_checks(args: GritTrainArguments, grpo) -> list[str]:
@@ -359,6 +427,10 @@ def field_checks(args: GritTrainArguments, grpo) -> list[str]:
     ranged = field_problems(grpo, GRPO_RANGES)
     problems += [p for p in ranged if p.split(":")[0] in GRPO_RANGES]
     problems += [f"extra_rewards: {problem}" for problem in reward_problems(args.extra_rewards)]
+    problems += [
+        f"extra_rewards: {problem}" for problem in reward_name_problems(args.reward_preset, args.extra_rewards)
+    ]
+    problems += trl_field_problems(args, grpo)
     if grpo.max_steps == 0 or grpo.max_steps < -1:  # TRL would train num_train_epochs instead, silently
         problems.append(f"max_steps: {grpo.max_steps} is not a number of steps; give 1 or more (-1: num_train_epochs)")
     if not ranged and grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps % grpo.num_generations:

@@ -7,6 +7,7 @@ import signal
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from grit.cli.common import UsageError, parse, quiet_transformers
@@ -52,12 +53,18 @@ def main(argv: list[str]) -> int:
             f"model folder {model} {what}; pass --model DIR (a saved model folder, e.g. "
             "runs/quickstart/grpo/model after `grit quickstart`)"
         )
-    previous = signal.signal(signal.SIGTERM, _stop)  # a service manager's stop ends it as Ctrl+C does, even while
-    try:  # the model loads, and its folders are removed on the way out
+    # A service manager's stop ends it as Ctrl+C does, even while the model loads, and its folders are removed on
+    # the way out; Ctrl+C then reports a stop (exit status 130), as every command does, a SIGTERM a clean end.
+    stops: list[int] = []
+    previous = {sig: signal.signal(sig, partial(_stop, stops)) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
         with tempfile.TemporaryDirectory(prefix="grit-demo-") as folder, _uploads_in(Path(folder) / "uploads"):
             serve_model(cfg, model, folder)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if signal.SIGINT in stops:  # gradio closed its server on it and returned
+        raise KeyboardInterrupt
     return 0
 
 
@@ -83,7 +90,8 @@ def serve_model(cfg: DemoConfig, model: Path, folder: str) -> None:
     serve(build_app(policy, examples), cfg.host, cfg.port, allowed_paths=[folder])
 
 
-def _stop(signum, frame) -> None:
+def _stop(stops: list[int], signum, frame) -> None:
+    stops.append(signum)
     raise KeyboardInterrupt  # gradio closes its server on it; before it serves, grit's main reports a stop
 
 

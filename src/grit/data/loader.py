@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grit.answers import ANSWER_TYPES, answer_type_problem, infer_answer_type
+from grit.answers import ANSWER_TYPES, answer_type_problem, extract_options, infer_answer_type
 from grit.data.images import MAX_IMAGE_PIXELS, ImageProblem, check_image, resolve_image, stored_size
 from grit.data.schema import DataError, DataProblem, Sample, relative_hint
 
@@ -240,6 +240,14 @@ def _sample(
             f"{problem}, but answer_type is {answer_type}: no prediction could match",
             "fix the answer, or give the answer_type that fits it (open compares the text)",
         )
+    options_fix = "write the options into the question: (A) red (B) blue, or one 'A. red' per line"
+    for name in ("options", "choices"):
+        if name in record:  # a field of their own never reaches the prompt, and the answer is checked as open text
+            check.add(
+                name, "grit reads a question's options from its text, not from a field of their own", options_fix
+            )
+    if answer_type == "choice" and question and not extract_options(question):
+        check.add("answer_type", "choice, but the question lists no options grit can read", options_fix)
     if check.problems:
         return None, check.problems
     split = record.get("split", record.get("key_words", ""))

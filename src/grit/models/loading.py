@@ -61,14 +61,21 @@ def resolve_device(name: str):
     return device
 
 
+# The vision side of the supported families (Qwen's visual tower and merger, LLaVA's and InternVL's tower and
+# projector, Idefics3's vision model and connector), by module name.
+VISION_MODULES = r".*(visual|vision_tower|vision_model|multi_modal_projector|mlp1|connector).*"
+
+
 @dataclass
 class LoraSpec:
-    """LoRA through PEFT; ``target_modules="all-linear"`` adapts every linear layer of the language model."""
+    """LoRA through PEFT: ``target_modules="all-linear"`` with the vision side excluded adapts every linear layer of
+    the language model (PEFT's "all-linear" alone takes the vision tower and projector too)."""
 
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
     target_modules: Any = "all-linear"
+    exclude_modules: Any = VISION_MODULES
 
     def peft_config(self):
         from peft import LoraConfig
@@ -78,6 +85,7 @@ class LoraSpec:
             lora_alpha=self.alpha,
             lora_dropout=self.dropout,
             target_modules=self.target_modules,
+            exclude_modules=self.exclude_modules,
             task_type="CAUSAL_LM",
         )
 

@@ -40,14 +40,15 @@ class PretrainConfig:
     max_count: int = field(default=4, metadata=_help("counting questions' answers run 0..max_count", min=0))
     vision_steps: int = field(default=600, metadata=_help("stage 1 (vision tower + dense heads) steps", min=0))
     vision_batch: int = field(default=64, metadata=_help("stage 1 scenes per step", min=1))
-    vision_lr: float = field(default=2e-3, metadata=_help("stage 1 learning rate"))
+    vision_lr: float = field(default=2e-3, metadata=_help("stage 1 learning rate", min=0))
     lm_steps: int = field(default=6000, metadata=_help("stage 2 (language model, tower frozen) steps", min=0))
     lm_batch: int = field(default=16, metadata=_help("stage 2 examples per step", min=1))
-    lm_lr: float = field(default=1e-3, metadata=_help("stage 2 peak learning rate (cosine to lm_min_lr)"))
-    lm_min_lr: float = field(default=1e-4, metadata=_help("stage 2 final learning rate"))
+    lm_lr: float = field(default=1e-3, metadata=_help("stage 2 peak learning rate (cosine to lm_min_lr)", min=0))
+    lm_min_lr: float = field(default=1e-4, metadata=_help("stage 2 final learning rate", min=0))
     warmup_steps: int = field(default=100, metadata=_help("stage 2 linear warm-up steps", min=0))
     image_token_weight: float = field(
-        default=3.0, metadata=_help("loss weight of target tokens that depend on the image (numbers, colours...)")
+        default=3.0,
+        metadata=_help("loss weight of target tokens that depend on the image (numbers, colours...)", min=0),
     )
     task_mix: dict = field(
         default_factory=lambda: {"grounding": 0.5, "direct": 0.35, "tags": 0.15},
@@ -96,17 +97,20 @@ class PretrainConfig:
         ),
     )
     grounding_present_share: float = field(
-        default=0.0, metadata=_help("share of grounding queries about an object that is in the scene", min=0)
+        default=0.0,
+        metadata=_help("share of grounding queries about an object that is in the scene", min=0, max=1),
     )
     grounding_group_share: float = field(
         default=0.0,
         metadata=_help(
-            "share of grounding queries for the group a counting question counts (often several alike)", min=0
+            "share of grounding queries for the group a counting question counts (often several alike)", min=0, max=1
         ),
     )
     grounding_extreme_share: float = field(
         default=0.0,
-        metadata=_help('share of grounding queries for the shape a superlative picks ("the leftmost shape")', min=0),
+        metadata=_help(
+            'share of grounding queries for the shape a superlative picks ("the leftmost shape")', min=0, max=1
+        ),
     )
     word_readout: bool = field(
         default=False, metadata=_help("stage 1: also score each cell's colour/shape against the LM's word embeddings")
@@ -157,6 +161,12 @@ class PretrainConfig:
             problems.append(
                 f"grounding_group_share + grounding_extreme_share: {self.grounding_group_share} + "
                 f"{self.grounding_extreme_share} is over 1; give shares of the grounding queries that sum to at most 1"
+            )
+        if self.curriculum_steps and not self.min_objects <= self.curriculum_max_objects <= self.max_objects:
+            problems.append(
+                f"curriculum_max_objects: {self.curriculum_max_objects} is outside min_objects..max_objects "
+                f"({self.min_objects}..{self.max_objects}); the curriculum's scenes hold at most as many objects as "
+                "the rest: give a number in that range"
             )
         if not self.reasoning_images:
             problems.append(f"reasoning_images: give a list of {', '.join(REASONING_IMAGE_KINDS)}")

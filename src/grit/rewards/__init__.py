@@ -16,6 +16,9 @@ import importlib
 import inspect
 import math
 import numbers
+import os
+import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,10 +139,16 @@ def get_reward(name: str, settings: RewardSettings | None = None) -> Reward:
 def import_reward(path: str) -> Callable:
     """The callable at a dotted path ``module.attr``; KeyError naming what did not import or is not callable."""
     module_name, _, attr = path.rpartition(".")
+    here = os.getcwd()
+    if here not in sys.path:  # a reward module beside the recipe, as `python -m` would find it (`grit` is a script)
+        sys.path.append(here)
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise KeyError(f"reward {path!r}: cannot import module {module_name!r} ({e})") from e
+        raise KeyError(
+            f"reward {path!r}: cannot import module {module_name!r} ({e}); put it in the working directory or on "
+            "PYTHONPATH, or install its package"
+        ) from e
     func = getattr(module, attr, None)
     if func is None:
         raise KeyError(f"reward {path!r}: module {module_name!r} has no {attr!r}")
@@ -173,17 +182,32 @@ def checked_reward(func: Callable, path: str) -> Callable:
             )
         return values
 
+    def failed(e: Exception) -> RewardOutputError:
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        return RewardOutputError(
+            f"reward {path} raised {type(e).__name__}: {e} (at {where.filename}:{where.lineno}); fix the reward, "
+            "which is called with the batch's completions and its data columns as keyword arguments"
+        )
+
     if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):
 
         @functools.wraps(func)
         async def async_reward(completions, **columns):
-            return check(await func(completions, **columns), completions)
+            try:
+                values = await func(completions, **columns)
+            except Exception as e:  # noqa: BLE001 - a user's code: any exception is theirs to fix
+                raise failed(e) from e
+            return check(values, completions)
 
         return async_reward
 
     @functools.wraps(func)
     def reward(completions, **columns):
-        return check(func(completions, **columns), completions)
+        try:
+            values = func(completions, **columns)
+        except Exception as e:  # noqa: BLE001 - a user's code: any exception is theirs to fix
+            raise failed(e) from e
+        return check(values, completions)
 
     return reward
 
@@ -241,6 +265,31 @@ def reward_problems(names: Sequence[str]) -> list[str]:
     return problems
 
 
+def reward_name_problems(preset: str, extra: Sequence[str]) -> list[str]:
+    """Extra rewards given twice, already in the preset, or named (``__name__``, under which TRL logs a reward) like
+    another term: one would hide the other in the logs and the rollout pages (an empty list: none)."""
+    problems, given = [], set()
+    taken = {name: f"preset {preset}'s term {name!r}" for name, _ in PRESETS.get(preset, ())}
+    for path in extra:
+        if path in given or path in taken:
+            problems.append(
+                f"{path!r} is {'given twice' if path in given else 'already ' + taken[path]}; give it once"
+            )
+            continue
+        given.add(path)
+        try:
+            name = getattr(get_reward(path), "__name__", path)
+        except KeyError:  # reported by reward_problems
+            continue
+        if name in taken:
+            problems.append(
+                f"{path!r} is named {name!r}, as {taken[name]}: TRL logs rewards by name, so one would hide the "
+                "other; rename the function"
+            )
+        taken.setdefault(name, f"the reward {path!r}")
+    return problems
+
+
 def reward_terms(preset: str = "grit", extra: Sequence[str] = ()) -> dict[str, float]:
     """Each reward term's name and weight: the preset's, then ``extra`` rewards at weight 1.
 
@@ -285,6 +334,7 @@ __all__ = [
     "RewardOutputError",
     "checked_reward",
     "output_problem",
+    "reward_name_problems",
     "reward_problems",
     "reward_terms",
 ]
