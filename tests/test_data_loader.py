@@ -257,3 +257,10 @@ def test_half_a_character_in_any_field_is_named_before_any_work(root, field):
         load_samples(write(root, GOOD, dict(GOOD, **{field: value})))
     problem = info.value.problems[0]
     assert problem.line == 2 and problem.field == field and "half of a character" in problem.message
+
+
+def test_options_in_a_field_beside_a_question_that_lists_them_are_fine(root):
+    """MathVista-style records carry both; the question's own options are what the prompt and the checker read."""
+    record = dict(GOOD, question="Which colour? Choices: (A) red (B) blue", answer="A", choices=["red", "blue"])
+    (sample,) = load_samples(write(root, record))
+    assert sample.answer_type == "choice" and sample.extra["choices"] == ["red", "blue"]

@@ -985,6 +985,9 @@ def test_data_show_refuses_to_draw_over_an_image_of_its_data(world, tmp_path, ca
 
 
 REWARD_MODULE = """
+import json
+
+
 def short(completions, **kw):
     return [1.0]
 
@@ -1006,7 +1009,7 @@ def fine(completions, **kw):
 
 
 def broken(completions, **kw):
-    return [len(c) / 0 for c in completions]
+    return [json.loads("{bad") for c in completions]
 
 
 def count(completions, **kw):
@@ -1021,7 +1024,7 @@ def count(completions, **kw):
         ("nothing", "returned NoneType, not a list"),
         ("words", "returned 'a' (str) for completion 1"),
         ("nans", "returned nan for completion 1 (return None where the reward does not apply)"),
-        ("broken", "raised ZeroDivisionError: division by zero (at "),
+        ("broken", "raised JSONDecodeError: Expecting property name enclosed in double quotes"),
         ("fine", None),
     ],
 )
@@ -1037,6 +1040,8 @@ def test_a_users_reward_that_returns_the_wrong_thing_is_named(world, tmp_path, m
     err = capsys.readouterr().err
     if message:
         assert f"reward my_rewards_mod.{name} {message}" in err and "Traceback" not in err
+    if name == "broken":  # the line of the reward's own file, not of the library it called
+        assert "my_rewards_mod.py:" in err and "decoder.py" not in err
 
 
 @pytest.mark.parametrize(
@@ -1174,6 +1179,8 @@ def test_another_commands_recipe_is_named_as_such_not_listed_field_by_field(tmp_
         (["--extra_rewards", "format"], "extra_rewards: 'format' is already preset grit's term 'format'"),
         (["--extra_rewards", "grounding", "grounding"], "extra_rewards: 'grounding' is given twice; give it once"),
         (["--extra_rewards", "my_rewards_mod.count"], "is named 'count', as preset grit's term 'count'"),
+        (["--reward_weight_overrides", "count=0.5", "count=0"], "reward_weight_overrides: 'count' is given twice"),
+        (["--num_generations", "3", "--generation_batch_size", "6"], "generation_batch_size (6) must be divisible"),
     ],
 )
 def test_train_settings_grit_would_override_ignore_or_fail_on_are_refused_first(
@@ -1203,27 +1210,39 @@ def test_train_keeps_a_users_files_on_resume_and_overwrite(fake_training, tmp_pa
     assert (run / "model" / "my_eval_results.json").exists() and not seen
 
 
-def test_train_data_given_twice_or_with_ids_shared_across_files_is_refused(world, micro, tmp_path, capsys):
-    rows = [json.loads(line) for line in (world / "train.jsonl").read_text().splitlines()][:4]
-    for name in ("a", "b"):  # no id field: each line's number is its id, in both files
+def test_train_data_given_twice_or_with_ids_shared_across_files_is_refused(fake_training, world, tmp_path, capsys):
+    """GRIT_data files carry no id, so each line's number is its id: across files those are told apart by the file
+    (the paper's recipes train on TallyQA and VSR files together); ids a file gives must differ across files."""
+    from grit.data import load_samples
+    from grit.grpo import distinct_ids
+    from grit.train_config import TrainConfigError
+
+    rows = [json.loads(line) for line in (world / "train.jsonl").read_text().splitlines()][:3]
+    for name in ("tallyqa", "vsr"):
         lines = [
             json.dumps({**{k: v for k, v in r.items() if k != "id"}, "image": str(world / r["image"])}) for r in rows
         ]
         (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
-    argv = ["train", "--model", str(micro), "--use_cpu", "true", "--report_to", "none", "--grit20", "false"]
-    argv += ["--output_dir", str(tmp_path / "run"), "--train_data"]
-    assert main([*argv, str(tmp_path / "a.jsonl"), str(tmp_path / "a.jsonl")]) == 2
-    assert "a.jsonl is given more than once" in capsys.readouterr().err
-    assert main([*argv, str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]) == 2
-    err = capsys.readouterr().err
-    assert f"id '1' is on {tmp_path / 'a.jsonl'}:1 and {tmp_path / 'b.jsonl'}:1" in err and "Traceback" not in err
+    for name in ("ids", "more_ids"):  # the same ids, given in two files
+        (tmp_path / f"{name}.jsonl").write_text(
+            "".join(json.dumps({**r, "image": str(world / r["image"])}) + "\n" for r in rows)
+        )
+    both = load_samples(tmp_path / "tallyqa.jsonl") + load_samples(tmp_path / "vsr.jsonl")
+    assert [s.id for s in distinct_ids(both, 2)] == [f"{n}:{i}" for n in ("tallyqa", "vsr") for i in (1, 2, 3)]
+    assert [s.id for s in distinct_ids(load_samples(tmp_path / "vsr.jsonl"), 1)] == ["1", "2", "3"]  # as before
+    with pytest.raises(TrainConfigError, match=f"id '{rows[0]['id']}' is on {tmp_path / 'ids.jsonl'}:1 and"):
+        distinct_ids(load_samples(tmp_path / "ids.jsonl") + load_samples(tmp_path / "more_ids.jsonl"), 2)
+    argv, seen = fake_training
+    twice = ["--train_data", str(tmp_path / "vsr.jsonl"), str(tmp_path / "vsr.jsonl")]
+    assert main([*argv[:3], *argv[5:], "--output_dir", str(tmp_path / "run"), *twice]) == 2
+    assert "vsr.jsonl is given more than once" in capsys.readouterr().err and not seen
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
         (["--lm_lr", "-0.001"], "lm_lr: -0.001 is below the minimum 0"),  # it failed after the vision stage's work
-        (["--curriculum_max_objects", "10"], "curriculum_max_objects: 10 is outside min_objects..max_objects (1..6)"),
+        (["--curriculum_max_objects", "10"], "curriculum_max_objects: 10 is above max_objects 6"),
         (["--image_token_weight", "-3"], "image_token_weight: -3.0 is below the minimum 0"),
         (["--grounding_present_share", "5"], "grounding_present_share: 5.0 is above the maximum 1"),
     ],
@@ -1231,3 +1250,20 @@ def test_train_data_given_twice_or_with_ids_shared_across_files_is_refused(world
 def test_pretrain_values_out_of_range_are_refused_before_any_work(tmp_path, capsys, extra, message):
     assert main(["pretrain", "--out", str(tmp_path / "pt"), *extra]) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "pt").exists()
+
+
+def test_a_generation_batch_that_holds_whole_groups_is_accepted(fake_training, tmp_path):
+    """TRL's rule is the generation batch (steps_per_generation x the batch), not the batch alone: 2 x 3 holds two
+    groups of 3, and was refused."""
+    argv, seen = fake_training
+    extra = ["--per_device_train_batch_size", "2", "--num_generations", "3", "--steps_per_generation", "3"]
+    assert main([*argv, "--output_dir", str(tmp_path / "run"), *extra]) == 0 and seen["resume"] is None
+
+
+def test_pretrain_into_a_folder_without_a_checkpoint_says_what_would_work(tmp_path, capsys):
+    """It said "pass --resume", and --resume then said there was nothing to resume."""
+    (tmp_path / "pt").mkdir()
+    (tmp_path / "pt" / "notes.txt").write_text("mine")
+    assert main(["pretrain", "--out", str(tmp_path / "pt")]) == 2
+    assert "holds no checkpoint to resume" in capsys.readouterr().err
+    assert (tmp_path / "pt" / "notes.txt").read_text() == "mine"

@@ -210,3 +210,13 @@ def test_threads_zero_takes_the_free_cores_and_n_takes_n():
         assert 1 <= torch.get_num_threads() <= (os.cpu_count() or 1)
     finally:
         torch.set_num_threads(before)
+
+
+def test_overwrite_keeps_the_folder_trl_logs_completions_in(setup, tmp_path):
+    """TRL makes OUT/completions as the trainer is built; --overwrite clears the earlier run after that, and took the
+    folder with it, so the first logged step failed after the earlier run was gone."""
+    out = tmp_path / "run"
+    for overwrite in (False, True):
+        config = grpo_config(out, max_steps=1, log_completions=True, save_strategy="no")
+        train(grit_args(setup, overwrite=overwrite), config)
+    assert list((out / "completions").glob("completions_*.parquet"))

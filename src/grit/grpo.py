@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,24 @@ def set_resize(policy, min_pixels: int | None, max_pixels: int | None) -> None:
     size.update({k: v for k, v in (("shortest_edge", min_pixels), ("longest_edge", max_pixels)) if v})
     policy.processor.image_processor.size = size
     policy.frame = frame_of(policy.processor, policy.family)
+
+
+def distinct_ids(samples: list, files: int) -> list:
+    """``samples`` of ``files`` data files, each id its own: a line's number, the id where a file gives none, becomes
+    ``stem:line`` when there are several files; ids a file gives must differ across files (TrainConfigError)."""
+    if files > 1:
+        samples = [
+            replace(s, id=f"{Path(s.source.rpartition(':')[0]).stem}:{s.id}") if s.source.endswith(f":{s.id}") else s
+            for s in samples
+        ]
+    first: dict[str, str] = {}
+    for s in samples:  # one file's ids are checked as it loads; across files they must differ too
+        if first.setdefault(s.id, s.source) != s.source:
+            raise TrainConfigError(
+                f"train_data: id {s.id!r} is on {first[s.id]} and {s.source}; rewards, logs and rollout pages tell "
+                "samples apart by id, so give each its own"
+            )
+    return samples
 
 
 def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=None):
@@ -51,13 +69,7 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), p
         args.images * len(args.train_data) if len(args.images) == 1 else args.images or [None] * len(args.train_data)
     )
     samples = [s for path, root in zip(args.train_data, roots) for s in load_samples(path, root)]
-    first: dict[str, str] = {}
-    for s in samples:  # one file's ids are checked as it loads; across files they must differ too
-        if first.setdefault(s.id, s.source) != s.source:
-            raise TrainConfigError(
-                f"train_data: id {s.id!r} is on {first[s.id]} and {s.source}; rewards, logs and rollout pages tell "
-                "samples apart by id, so give each its own (an id field; without one, its line number is its id)"
-            )
+    samples = distinct_ids(samples, len(args.train_data))
     if args.grit20:
         try:
             samples = select_grit20(samples, seed=args.grit20_seed, mix=args.grit20_mix)
@@ -136,6 +148,8 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=
         if removed:
             logger.warning("--overwrite: removed the earlier run's %s from %s", ", ".join(removed), out)
     out.mkdir(parents=True, exist_ok=True)
+    if getattr(grpo, "log_completions", False):  # TRL made it as the trainer was built, before the clearing
+        (out / "completions").mkdir(exist_ok=True)
     (out / "grit_train_config.json").write_text(
         json.dumps({"grit": asdict(args), "grpo": grpo.to_dict()}, indent=2, default=str) + "\n"
     )

@@ -233,6 +233,8 @@ def weight_overrides(items: list[str]) -> dict[str, float]:
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
+        if name.strip() in out:  # the last would win, silently
+            raise TrainConfigError(f"reward_weight_overrides: {name.strip()!r} is given twice; give each term once")
         try:
             out[name.strip()] = float(value)
         except ValueError:
@@ -408,8 +410,11 @@ def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
             "on the saved model (or a checkpoint)"
         )
     reports = [grpo.report_to] if isinstance(grpo.report_to, str) else list(grpo.report_to or [])
+    from transformers import integrations
+
     for backend in [r for r in reports if r in ("tensorboard", "wandb", "mlflow", "comet_ml")]:
-        if importlib.util.find_spec(backend) is None:
+        available = getattr(integrations, f"is_{backend}_available", None)  # transformers' own test (tensorboardX too)
+        if not (available() if available else importlib.util.find_spec(backend)):
             problems.append(f"report_to: {backend} is not installed; pip install {backend}, or leave it out")
     if grpo.use_vllm and importlib.util.find_spec("vllm") is None:
         problems.append("use_vllm: vllm is not installed; pip install vllm on a GPU machine, or leave it out")
@@ -433,9 +438,12 @@ def field_checks(args: GritTrainArguments, grpo) -> list[str]:
     problems += trl_field_problems(args, grpo)
     if grpo.max_steps == 0 or grpo.max_steps < -1:  # TRL would train num_train_epochs instead, silently
         problems.append(f"max_steps: {grpo.max_steps} is not a number of steps; give 1 or more (-1: num_train_epochs)")
-    if not ranged and grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps % grpo.num_generations:
+    batch = grpo.generation_batch_size or grpo.per_device_train_batch_size * grpo.gradient_accumulation_steps
+    if not ranged and batch % grpo.num_generations:  # TRL's rule: each generation batch holds whole groups
         problems.append(
-            "per_device_train_batch_size x gradient_accumulation_steps must be a multiple of num_generations"
+            f"num_generations: {grpo.num_generations} does not divide a generation batch of {batch} completions "
+            "(generation_batch_size, or per_device_train_batch_size x processes x steps_per_generation, which is "
+            "gradient_accumulation_steps unless given); give a num_generations that divides it"
         )
     if args.judge == "openai":  # its endpoint, model and cache are checked now, not after the model loads
         from grit.judge import JudgeError, OpenAIJudge

@@ -162,11 +162,10 @@ class PretrainConfig:
                 f"grounding_group_share + grounding_extreme_share: {self.grounding_group_share} + "
                 f"{self.grounding_extreme_share} is over 1; give shares of the grounding queries that sum to at most 1"
             )
-        if self.curriculum_steps and not self.min_objects <= self.curriculum_max_objects <= self.max_objects:
+        if self.curriculum_steps and self.curriculum_max_objects > self.max_objects:  # its scenes start at one object
             problems.append(
-                f"curriculum_max_objects: {self.curriculum_max_objects} is outside min_objects..max_objects "
-                f"({self.min_objects}..{self.max_objects}); the curriculum's scenes hold at most as many objects as "
-                "the rest: give a number in that range"
+                f"curriculum_max_objects: {self.curriculum_max_objects} is above max_objects {self.max_objects}; the "
+                "curriculum's scenes hold at most as many objects as the rest: give at most max_objects"
             )
         if not self.reasoning_images:
             problems.append(f"reasoning_images: give a list of {', '.join(REASONING_IMAGE_KINDS)}")

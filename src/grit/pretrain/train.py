@@ -75,7 +75,14 @@ class Pretrainer:
         if self.out.exists() and not self.out.is_dir():
             raise FileExistsError(f"--out: {self.out} is a file, not a folder; choose a folder for the run")
         if not resume and self.out.exists() and any(self.out.iterdir()):
-            raise FileExistsError(f"{self.out} is not empty; pass --resume to continue it, or choose another --out")
+            if has_checkpoint(self.out / LAST):
+                raise FileExistsError(
+                    f"{self.out} is not empty; pass --resume to continue it, or choose another --out"
+                )
+            raise FileExistsError(
+                f"{self.out} is not empty and holds no checkpoint to resume (a run stopped before its first save, or "
+                "files of another kind); choose another --out, or empty that folder"
+            )
         self.policy = self._load(start)
         ip = self.policy.processor.image_processor
         ip.size = {"shortest_edge": 56 * 56, "longest_edge": cfg.image_size**2}

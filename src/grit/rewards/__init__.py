@@ -182,10 +182,17 @@ def checked_reward(func: Callable, path: str) -> Callable:
             )
         return values
 
+    try:  # where the reward's own code is (a class's, for a callable object)
+        source = inspect.getsourcefile(func if inspect.isroutine(func) else type(func))
+    except TypeError:  # no Python source of its own
+        source = None
+
     def failed(e: Exception) -> RewardOutputError:
-        where = traceback.extract_tb(e.__traceback__)[-1]
+        frames = traceback.extract_tb(e.__traceback__)[1:]  # past this wrapper's own frame
+        where = next((f for f in reversed(frames) if f.filename == source), frames[0] if frames else None)
+        at = f" (at {where.filename}:{where.lineno})" if where else ""
         return RewardOutputError(
-            f"reward {path} raised {type(e).__name__}: {e} (at {where.filename}:{where.lineno}); fix the reward, "
+            f"reward {path} raised {type(e).__name__}: {e}{at}; fix the reward, "
             "which is called with the batch's completions and its data columns as keyword arguments"
         )
 
@@ -270,6 +277,7 @@ def reward_name_problems(preset: str, extra: Sequence[str]) -> list[str]:
     another term: one would hide the other in the logs and the rollout pages (an empty list: none)."""
     problems, given = [], set()
     taken = {name: f"preset {preset}'s term {name!r}" for name, _ in PRESETS.get(preset, ())}
+    taken["diagnostics"] = "grit's chain diagnostics, logged as a reward"
     for path in extra:
         if path in given or path in taken:
             problems.append(
