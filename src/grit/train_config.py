@@ -9,7 +9,7 @@ import math
 import re
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from grit.arguments import ArgumentParser
@@ -381,6 +381,8 @@ def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
     """TRL and grit fields that grit would override, ignore or fail on after the model loads."""
     import importlib.util
 
+    from transformers import integrations
+
     problems = []
     if args.prompt not in CHAIN_PROMPTS:
         problems.append(
@@ -394,7 +396,8 @@ def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
         )
     if "torch_dtype" in (grpo.model_init_kwargs or {}) or "dtype" in (grpo.model_init_kwargs or {}):
         problems.append("model_init_kwargs: grit loads the model itself; give its dtype with --dtype")
-    if not args.lora and (args.lora_r != 16 or args.lora_alpha != 32):
+    defaults = {f.name: f.default for f in fields(GritTrainArguments)}
+    if not args.lora and (args.lora_r != defaults["lora_r"] or args.lora_alpha != defaults["lora_alpha"]):
         problems.append("lora_r, lora_alpha: they set LoRA's adapters, which are off; add --lora true")
     if args.lora_alpha <= 0:
         problems.append(
@@ -410,8 +413,6 @@ def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
             "on the saved model (or a checkpoint)"
         )
     reports = [grpo.report_to] if isinstance(grpo.report_to, str) else list(grpo.report_to or [])
-    from transformers import integrations
-
     for backend in [r for r in reports if r in ("tensorboard", "wandb", "mlflow", "comet_ml")]:
         available = getattr(integrations, f"is_{backend}_available", None)  # transformers' own test (tensorboardX too)
         if not (available() if available else importlib.util.find_spec(backend)):

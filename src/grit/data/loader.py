@@ -241,9 +241,8 @@ def _sample(
             "fix the answer, or give the answer_type that fits it (open compares the text)",
         )
     options_fix = "write the options into the question: (A) red (B) blue, or one 'A. red' per line"
-    for name in ("options", "choices"):
-        if name in record and not (question and extract_options(question)):  # never reaching the prompt, the answer
-            # would be checked as open text
+    for name in ("options", "choices"):  # alone, they never reach the prompt, and the answer is checked as open text
+        if name in record and not (question and extract_options(question)):
             check.add(
                 name, "grit reads a question's options from its text, not from a field of their own", options_fix
             )
