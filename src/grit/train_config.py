@@ -346,8 +346,9 @@ def checkpoint_problems(last: Path) -> list[str]:
     missing += [] if any(last.glob("rng_state*.pth")) else ["rng_state.pth"]
     if missing:
         return [
-            f"resume: {last} is incomplete (no {', '.join(missing)}): the run stopped while saving it; move it away "
-            "to resume from the checkpoint before, or start again with --overwrite"
+            f"resume: {last} is incomplete (no {', '.join(missing)}): the run stopped while saving it, or saved "
+            "only the model (save_only_model); move it away to resume from the checkpoint before, or start again "
+            "with --overwrite"
         ]
     from safetensors import SafetensorError, safe_open
 
