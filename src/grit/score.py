@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from grit.chain import parse
-from grit.data.loader import jsonl_records
+from grit.data.jsonl import jsonl_records
 from grit.data.schema import DataError, DataProblem, Sample
 from grit.grounding import chain_record, frame_for
 from grit.rewards import RewardSettings, build_rewards

@@ -7,21 +7,22 @@ from __future__ import annotations
 
 import math
 import re
-import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grit.arguments import ArgumentParser
 from grit.boxes import WHOLE_IMAGE_THRESHOLD
+from grit.checkpoints import CHECKPOINT_RE, checkpoint_problems
 from grit.config import ConfigError, field_problems
 from grit.data.schema import relative_hint
 from grit.data.selection import MIXES
 from grit.judge import JUDGES
 from grit.models.loading import dtype_field, looks_like_hub_id
 from grit.outputs import OWN_TEXT, TRAIN_OUTPUTS, unknown_entries, unwritable
-from grit.prompts import CHAIN_PROMPTS, PROMPT_KINDS
+from grit.prompts import PROMPT_KINDS
 from grit.rewards import PRESETS, reward_name_problems, reward_problems, reward_terms
+from grit.trl_settings import trl_field_problems
 
 
 @dataclass
@@ -310,64 +311,12 @@ def validate(args: GritTrainArguments, grpo) -> None:
             f"resume: {out} holds {', '.join(theirs)}, which grit did not write and the resumed run would write over; "
             "move them away first"
         )
-    checkpoints = [p for p in out.glob("checkpoint-*") if _CHECKPOINT_RE.fullmatch(p.name) and p.is_dir()]
+    checkpoints = [p for p in out.glob("checkpoint-*") if CHECKPOINT_RE.fullmatch(p.name) and p.is_dir()]
     if args.resume and not checkpoints:
         problems.append(f"resume: {out} has no checkpoint-* folder to resume from")
     elif args.resume:  # transformers resumes from the last one: what it needs must be there, and readable
         problems += checkpoint_problems(max(checkpoints, key=lambda p: int(p.name.rpartition("-")[2])))
     raise_problems(problems)
-
-
-# What holds a checkpoint's weights: transformers' files, PEFT's adapters (also one folder per named adapter),
-# DeepSpeed's and FSDP's shard folders.
-CHECKPOINT_WEIGHTS = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-    "adapter_model.safetensors",
-    "adapter_model.bin",
-    "*/adapter_model.safetensors",
-    "*/adapter_model.bin",
-    "global_step*",
-    "pytorch_model_fsdp*",
-)
-_CHECKPOINT_RE = re.compile(r"checkpoint-\d+")  # the folders transformers resumes from
-
-
-def checkpoint_problems(last: Path) -> list[str]:
-    """Why the last checkpoint cannot be resumed: a file it needs is missing (the run stopped while saving it), or
-    a weights file is not one (damaged)."""
-    missing = [] if (last / "trainer_state.json").is_file() else ["trainer_state.json"]
-    missing += [] if any(any(last.glob(g)) for g in CHECKPOINT_WEIGHTS) else ["model.safetensors"]
-    sharded = any(any(last.glob(g)) for g in ("global_step*", "pytorch_model_fsdp*", "optimizer_*"))
-    states = [] if sharded else ["optimizer.pt", "scheduler.pt"]  # DeepSpeed and FSDP keep theirs in shard folders
-    missing += [name for name in states if not (last / name).is_file()]  # else it resumes with fresh ones, silently
-    missing += [] if any(last.glob("rng_state*.pth")) else ["rng_state.pth"]
-    if missing:
-        return [
-            f"resume: {last} is incomplete (no {', '.join(missing)}): the run stopped while saving it, or saved "
-            "only the model (save_only_model); move it away to resume from the checkpoint before, or start again "
-            "with --overwrite"
-        ]
-    from safetensors import SafetensorError, safe_open
-
-    for state in [last / name for name in states]:  # torch saves a zip: one cut short has no central directory
-        if not zipfile.is_zipfile(state):
-            return [
-                f"resume: {state} is damaged (not the archive torch saves); move {last.name} away to resume from the "
-                "checkpoint before, or start again with --overwrite"
-            ]
-    for weights in sorted(last.glob("*.safetensors")):
-        try:
-            with safe_open(str(weights), "pt"):
-                pass
-        except (SafetensorError, OSError) as e:
-            return [
-                f"resume: {weights} cannot be read ({e}): it is damaged; move {last.name} away to resume from the "
-                "checkpoint before, or start again with --overwrite"
-            ]
-    return []
 
 
 def raise_problems(problems: list[str]) -> None:
@@ -376,55 +325,6 @@ def raise_problems(problems: list[str]) -> None:
         raise TrainConfigError(
             "bad training config" + (f": {problems[0]}" if len(problems) == 1 else ":\n  " + "\n  ".join(problems))
         )
-
-
-def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
-    """TRL and grit fields that grit would override, ignore or fail on after the model loads."""
-    import importlib.util
-
-    from transformers import integrations
-
-    problems = []
-    if args.prompt not in CHAIN_PROMPTS:
-        problems.append(
-            f"prompt: {args.prompt} asks for no chain, and every reward preset reads the answer between <answer> "
-            f"tags, so every completion would earn 0; use one of {', '.join(CHAIN_PROMPTS)}"
-        )
-    if grpo.reward_weights is not None:
-        problems.append(
-            "reward_weights: grit sets TRL's reward_weights from the preset; use --reward_weight_overrides NAME=W "
-            "(grit train --help lists the terms)"
-        )
-    if "torch_dtype" in (grpo.model_init_kwargs or {}) or "dtype" in (grpo.model_init_kwargs or {}):
-        problems.append("model_init_kwargs: grit loads the model itself; give its dtype with --dtype")
-    defaults = {f.name: f.default for f in fields(GritTrainArguments)}
-    if not args.lora and (args.lora_r != defaults["lora_r"] or args.lora_alpha != defaults["lora_alpha"]):
-        problems.append("lora_r, lora_alpha: they set LoRA's adapters, which are off; add --lora true")
-    if args.lora_alpha <= 0:
-        problems.append(
-            f"lora_alpha: {args.lora_alpha} would scale the adapters by {args.lora_alpha}/r; give 1 or more"
-        )
-    if args.min_pixels and args.max_pixels and args.min_pixels > args.max_pixels:
-        problems.append(
-            f"min_pixels {args.min_pixels} is above max_pixels {args.max_pixels}; give min_pixels <= max_pixels"
-        )
-    if str(getattr(grpo.eval_strategy, "value", grpo.eval_strategy)) != "no":
-        problems.append(
-            "eval_strategy: grit train evaluates no held-out set while training; leave it at no and run grit eval "
-            "on the saved model (or a checkpoint)"
-        )
-    reports = [grpo.report_to] if isinstance(grpo.report_to, str) else list(grpo.report_to or [])
-    for backend in [r for r in reports if r in ("tensorboard", "wandb", "mlflow", "comet_ml")]:
-        available = getattr(integrations, f"is_{backend}_available", None)  # transformers' own test (tensorboardX too)
-        if not (available() if available else importlib.util.find_spec(backend)):
-            problems.append(f"report_to: {backend} is not installed; pip install {backend}, or leave it out")
-    if grpo.use_vllm and importlib.util.find_spec("vllm") is None:
-        problems.append("use_vllm: vllm is not installed; pip install vllm on a GPU machine, or leave it out")
-    if grpo.deepspeed and importlib.util.find_spec("deepspeed") is None:
-        problems.append("deepspeed: the deepspeed package is not installed; pip install deepspeed, or leave it out")
-    if "stop_strings" in (grpo.generation_kwargs or {}):
-        problems.append("generation_kwargs: grit stops chains at </answer> itself; leave stop_strings out")
-    return problems
 
 
 def field_checks(args: GritTrainArguments, grpo) -> list[str]:

@@ -1,0 +1,61 @@
+"""TRL and grit training settings that grit would override, ignore, or fail on only after the model loads, found
+before any work."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import TYPE_CHECKING
+
+from grit.prompts import CHAIN_PROMPTS
+
+if TYPE_CHECKING:
+    from grit.train_config import GritTrainArguments
+
+
+def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
+    """TRL and grit fields that grit would override, ignore or fail on after the model loads."""
+    import importlib.util
+
+    from transformers import integrations
+
+    problems = []
+    if args.prompt not in CHAIN_PROMPTS:
+        problems.append(
+            f"prompt: {args.prompt} asks for no chain, and every reward preset reads the answer between <answer> "
+            f"tags, so every completion would earn 0; use one of {', '.join(CHAIN_PROMPTS)}"
+        )
+    if grpo.reward_weights is not None:
+        problems.append(
+            "reward_weights: grit sets TRL's reward_weights from the preset; use --reward_weight_overrides NAME=W "
+            "(grit train --help lists the terms)"
+        )
+    if "torch_dtype" in (grpo.model_init_kwargs or {}) or "dtype" in (grpo.model_init_kwargs or {}):
+        problems.append("model_init_kwargs: grit loads the model itself; give its dtype with --dtype")
+    defaults = {f.name: f.default for f in fields(args)}
+    if not args.lora and (args.lora_r != defaults["lora_r"] or args.lora_alpha != defaults["lora_alpha"]):
+        problems.append("lora_r, lora_alpha: they set LoRA's adapters, which are off; add --lora true")
+    if args.lora_alpha <= 0:
+        problems.append(
+            f"lora_alpha: {args.lora_alpha} would scale the adapters by {args.lora_alpha}/r; give 1 or more"
+        )
+    if args.min_pixels and args.max_pixels and args.min_pixels > args.max_pixels:
+        problems.append(
+            f"min_pixels {args.min_pixels} is above max_pixels {args.max_pixels}; give min_pixels <= max_pixels"
+        )
+    if str(getattr(grpo.eval_strategy, "value", grpo.eval_strategy)) != "no":
+        problems.append(
+            "eval_strategy: grit train evaluates no held-out set while training; leave it at no and run grit eval "
+            "on the saved model (or a checkpoint)"
+        )
+    reports = [grpo.report_to] if isinstance(grpo.report_to, str) else list(grpo.report_to or [])
+    for backend in [r for r in reports if r in ("tensorboard", "wandb", "mlflow", "comet_ml")]:
+        available = getattr(integrations, f"is_{backend}_available", None)  # transformers' own test (tensorboardX too)
+        if not (available() if available else importlib.util.find_spec(backend)):
+            problems.append(f"report_to: {backend} is not installed; pip install {backend}, or leave it out")
+    if grpo.use_vllm and importlib.util.find_spec("vllm") is None:
+        problems.append("use_vllm: vllm is not installed; pip install vllm on a GPU machine, or leave it out")
+    if grpo.deepspeed and importlib.util.find_spec("deepspeed") is None:
+        problems.append("deepspeed: the deepspeed package is not installed; pip install deepspeed, or leave it out")
+    if "stop_strings" in (grpo.generation_kwargs or {}):
+        problems.append("generation_kwargs: grit stops chains at </answer> itself; leave stop_strings out")
+    return problems
