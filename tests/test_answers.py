@@ -56,6 +56,30 @@ def test_options_from_lines():
     assert extract_options("Is (A) here?") == {}
 
 
+@pytest.mark.parametrize(
+    "question, options",
+    [
+        ("How many? Options: A: 2, B: 3, C: 4, D: 5", {"A": "2", "B": "3", "C": "4", "D": "5"}),  # MMStar's form
+        ("Which colour? A. red B. blue", {"A": "red", "B": "blue"}),
+        ("Which colour? (a) red (b) blue", {"A": "red", "B": "blue"}),
+        ("Which colour?\na. red\nb. blue", {"A": "red", "B": "blue"}),
+        ("Vitamin C. Which one? A. x B. y", {"A": "x", "B": "y"}),  # a run starts at A
+        ("Plan A. Then what?", {}),  # one mark is no run
+        ("Which? B. red C. blue", {}),  # a run starts at A
+    ],
+)
+def test_options_on_one_line_and_lower_case(question, options):
+    assert extract_options(question) == options
+
+
+def test_one_line_options_are_scored_as_choices():
+    question = "How many? Options: A: 2, B: 3, C: 4"
+    assert infer_answer_type("B", question) == "choice"
+    assert verify("(b)", "B", "choice", question)
+    assert verify("3", "B", "choice", question)
+    assert not verify("A", "B", "choice", question)
+
+
 def test_infer_answer_type():
     assert infer_answer_type("yes") == "yesno"
     assert infer_answer_type("4") == "count"

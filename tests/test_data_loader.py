@@ -81,6 +81,8 @@ def test_sizes_read_from_file_and_plain_variants(root):
         ({k: v for k, v in GOOD.items() if k != "question"}, "question", "missing required field"),
         (dict(GOOD, question="  "), "question", "empty"),
         (dict(GOOD, answer=""), "answer", "empty"),
+        (dict(GOOD, answer=None), "answer", "is null"),
+        (dict(GOOD, image=None), "image", "must be a path, got None"),
         ({k: v for k, v in GOOD.items() if k != "image"}, "image", "missing required field"),
         (dict(GOOD, image="missing.png"), "image", "does not exist"),
         (dict(GOOD, image="corrupt.png"), "image", "cannot be read"),

@@ -3,6 +3,7 @@ with the field named, and a run interrupted mid-way and resumed ends with the we
 
 import json
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -117,6 +118,14 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
     assert start.keys() == a.keys()
     info = json.loads((tmp_path / "full" / "model" / "grit_model.json").read_text())
     assert info["provenance"]["machine"]["torch_cpu_capability"]  # which machine built it: its arithmetic matters
+    assert info["config"]["size"] == "micro"
+    # A stage started from that model records the model's size, not the default one a new model would have.
+    after = micro_config(tmp_path / "after", model=str(tmp_path / "full" / "model"), size="small", lm_steps=1)
+    after = Pretrainer(replace(after, vision_steps=0, eval_every=1, save_every=1), log=lambda *_: None)
+    after.run()
+    info = json.loads((tmp_path / "after" / "model" / "grit_model.json").read_text())
+    assert info["config"]["size"] == "micro"
+    assert info["config"]["model"] == str(tmp_path / "full" / "model")
 
 
 def test_instructed_questions_put_an_instruction_after_the_question_and_never_grit_tags():

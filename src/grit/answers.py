@@ -24,7 +24,12 @@ _NO = {"no", "false", "incorrect"}
 _NUMBER_TOKEN_RE = re.compile(r"-?\d+(?:\.\d+)?")
 # A number written with grouping commas ("1,000", "12,345,678", the Indian "4,08,447"): one number, not several.
 _GROUPED_RE = re.compile(r"(?<![\d,])\d{1,3}(?:,\d{2,3})*,\d{3}(?![\d,])")
-_OPTION_MARK_RE = re.compile(r"(?:\(([A-H])\)|(?:(?<=\n)|^)\s*([A-H])[.):](?=\s))")
+# An option's mark: "(A)" anywhere, or "A." / "A)" / "A:" at a line's start. Lower-case letters count where every
+# mark is lower-case ("(a) red (b) blue").
+_OPTION_MARK_RE = re.compile(r"(?:\(([A-Ha-h])\)|(?:(?<=\n)|^)\s*([A-Ha-h])[.):](?=\s))")
+# The same marks inside one line, as MMStar and others write them ("Options: A: 2, B: 3, C: 4"): read only as a run
+# A, B, C, ... in order, each mark after a space, a comma or a semicolon.
+_INLINE_MARK_RE = re.compile(r"(?:(?<=[\s,;])|^)([A-H])[.):](?=\s)")
 
 
 def normalize(text: str) -> str:
@@ -76,17 +81,38 @@ def parse_yes_no(text: str) -> str | None:
 
 
 def extract_options(question: str) -> dict[str, str]:
-    """Options of a multiple-choice question, ``{"A": "text", ...}``: ``(A) x (B) y`` or ``A. x`` lines.
+    """Options of a multiple-choice question, ``{"A": "text", ...}``: ``(A) x (B) y``, ``A. x`` lines, or a run
+    ``A. x B. y`` / ``A: x, B: y`` on one line. Lower-case marks (``(a) x (b) y``) are read as upper-case letters.
 
     >>> extract_options("Which colour? Choices: (A) red (B) blue")
     {'A': 'red', 'B': 'blue'}
+    >>> extract_options("How many? Options: A: 2, B: 3, C: 4")
+    {'A': '2', 'B': '3', 'C': '4'}
     """
-    marks = list(_OPTION_MARK_RE.finditer(question))
+    marks = [(m, m.group(1) or m.group(2)) for m in _OPTION_MARK_RE.finditer(question)]
+    if len({letter.isupper() for _, letter in marks}) > 1:  # "(A) x (b) y" mixes cases: keep the upper-case marks
+        marks = [(m, letter) for m, letter in marks if letter.isupper()]
+    options = _options_between(question, marks)
+    if not options:
+        options = _options_between(question, _inline_run(question))
+    return options
+
+
+def _inline_run(question: str) -> list[tuple[re.Match, str]]:
+    """The marks A, B, C, ... found in that order inside the question's text (a run of at least two)."""
+    run: list[tuple[re.Match, str]] = []
+    for m in _INLINE_MARK_RE.finditer(question):
+        if m.group(1) == chr(ord("A") + len(run)):
+            run.append((m, m.group(1)))
+    return run
+
+
+def _options_between(question: str, marks: list[tuple[re.Match, str]]) -> dict[str, str]:
+    """Each mark's option: the text up to the next mark; {} unless the letters run A, B, C, ... (at least two)."""
     options: dict[str, str] = {}
-    for i, m in enumerate(marks):
-        letter = m.group(1) or m.group(2)
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(question)
-        options.setdefault(letter, question[m.end() : end].strip().rstrip(",;"))
+    for i, (m, letter) in enumerate(marks):
+        end = marks[i + 1][0].start() if i + 1 < len(marks) else len(question)
+        options.setdefault(letter.upper(), question[m.end() : end].strip().rstrip(",;"))
     letters = sorted(options)
     if len(letters) < 2 or letters != [chr(ord("A") + i) for i in range(len(letters))]:
         return {}

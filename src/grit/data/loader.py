@@ -115,10 +115,13 @@ def _boxes(record: dict, check: _Line) -> tuple[str | None, list]:
 
 
 def _text_field(record: dict, name: str, check: _Line) -> str | None:
-    if name not in record or record[name] is None:
+    if name not in record:
         check.add(name, "missing required field", f"add {name!r} to every line")
         return None
     value = record[name]
+    if value is None:
+        check.add(name, "is null", f"give the {name} as text, or drop the line")
+        return None
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         check.add(name, f"must be text, got {type(value).__name__}", f"write {name!r} as a string")
         return None
@@ -154,7 +157,7 @@ def _image_size(record: dict, root: Path, check: _Line, check_images: bool, max_
     if not isinstance(image, str) or not image.strip():
         check.add(
             "image",
-            "missing required field" if image is None else f"must be a path, got {image!r}",
+            "missing required field" if "image" not in record else f"must be a path, got {image!r}",
             "give the image path relative to the image folder",
         )
         return None, width, height
@@ -238,7 +241,7 @@ def _sample(
             f"{problem}, but answer_type is {answer_type}: no prediction could match",
             "fix the answer, or give the answer_type that fits it (open compares the text)",
         )
-    options_fix = "write the options into the question: (A) red (B) blue, or one 'A. red' per line"
+    options_fix = "write the options into the question: (A) red (B) blue, A: red, B: blue, or one 'A. red' per line"
     for name in ("options", "choices"):  # alone, they never reach the prompt, and the answer is checked as open text
         if name in record and not (question and extract_options(question)):
             check.add(

@@ -23,6 +23,23 @@ SIZES = {
 }
 
 
+def size_of(config) -> str | None:
+    """The name in :data:`SIZES` whose shape a Qwen2.5-VL config has, or None (a model of another shape)."""
+    text, vision = config.text_config, config.vision_config
+    shape = (
+        text.hidden_size,
+        text.num_hidden_layers,
+        text.num_attention_heads,
+        text.num_key_value_heads,
+        text.intermediate_size,
+        vision.hidden_size,
+        vision.depth,
+        vision.num_heads,
+        vision.intermediate_size,
+    )
+    return next((name for name, dims in SIZES.items() if dims == shape), None)
+
+
 @dataclass(frozen=True)
 class TinySpec:
     size: str = "tiny"

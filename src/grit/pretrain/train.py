@@ -285,9 +285,14 @@ class Pretrainer:
         model_dir = self.out / "model"
         self.policy.model.save_pretrained(model_dir)
         self.policy.processor.save_pretrained(model_dir)
+        config = asdict(self.cfg)
+        if self.cfg.model:  # `size` names a model built anew; a started one has its own
+            from grit.models.tiny import size_of
+
+            config["size"] = size_of(self.policy.model.config)
         info = {
             "built_by": "grit pretrain",
-            "config": asdict(self.cfg),
+            "config": config,
             "heldout": final,
             "parameters": sum(p.numel() for p in self.policy.model.parameters()),
             "provenance": provenance(self.cfg.seed),  # the machine too: another's arithmetic builds another base
