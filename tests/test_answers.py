@@ -112,3 +112,63 @@ def test_unknown_type_raises():
 )
 def test_a_number_with_grouping_commas_is_one_number(text, value):
     assert parse_number(text) == value
+
+
+LLAVA_FORM = "What is the man doing?\nA. running\nB. sitting\nC. eating\nD. sleeping\nAnswer with the option's letter."
+MMSTAR_FORM = "Which animal is shown?\nOptions: A: cat, B: dog, C: horse, D: cow"
+
+
+def test_the_last_option_ends_at_its_line_or_before_an_instruction():
+    assert extract_options(LLAVA_FORM)["D"] == "sleeping"
+    assert extract_options("Which? A. red B. blue C. green. Answer with the letter.")["C"] == "green"
+    assert verify("D. sleeping", "D", "choice", LLAVA_FORM) and verify("sleeping", "D", "choice", LLAVA_FORM)
+    assert infer_answer_type("sleeping", LLAVA_FORM) == "choice" and verify("D", "sleeping", None, LLAVA_FORM)
+
+
+def test_inline_marks_keep_the_first_marks_separator_and_run_to_j():
+    q = "Who wrote it? Options: A: J. R. R. Tolkien, B: C. S. Lewis, C: George R. R. Martin, D: J. K. Rowling"
+    assert extract_options(q)["B"] == "C. S. Lewis" and verify("C. S. Lewis", "B", "choice", q)
+    ten = "Which?\n" + "\n".join(f"{chr(65 + i)}. item {i}" for i in range(10))
+    assert extract_options(ten)["H"] == "item 7" and extract_options(ten)["J"] == "item 9"
+
+
+@pytest.mark.parametrize(
+    "prediction, ok",
+    [
+        ("The answer is B.", True),
+        ("Option B", True),
+        ("**B**", True),
+        ("Answer: B", True),
+        ("B) dog", True),
+        ("a dog", True),
+        ("A. dog", False),  # the letter says cat, the text dog: a contradiction picks nothing
+        ("(A) dog", False),
+        ("cat or dog", False),
+    ],
+)
+def test_how_an_answer_names_its_option(prediction, ok):
+    assert verify(prediction, "B", "choice", MMSTAR_FORM) is ok
+
+
+def test_an_option_is_picked_by_the_number_it_states():
+    q = "How many apples?\nOptions: A: 2, B: 3, C: 4, D: 5"
+    assert verify("three", "B", "choice", q) and verify("There are 3.", "B", "choice", q)
+    assert not verify("three or four", "B", "choice", q)
+
+
+@pytest.mark.parametrize(
+    "gold, prediction, kind, ok",
+    [
+        ("-3", "3", "count", False),
+        ("-3", "-3", "count", True),
+        ("3 cars", "3", "count", True),
+        ("12 pm", "12 am", "open", False),
+        ("2.5 m", "2.5 km", "open", False),
+        ("H2O", "CO2", "open", False),
+        ("iPhone 12", "Galaxy 12", "open", False),
+        ("5%", "5 dollars", "open", False),
+    ],
+)
+def test_a_count_is_a_number_not_a_measure_or_a_name(gold, prediction, kind, ok):
+    assert infer_answer_type(gold) == kind
+    assert verify(prediction, gold) is ok

@@ -82,6 +82,22 @@ def test_sizes_read_from_file_and_plain_variants(root):
         (dict(GOOD, question="  "), "question", "empty"),
         (dict(GOOD, answer=""), "answer", "empty"),
         (dict(GOOD, answer=None), "answer", "is null"),
+        (dict(GOOD, answer=float("nan")), "answer", "is NaN, not text"),
+        (
+            dict(GOOD, question="What colour?", A="red", B="blue", answer="B"),
+            "A",
+            "not from fields of their own (A, B)",
+        ),
+        (
+            dict(GOOD, choice_a="red", choice_b="blue", answer="A"),
+            "choice_a",
+            "fields of their own (choice_a, choice_b)",
+        ),
+        (
+            dict(GOOD, question="What colour?\nA. red\nB. blue", answer="purple", answer_type="choice"),
+            "answer",
+            "'purple' is none of the question's options (A, B)",
+        ),
         (dict(GOOD, image=None), "image", "must be a path, got None"),
         ({k: v for k, v in GOOD.items() if k != "image"}, "image", "missing required field"),
         (dict(GOOD, image="missing.png"), "image", "does not exist"),
@@ -95,7 +111,7 @@ def test_sizes_read_from_file_and_plain_variants(root):
         (dict(GOOD, bboxs=[[1, 2, 300, 12]]), "bboxs", "outside the 64x48 image"),
         (dict(GOOD, bboxs="1,2,3,4"), "bboxs", "must be a list"),
         (dict(GOOD, answer_type="essay"), "answer_type", "unknown answer type"),
-        (dict(GOOD, options=["red", "blue"], answer="A"), "options", "not from a field of their own"),
+        (dict(GOOD, options=["red", "blue"], answer="A"), "options", "not from fields of their own (options)"),
         (dict(GOOD, answer_type="choice", answer="A"), "answer_type", "the question lists no options grit can read"),
     ],
 )

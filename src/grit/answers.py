@@ -21,15 +21,37 @@ NUMBER_WORDS = {w: i for i, w in enumerate(_UNITS)} | _TENS | {"hundred": 100, "
 _ARTICLES = {"a", "an", "the"}
 _YES = {"yes", "true", "correct"}
 _NO = {"no", "false", "incorrect"}
-_NUMBER_TOKEN_RE = re.compile(r"-?\d+(?:\.\d+)?")
+# A number standing on its own: not part of a word ("H2O", "3rd"), a minus sign kept ("-3").
+_NUMBER_TOKEN_RE = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
+# Units after a number make it a measure, not a count: "12 pm" and "12 am", "2.5 m" and "2.5 km" differ.
+_UNITS = set(
+    "am pm m km cm mm ft in mi kg g lb lbs oz l ml s h min sec hr hrs percent degree degrees meter meters metre "
+    "metres foot feet inch inches mile miles gram grams kilogram kilograms pound pounds liter liters litre litres "
+    "second seconds minute minutes hour hours day days week weeks month months year years dollar dollars euro euros "
+    "cent cents yard yards mph kmh".split()
+)
 # A number written with grouping commas ("1,000", "12,345,678", the Indian "4,08,447"): one number, not several.
 _GROUPED_RE = re.compile(r"(?<![\d,])\d{1,3}(?:,\d{2,3})*,\d{3}(?![\d,])")
 # An option's mark: "(A)" anywhere, or "A." / "A)" / "A:" at a line's start. Lower-case letters count where every
 # mark is lower-case ("(a) red (b) blue").
-_OPTION_MARK_RE = re.compile(r"(?:\(([A-Ha-h])\)|(?:(?<=\n)|^)\s*([A-Ha-h])[.):](?=\s))")
+_OPTION_MARK_RE = re.compile(r"(?:\(([A-Ja-j])\)|(?:(?<=\n)|^)\s*([A-Ja-j])[.):](?=\s))")
 # The same marks inside one line, as MMStar and others write them ("Options: A: 2, B: 3, C: 4"): read only as a run
-# A, B, C, ... in order, each mark after a space, a comma or a semicolon.
-_INLINE_MARK_RE = re.compile(r"(?:(?<=[\s,;])|^)([A-H])[.):](?=\s)")
+# A, B, C, ... in order, each mark after a space, a comma or a semicolon, each with the separator A's mark has (so
+# the initials in "A: J. R. R. Tolkien, B: C. S. Lewis" are not marks).
+_INLINE_MARK_RE = re.compile(r"(?:(?<=[\s,;])|^)([A-J])([.):])(?=\s)")
+# Where the last option ends: at its line's end, or before an instruction that follows it on the same line.
+_AFTER_LAST_RE = re.compile(
+    r"\n|(?<=[^\s.])\.\s+(?=(?:Answer|Please|Choose|Select|Respond|Reply|Pick|Give|Output|Return)\b)"
+)
+# How an answer may open before naming its option: "The answer is", "Answer:", "Option", "The correct choice is".
+_ANSWER_LEAD_RE = re.compile(
+    r"^(?:(?:so|thus|therefore|hence),?\s+)?(?:the\s+)?(?:correct\s+|final\s+|right\s+|best\s+)?"
+    r"(?:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*",
+    re.IGNORECASE,
+)
+# An option's letter at an answer's start: "(B)" or "B." / "B)" / "B:" are marks; "B" alone, or before a space, may be
+# one (upper case only: "a dog" opens with an article).
+_LETTER_RE = re.compile(r"^(?:\(([A-Ja-j])\)|([A-Ja-j])[.):](?=\s|$)|([A-J])(?=\s|$)|([a-j])$)")
 
 
 def normalize(text: str) -> str:
@@ -38,21 +60,27 @@ def normalize(text: str) -> str:
     >>> normalize("  The Red-Circle. ")
     'red circle'
     """
+    return " ".join(w for w in _plain(text).split() if w not in _ARTICLES)
+
+
+def _plain(text: str) -> str:
+    """Lower-case, punctuation to spaces (decimal points kept), spaces collapsed; articles kept."""
     text = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", str(text).lower())
-    text = re.sub(r"[^\w\s.]", " ", text)
-    return " ".join(w for w in text.split() if w not in _ARTICLES)
+    return " ".join(re.sub(r"[^\w\s.]", " ", text).split())
 
 
 def parse_number(text: str) -> float | None:
-    """The one number a short answer states (digits or number words); None when there is none or several
-    different ones.
+    """The one number a short answer states (digits, with their sign, or number words); None when there is none or
+    several different ones. Digits inside a word ("H2O", "3rd") are no number.
 
     >>> parse_number("There are three."), parse_number("3 or 4"), parse_number("none"), parse_number("1,000 cars")
     (3.0, None, 0.0, 1000.0)
+    >>> parse_number("-3"), parse_number("H2O")
+    (-3.0, None)
     """
-    norm = normalize(_GROUPED_RE.sub(lambda m: m.group(0).replace(",", ""), str(text)))
-    values = [float(v) for v in _NUMBER_TOKEN_RE.findall(norm)]
-    words = norm.split()
+    text = _GROUPED_RE.sub(lambda m: m.group(0).replace(",", ""), str(text))
+    values = [float(v) for v in _NUMBER_TOKEN_RE.findall(text.lower())]
+    words = normalize(text).split()
     i = 0
     while i < len(words):
         w = words[i]
@@ -102,17 +130,21 @@ def _inline_run(question: str) -> list[tuple[re.Match, str]]:
     """The marks A, B, C, ... found in that order inside the question's text (a run of at least two)."""
     run: list[tuple[re.Match, str]] = []
     for m in _INLINE_MARK_RE.finditer(question):
-        if m.group(1) == chr(ord("A") + len(run)):
+        if m.group(1) == chr(ord("A") + len(run)) and (not run or m.group(2) == run[0][0].group(2)):
             run.append((m, m.group(1)))
     return run
 
 
 def _options_between(question: str, marks: list[tuple[re.Match, str]]) -> dict[str, str]:
-    """Each mark's option: the text up to the next mark; {} unless the letters run A, B, C, ... (at least two)."""
+    """Each mark's option: the text up to the next mark (the last one's up to its line's end or an instruction after
+    it); {} unless the letters run A, B, C, ... (at least two)."""
     options: dict[str, str] = {}
     for i, (m, letter) in enumerate(marks):
-        end = marks[i + 1][0].start() if i + 1 < len(marks) else len(question)
-        options.setdefault(letter.upper(), question[m.end() : end].strip().rstrip(",;"))
+        if i + 1 < len(marks):
+            text = question[m.end() : marks[i + 1][0].start()]
+        else:
+            text = _AFTER_LAST_RE.split(question[m.end() :].lstrip(" \t"), maxsplit=1)[0]
+        options.setdefault(letter.upper(), text.strip().rstrip(",;"))
     letters = sorted(options)
     if len(letters) < 2 or letters != [chr(ord("A") + i) for i in range(len(letters))]:
         return {}
@@ -120,24 +152,46 @@ def _options_between(question: str, marks: list[tuple[re.Match, str]]) -> dict[s
 
 
 def parse_choice(text: str, options: dict[str, str]) -> str | None:
-    """The option letter an answer picks: a bare letter (``B``, ``(B)``, ``B.``) or one option's text.
+    """The option letter an answer picks: its letter (``B``, ``(B)``, ``B.``, ``The answer is B``, ``**B**``), one
+    option's text, or the one option whose number it states. None when it picks none, several, or a letter whose
+    text is another option's (``A. dog`` where A is cat).
 
     >>> parse_choice("(B) blue", {"A": "red", "B": "blue"}), parse_choice("red", {"A": "red", "B": "blue"})
     ('B', 'A')
+    >>> parse_choice("The answer is **B**.", {"A": "2", "B": "3"}), parse_choice("three", {"A": "2", "B": "3"})
+    ('B', 'B')
     """
-    stripped = str(text).strip()
-    m = re.match(r"^\(?([A-Ha-h])\)?(?:[.):]|\s|$)", stripped)
-    if m and m.group(1).upper() in options:
+    stripped = _ANSWER_LEAD_RE.sub("", re.sub(r"[*`]+", "", str(text)).strip()).strip()
+    exact = [k for k, v in options.items() if _plain(v) == _plain(stripped)]
+    if len(exact) == 1:  # an option's whole text, even one that opens like a mark ("C. S. Lewis")
+        return exact[0]
+    marked = None  # the letter an explicit mark names
+    m = _LETTER_RE.match(stripped)
+    if m:
+        letter = next(g for g in m.groups() if g).upper()
         rest = normalize(stripped[m.end() :])
-        letter = m.group(1).upper()
-        if not rest or rest == normalize(options[letter]):
+        if letter in options and (not rest or rest == normalize(options[letter])):
             return letter
-    norm = normalize(stripped)
+        if letter in options and (m.group(1) or m.group(2)):
+            marked = letter
+    picked = _by_text(normalize(stripped), options)
+    if marked:
+        return marked if picked in (None, marked) else None
+    return picked
+
+
+def _by_text(norm: str, options: dict[str, str]) -> str | None:
+    """The one option an answer's text names: exactly, within it, or by the number it states."""
     exact = [k for k, v in options.items() if normalize(v) == norm]
     if len(exact) == 1:
         return exact[0]
     contained = [k for k, v in options.items() if normalize(v) and re.search(rf"\b{re.escape(normalize(v))}\b", norm)]
-    return contained[0] if len(contained) == 1 else None
+    if len(contained) == 1:
+        return contained[0]
+    if contained or (value := parse_number(norm)) is None:
+        return None
+    numbered = [k for k, v in options.items() if parse_number(v) == value]
+    return numbered[0] if len(numbered) == 1 else None
 
 
 def infer_answer_type(answer: str, question: str = "") -> str:
@@ -152,9 +206,21 @@ def infer_answer_type(answer: str, question: str = "") -> str:
     norm = normalize(answer)
     if norm in _YES | _NO:
         return "yesno"
-    if parse_number(answer) is not None and len(norm.split()) <= 2:
-        return "count"
-    return "open"
+    return "count" if _is_count(answer) else "open"
+
+
+def _is_count(answer: str) -> bool:
+    """A number, alone or before one word that is not a unit: "3", "three", "3 cars"; not "12 pm", "5%", "iPhone 12".
+
+    >>> [_is_count(a) for a in ("3", "-2", "two", "3 cars", "12 pm", "5%", "$5", "iPhone 12", "H2O")]
+    [True, True, True, True, False, False, False, False, False]
+    """
+    if re.search(r"[^\w\s.,\-]", answer) or parse_number(answer) is None:
+        return False
+    words = normalize(answer).split()
+    if not words or parse_number(words[0]) is None:
+        return False
+    return len(words) == 1 or (len(words) == 2 and words[1].isalpha() and words[1] not in _UNITS)
 
 
 def answer_type_problem(answer: str, answer_type: str) -> str | None:

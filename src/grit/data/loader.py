@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grit.answers import ANSWER_TYPES, answer_type_problem, extract_options, infer_answer_type
+from grit.answers import ANSWER_TYPES, answer_type_problem, extract_options, infer_answer_type, parse_choice
 from grit.data.images import MAX_IMAGE_PIXELS, ImageProblem, check_image, resolve_image, stored_size
 from grit.data.jsonl import jsonl_records
 from grit.data.schema import DataError, DataProblem, Sample
@@ -42,6 +43,7 @@ KNOWN_FIELDS = {
     "key_words",
 }
 BOX_TOLERANCE = 1.0  # pixels: evidence boxes may touch the border after rounding
+_OPTION_COLUMN_RE = re.compile(r"[A-J]|(?:choice|option)_?[a-jA-J]")  # MMBench's "A".."D", SEED-Bench's "choice_a"..
 
 
 @dataclass
@@ -124,6 +126,11 @@ def _text_field(record: dict, name: str, check: _Line) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         check.add(name, f"must be text, got {type(value).__name__}", f"write {name!r} as a string")
+        return None
+    if isinstance(value, float) and not math.isfinite(value):  # json reads NaN and Infinity, as pandas writes a gap
+        check.add(
+            name, f"is {json.dumps(value)}, not text (a missing value?)", f"give the {name} as text, or drop the line"
+        )
         return None
     text = str(value).strip()
     if not text:
@@ -241,14 +248,25 @@ def _sample(
             f"{problem}, but answer_type is {answer_type}: no prediction could match",
             "fix the answer, or give the answer_type that fits it (open compares the text)",
         )
+    options = extract_options(question) if question else {}
     options_fix = "write the options into the question: (A) red (B) blue, A: red, B: blue, or one 'A. red' per line"
-    for name in ("options", "choices"):  # alone, they never reach the prompt, and the answer is checked as open text
-        if name in record and not (question and extract_options(question)):
-            check.add(
-                name, "grit reads a question's options from its text, not from a field of their own", options_fix
-            )
-    if answer_type == "choice" and question and not extract_options(question):
+    # Options in fields of their own (a list, or MMBench's A..D and SEED-Bench's choice_a.. columns) never reach the
+    # prompt, and the answer would be checked as open text.
+    columns = [k for k in record if k in ("options", "choices") or _OPTION_COLUMN_RE.fullmatch(k)]
+    if columns and not options:
+        check.add(
+            columns[0],
+            f"grit reads a question's options from its text, not from fields of their own ({', '.join(columns)})",
+            options_fix,
+        )
+    if answer_type == "choice" and question and not options:
         check.add("answer_type", "choice, but the question lists no options grit can read", options_fix)
+    elif answer_type == "choice" and answer and options and parse_choice(answer, options) is None:
+        check.add(
+            "answer",
+            f"{answer!r} is none of the question's options ({', '.join(options)}): no prediction could match",
+            "give the answer as an option's letter or text",
+        )
     if check.problems:
         return None, check.problems
     split = record.get("split", record.get("key_words", ""))
