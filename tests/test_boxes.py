@@ -87,6 +87,9 @@ def test_box_flags():
     assert check_box((0, 0, 100, 96), 100, 100).whole_image
     assert not check_box((0, 0, 100, 90), 100, 100).whole_image
     assert check_box((0, 0, float("nan"), 4), 100, 100).degenerate
+    tiny = check_box((0.1, 0.2, 0.5, 0.6), 100, 100)  # 0-1 coordinates read as pixels
+    assert tiny.subpixel and not tiny.degenerate and not tiny.valid
+    assert check_box((10, 10, 11, 11), 100, 100).valid  # one pixel is a box
     assert clip((-5, -5, 200, 50), 100, 100) == (0, 0, 100, 50)
 
 

@@ -159,6 +159,10 @@ def test_frame_decides_box_validity():
     cols = {k: [v] for k, v in row.items()}
     assert norm([text], **cols) == [0.5]  # 0-1000 frame: inside the image
     assert orig([text], **cols) == [0.0]  # original pixels: outside a 112 px image
+    relative = "<think> [0.1, 0.2, 0.5, 0.6] </think> <rethink> r </rethink> <answer> 1 </answer>"
+    assert orig([relative], **cols) == [0.0]  # 0-1 coordinates read as pixels: under a pixel, no box
+    rel = get_reward("grounded_boxes", RewardSettings(frame=FrameSpec("relative")))
+    assert rel([relative], **cols) == [0.5]
 
 
 def test_grounding_reward_optional():

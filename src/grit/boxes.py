@@ -204,15 +204,20 @@ def is_whole_image(
     return area(clip(box, width, height)) >= threshold * width * height
 
 
+# A box narrower or lower than this, in original pixels, grounds nothing: 0-1 coordinates read as pixels, say.
+MIN_BOX_SIDE = 1.0
+
+
 @dataclass(frozen=True)
 class BoxCheck:
     degenerate: bool
     out_of_image: bool
     whole_image: bool
+    subpixel: bool = False  # under MIN_BOX_SIDE on a side, though not degenerate
 
     @property
     def valid(self) -> bool:
-        return not (self.degenerate or self.out_of_image or self.whole_image)
+        return not (self.degenerate or self.out_of_image or self.whole_image or self.subpixel)
 
 
 def check_box(
@@ -224,6 +229,7 @@ def check_box(
         degenerate=degenerate,
         out_of_image=(not all(math.isfinite(v) for v in box)) or is_out_of_image(box, width, height),
         whole_image=(not degenerate) and is_whole_image(box, width, height, whole_image_threshold),
+        subpixel=(not degenerate) and min(box[2] - box[0], box[3] - box[1]) < MIN_BOX_SIDE,
     )
 
 

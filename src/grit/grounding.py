@@ -47,6 +47,8 @@ class PlacedBox:
             return "out of image"
         if self.check.whole_image:
             return "whole image"
+        if self.check.subpixel:
+            return "under a pixel"
         return None
 
 
