@@ -266,6 +266,20 @@ def test_an_exif_turned_photo_is_read_upright_and_its_stored_size_named(root):
     assert to_trl_dataset([sample])[0]["image"].size == load_image(sample.image_path).size  # training's pixels
 
 
+def test_training_reads_16_bit_grey_as_evaluation_does(root):
+    """``datasets`` decoded 16-bit grey for training as it is, and the processor then clipped it to white."""
+    import numpy as np
+
+    from grit.data.images import load_image
+    from grit.data.trl import to_trl_dataset
+
+    Image.fromarray((np.arange(64 * 48).reshape(48, 64) * 20).astype(np.uint16)).save(root / "deep.png")
+    (sample,) = load_samples(write(root, dict(GOOD, image="deep.png", bboxs=[])))
+    pixels = np.asarray(to_trl_dataset([sample])[0]["image"])
+    assert np.array_equal(pixels, np.asarray(load_image(sample.image_path)))
+    assert 0 < pixels.max() < 255  # scaled, not clipped
+
+
 @pytest.mark.parametrize("field", ["id", "dataset", "family", "image", "objects"])
 def test_half_a_character_in_any_field_is_named_before_any_work(root, field):
     """Only the question and answer were checked: a lone surrogate elsewhere failed every output's write, after the

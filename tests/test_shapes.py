@@ -147,7 +147,7 @@ def test_trl_dataset(world):
     assert "First, think between <think>" in row["prompt"][0]["content"][1]["text"]
     assert row["image"].size == (112, 112)
     assert row["answer"] == samples[0].answer and row["evidence_boxes"] == [list(b) for b in samples[0].evidence_boxes]
-    assert ds.features["image"].decode  # decoded lazily from paths
+    assert not ds.features["image"].decode and row["image"].mode == "RGB"  # stored as paths, decoded by grit
     direct = to_trl_dataset(samples[:2], prompt="direct")
     assert direct[0]["prompt"][0]["content"][1]["text"] == "\nQuestion: " + samples[0].question
 

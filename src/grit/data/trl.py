@@ -1,14 +1,17 @@
 """Build the dataset TRL's ``GRPOTrainer`` reads: a conversational ``prompt``, an ``image`` and the columns
 the rewards and metrics read.
 
-Images are stored as paths in a ``datasets.Image`` column, which decodes a file only when a row is read, so
-memory stays bounded for any number of samples.
+Images are stored as paths and decoded only when a row is read, so memory stays bounded for any number of samples.
+They are decoded by grit's own reader (:func:`grit.data.images.load_image`), as evaluation, inference and the demo
+decode them, so that training sees the same pixels: ``datasets`` would hand 16-bit grey or float images to the
+processor as they are, which clips them to white.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from grit.data.images import load_image
 from grit.data.schema import Sample
 from grit.models.families import get_family
 from grit.prompts import user_message
@@ -18,7 +21,7 @@ REWARD_COLUMNS = ("id", "question", "answer", "answer_type", "evidence_boxes", "
 
 def to_trl_dataset(samples: Sequence[Sample], family: str = "qwen2_5_vl", prompt: str = "grounded"):
     """A ``datasets.Dataset`` with ``prompt`` (one user turn: image placeholder + question text for ``prompt``),
-    ``image`` (lazily decoded) and :data:`REWARD_COLUMNS` (plus ``question_family`` when samples carry one).
+    ``image`` (decoded when read) and :data:`REWARD_COLUMNS` (plus ``question_family`` when samples carry one).
     """
     import datasets
 
@@ -50,7 +53,7 @@ def to_trl_dataset(samples: Sequence[Sample], family: str = "qwen2_5_vl", prompt
                     "content": [{"type": datasets.Value("string"), "text": datasets.Value("string")}],
                 }
             ],
-            "image": datasets.Image(),
+            "image": datasets.Image(decode=False),
             "id": datasets.Value("string"),
             "question": datasets.Value("string"),
             "answer": datasets.Value("string"),
@@ -62,4 +65,11 @@ def to_trl_dataset(samples: Sequence[Sample], family: str = "qwen2_5_vl", prompt
             "question_family": datasets.Value("string"),
         }
     )
-    return datasets.Dataset.from_dict(columns, features=features)
+    dataset = datasets.Dataset.from_dict(columns, features=features)
+    dataset.set_transform(_decoded, columns=["image"], output_all_columns=True)
+    return dataset
+
+
+def _decoded(batch: dict) -> dict:
+    """A batch's images, read from their paths as grit reads images everywhere."""
+    return {"image": [load_image(image["path"]) for image in batch["image"]]}
