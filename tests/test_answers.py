@@ -172,3 +172,26 @@ def test_an_option_is_picked_by_the_number_it_states():
 def test_a_count_is_a_number_not_a_measure_or_a_name(gold, prediction, kind, ok):
     assert infer_answer_type(gold) == kind
     assert verify(prediction, gold) is ok
+
+
+def test_a_mark_alone_on_its_line_takes_the_next_line_and_empty_options_match_nothing():
+    q = "Which colour is the ball?\nA.\nred\nB.\nblue"
+    assert extract_options(q) == {"A": "red", "B": "blue"}
+    assert verify("blue", "B", "choice", q) and not verify("", "B", "choice", q)
+    assert not verify("The answer is", "B", "choice", q)
+
+
+def test_answer_leads_are_whole_words_and_initials_after_a_dot_mark_are_not_marks():
+    assert verify("Answering machine", "B", None, "What is it? (A) phone (B) answering machine")
+    assert verify("optional extras", "A", "choice", "Which? (A) optional extras (B) standard")
+    q = "Who wrote it? A. J. R. R. Tolkien B. C. S. Lewis C. Roald Dahl"
+    assert extract_options(q) == {"A": "J. R. R. Tolkien", "B": "C. S. Lewis", "C": "Roald Dahl"}
+
+
+@pytest.mark.parametrize("text", ["有3只猫", "3个", "_3_", "**3**", "1,000 cars"])
+def test_numbers_beside_other_scripts_and_markdown_are_read(text):
+    assert parse_number(text) == (1000.0 if "1,000" in text else 3.0)
+
+
+def test_grouped_thousands_are_a_count():
+    assert infer_answer_type("1,000") == "count" and verify("1000", "1,000")

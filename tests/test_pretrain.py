@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from grit.boxes import Frame
 from grit.config import ConfigError, from_yaml
 from grit.data.shapes import WorldConfig, make_scene
-from grit.models.tiny import TinySpec, build_tiny
+from grit.models.tiny import TinySpec, build_tiny, size_of
 from grit.pretrain.config import PretrainConfig
 from grit.pretrain.dense import DenseHeads, cell_targets, dense_loss
 from grit.pretrain.train import Pretrainer, _word_ids
@@ -126,6 +126,16 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
     info = json.loads((tmp_path / "after" / "model" / "grit_model.json").read_text())
     assert info["config"]["size"] == "micro"
     assert info["config"]["model"] == str(tmp_path / "full" / "model")
+    assert json.loads((tmp_path / "after" / "pretrain_config.json").read_text())["size"] == "micro"
+
+
+def test_size_of_names_the_tiny_sizes_and_nothing_else():
+    from transformers import Qwen2VLConfig
+
+    for size in ("micro", "tiny"):
+        model, _ = build_tiny(TinySpec(size=size))
+        assert size_of(model.config) == size
+    assert size_of(Qwen2VLConfig()) is None  # another family's config: no tiny size, no error
 
 
 def test_instructed_questions_put_an_instruction_after_the_question_and_never_grit_tags():

@@ -21,8 +21,9 @@ NUMBER_WORDS = {w: i for i, w in enumerate(_UNITS)} | _TENS | {"hundred": 100, "
 _ARTICLES = {"a", "an", "the"}
 _YES = {"yes", "true", "correct"}
 _NO = {"no", "false", "incorrect"}
-# A number standing on its own: not part of a word ("H2O", "3rd"), a minus sign kept ("-3").
-_NUMBER_TOKEN_RE = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
+# A number standing on its own: not glued to Latin letters or digits ("H2O", "3rd", "bbox_2d"), a minus sign kept
+# ("-3"). Other scripts' letters may touch it ("有3只猫").
+_NUMBER_TOKEN_RE = re.compile(r"(?<![A-Za-z0-9.])-?\d+(?:\.\d+)?(?![A-Za-z0-9])")
 # Units after a number make it a measure, not a count: "12 pm" and "12 am", "2.5 m" and "2.5 km" differ.
 _UNITS = set(
     "am pm m km cm mm ft in mi kg g lb lbs oz l ml s h min sec hr hrs percent degree degrees meter meters metre "
@@ -34,7 +35,7 @@ _UNITS = set(
 _GROUPED_RE = re.compile(r"(?<![\d,])\d{1,3}(?:,\d{2,3})*,\d{3}(?![\d,])")
 # An option's mark: "(A)" anywhere, or "A." / "A)" / "A:" at a line's start. Lower-case letters count where every
 # mark is lower-case ("(a) red (b) blue").
-_OPTION_MARK_RE = re.compile(r"(?:\(([A-Ja-j])\)|(?:(?<=\n)|^)\s*([A-Ja-j])[.):](?=\s))")
+_OPTION_MARK_RE = re.compile(r"(?:\(([A-Ja-j])\)|(?:(?<=\n)|^)[ \t]*([A-Ja-j])[.):](?=\s))")
 # The same marks inside one line, as MMStar and others write them ("Options: A: 2, B: 3, C: 4"): read only as a run
 # A, B, C, ... in order, each mark after a space, a comma or a semicolon, each with the separator A's mark has (so
 # the initials in "A: J. R. R. Tolkien, B: C. S. Lewis" are not marks).
@@ -46,7 +47,7 @@ _AFTER_LAST_RE = re.compile(
 # How an answer may open before naming its option: "The answer is", "Answer:", "Option", "The correct choice is".
 _ANSWER_LEAD_RE = re.compile(
     r"^(?:(?:so|thus|therefore|hence),?\s+)?(?:the\s+)?(?:correct\s+|final\s+|right\s+|best\s+)?"
-    r"(?:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*",
+    r"(?:answer|option|choice)\b(?:\s+is)?\s*[:\-]?\s*",
     re.IGNORECASE,
 )
 # An option's letter at an answer's start: "(B)" or "B." / "B)" / "B:" are marks; "B" alone, or before a space, may be
@@ -130,8 +131,11 @@ def _inline_run(question: str) -> list[tuple[re.Match, str]]:
     """The marks A, B, C, ... found in that order inside the question's text (a run of at least two)."""
     run: list[tuple[re.Match, str]] = []
     for m in _INLINE_MARK_RE.finditer(question):
-        if m.group(1) == chr(ord("A") + len(run)) and (not run or m.group(2) == run[0][0].group(2)):
-            run.append((m, m.group(1)))
+        if m.group(1) != chr(ord("A") + len(run)) or (run and m.group(2) != run[0][0].group(2)):
+            continue
+        if run and not question[run[-1][0].end() : m.start()].strip():  # "B. C. S. Lewis": C is B's initial
+            continue
+        run.append((m, m.group(1)))
     return run
 
 
@@ -142,8 +146,8 @@ def _options_between(question: str, marks: list[tuple[re.Match, str]]) -> dict[s
     for i, (m, letter) in enumerate(marks):
         if i + 1 < len(marks):
             text = question[m.end() : marks[i + 1][0].start()]
-        else:
-            text = _AFTER_LAST_RE.split(question[m.end() :].lstrip(" \t"), maxsplit=1)[0]
+        else:  # to its line's end; from the next line where the mark stands alone ("B.\nblue")
+            text = _AFTER_LAST_RE.split(question[m.end() :].strip(), maxsplit=1)[0]
         options.setdefault(letter.upper(), text.strip().rstrip(",;"))
     letters = sorted(options)
     if len(letters) < 2 or letters != [chr(ord("A") + i) for i in range(len(letters))]:
@@ -162,7 +166,7 @@ def parse_choice(text: str, options: dict[str, str]) -> str | None:
     ('B', 'B')
     """
     stripped = _ANSWER_LEAD_RE.sub("", re.sub(r"[*`]+", "", str(text)).strip()).strip()
-    exact = [k for k, v in options.items() if _plain(v) == _plain(stripped)]
+    exact = [k for k, v in options.items() if _plain(v) and _plain(v) == _plain(stripped)]
     if len(exact) == 1:  # an option's whole text, even one that opens like a mark ("C. S. Lewis")
         return exact[0]
     marked = None  # the letter an explicit mark names
@@ -182,7 +186,7 @@ def parse_choice(text: str, options: dict[str, str]) -> str | None:
 
 def _by_text(norm: str, options: dict[str, str]) -> str | None:
     """The one option an answer's text names: exactly, within it, or by the number it states."""
-    exact = [k for k, v in options.items() if normalize(v) == norm]
+    exact = [k for k, v in options.items() if normalize(v) and normalize(v) == norm]
     if len(exact) == 1:
         return exact[0]
     contained = [k for k, v in options.items() if normalize(v) and re.search(rf"\b{re.escape(normalize(v))}\b", norm)]
@@ -212,12 +216,12 @@ def infer_answer_type(answer: str, question: str = "") -> str:
 def _is_count(answer: str) -> bool:
     """A number, alone or before one word that is not a unit: "3", "three", "3 cars"; not "12 pm", "5%", "iPhone 12".
 
-    >>> [_is_count(a) for a in ("3", "-2", "two", "3 cars", "12 pm", "5%", "$5", "iPhone 12", "H2O")]
-    [True, True, True, True, False, False, False, False, False]
+    >>> [_is_count(a) for a in ("3", "-2", "two", "3 cars", "1,000", "12 pm", "5%", "$5", "iPhone 12", "H2O")]
+    [True, True, True, True, True, False, False, False, False, False]
     """
     if re.search(r"[^\w\s.,\-]", answer) or parse_number(answer) is None:
         return False
-    words = normalize(answer).split()
+    words = normalize(_GROUPED_RE.sub(lambda m: m.group(0).replace(",", ""), answer)).split()  # "1,000": one word
     if not words or parse_number(words[0]) is None:
         return False
     return len(words) == 1 or (len(words) == 2 and words[1].isalpha() and words[1] not in _UNITS)

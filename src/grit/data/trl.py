@@ -4,7 +4,8 @@ the rewards and metrics read.
 Images are stored as paths and decoded only when a row is read, so memory stays bounded for any number of samples.
 They are decoded by grit's own reader (:func:`grit.data.images.load_image`), as evaluation, inference and the demo
 decode them, so that training sees the same pixels: ``datasets`` would hand 16-bit grey or float images to the
-processor as they are, which clips them to white.
+processor as they are, which clips them to white. The decoding is the dataset's transform: filter or map the samples
+before building the dataset, since ``Dataset.filter`` and ``map`` see the transform's columns only.
 """
 
 from __future__ import annotations

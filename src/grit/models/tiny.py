@@ -24,19 +24,11 @@ SIZES = {
 
 
 def size_of(config) -> str | None:
-    """The name in :data:`SIZES` whose shape a Qwen2.5-VL config has, or None (a model of another shape)."""
-    text, vision = config.text_config, config.vision_config
-    shape = (
-        text.hidden_size,
-        text.num_hidden_layers,
-        text.num_attention_heads,
-        text.num_key_value_heads,
-        text.intermediate_size,
-        vision.hidden_size,
-        vision.depth,
-        vision.num_heads,
-        vision.intermediate_size,
-    )
+    """The name in :data:`SIZES` whose shape a Qwen2.5-VL config has, or None (a model of another shape or family)."""
+    text, vision = getattr(config, "text_config", None), getattr(config, "vision_config", None)
+    text_dims = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size")
+    vision_dims = ("hidden_size", "depth", "num_heads", "intermediate_size")
+    shape = tuple(getattr(text, k, None) for k in text_dims) + tuple(getattr(vision, k, None) for k in vision_dims)
     return next((name for name, dims in SIZES.items() if dims == shape), None)
 
 

@@ -126,6 +126,15 @@ class Pretrainer:
         family = get_family("qwen2_5_vl")
         return Policy(model, processor, family, frame_of(processor, family), "")
 
+    def _recorded_config(self) -> dict:
+        """The run's settings as recorded: ``size`` names a model built anew, and a started one has its own."""
+        config = asdict(self.cfg)
+        if self.cfg.model:
+            from grit.models.tiny import size_of
+
+            config["size"] = size_of(self.policy.model.config)
+        return config
+
     def save(self, optimizer) -> None:
         save_checkpoint(self.out, self.policy, self.state, optimizer, self.heads, self.rng)
 
@@ -274,7 +283,7 @@ class Pretrainer:
 
     def run(self) -> dict[str, float]:
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "pretrain_config.json").write_text(json.dumps(asdict(self.cfg), indent=2) + "\n")
+        (self.out / "pretrain_config.json").write_text(json.dumps(self._recorded_config(), indent=2) + "\n")
         started = time.monotonic()
         if self.state["stage"] == "vision":
             self.vision_stage()
@@ -285,14 +294,9 @@ class Pretrainer:
         model_dir = self.out / "model"
         self.policy.model.save_pretrained(model_dir)
         self.policy.processor.save_pretrained(model_dir)
-        config = asdict(self.cfg)
-        if self.cfg.model:  # `size` names a model built anew; a started one has its own
-            from grit.models.tiny import size_of
-
-            config["size"] = size_of(self.policy.model.config)
         info = {
             "built_by": "grit pretrain",
-            "config": config,
+            "config": self._recorded_config(),
             "heldout": final,
             "parameters": sum(p.numel() for p in self.policy.model.parameters()),
             "provenance": provenance(self.cfg.seed),  # the machine too: another's arithmetic builds another base
