@@ -79,7 +79,7 @@ def parse_number(text: str) -> float | None:
     >>> parse_number("-3"), parse_number("H2O")
     (-3.0, None)
     """
-    text = _GROUPED_RE.sub(lambda m: m.group(0).replace(",", ""), str(text))
+    text = _ungrouped(str(text))
     values = [float(v) for v in _NUMBER_TOKEN_RE.findall(text.lower())]
     words = normalize(text).split()
     i = 0
@@ -94,6 +94,11 @@ def parse_number(text: str) -> float | None:
         i += 1
     distinct = set(values)
     return distinct.pop() if len(distinct) == 1 else None
+
+
+def _ungrouped(text: str) -> str:
+    """``text`` with the grouping commas of its numbers taken out ("1,000" -> "1000")."""
+    return _GROUPED_RE.sub(lambda m: m.group(0).replace(",", ""), text)
 
 
 def parse_yes_no(text: str) -> str | None:
@@ -221,7 +226,7 @@ def _is_count(answer: str) -> bool:
     """
     if re.search(r"[^\w\s.,\-]", answer) or parse_number(answer) is None:
         return False
-    words = normalize(_GROUPED_RE.sub(lambda m: m.group(0).replace(",", ""), answer)).split()  # "1,000": one word
+    words = normalize(_ungrouped(answer)).split()  # "1,000": one word
     if not words or parse_number(words[0]) is None:
         return False
     return len(words) == 1 or (len(words) == 2 and words[1].isalpha() and words[1] not in _UNITS)
