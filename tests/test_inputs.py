@@ -1194,6 +1194,15 @@ def test_train_settings_grit_would_override_ignore_or_fail_on_are_refused_first(
     assert message in err and "Traceback" not in err and not seen
 
 
+def test_a_direct_prompt_trains_when_an_extra_reward_scores_its_answers(fake_training, tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_rewards_mod.py").write_text(REWARD_MODULE)
+    monkeypatch.chdir(tmp_path)
+    argv, seen = fake_training
+    extra = ["--prompt", "direct", "--extra_rewards", "my_rewards_mod.short"]
+    assert main([*argv, "--output_dir", str(tmp_path / "run"), *extra]) == 0, capsys.readouterr().err
+    assert seen
+
+
 def test_train_keeps_a_users_files_on_resume_and_overwrite(fake_training, tmp_path, capsys):
     """--resume would write TRL's model card over a user's README.md; --overwrite removed a user's JSON in the model
     folder and pictures among the plots, since whole patterns (model/*.json, plots/*.png) counted as grit's."""

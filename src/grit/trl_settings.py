@@ -19,10 +19,11 @@ def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
     from transformers import integrations
 
     problems = []
-    if args.prompt not in CHAIN_PROMPTS:
+    if args.prompt not in CHAIN_PROMPTS and not args.extra_rewards:  # an extra reward may score a direct answer
         problems.append(
             f"prompt: {args.prompt} asks for no chain, and every reward preset reads the answer between <answer> "
-            f"tags, so every completion would earn 0; use one of {', '.join(CHAIN_PROMPTS)}"
+            f"tags, so every completion would earn 0; use one of {', '.join(CHAIN_PROMPTS)}, or give --extra_rewards "
+            "that score its answers"
         )
     if grpo.reward_weights is not None:
         problems.append(
