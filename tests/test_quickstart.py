@@ -176,6 +176,10 @@ def test_quickstart_over_seeds_writes_their_table_resumes_and_refuses_other_sett
     assert main(other) == 2
     assert "warm_lr: 0.0003 -> 0.001" in capsys.readouterr().err
     assert not (out / "seed-2").exists() and (out / "seeds.md").read_text() == table
+    # A run copied into another seed's folder is not that seed's: refused, naming the seed it is.
+    (out / "seed-1" / "summary.json").write_text((out / "seed-0" / "summary.json").read_text())
+    assert main(args) == 2
+    assert "seed-1 holds seed 0's run (quickstart.seed in its summary.json), not seed 1's" in capsys.readouterr().err
     # A seed stopped before its end (no summary) is run again only with --overwrite, and gives the same figures.
     (out / "seed-1" / "summary.json").unlink()
     assert main(args) == 2

@@ -161,6 +161,42 @@ def test_unknown_reward_name(files, capsys):
     assert rc == 2 and "unknown reward 'iou_bonus'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["ra.reward", "rb.reward"], "'rb.reward' is named 'reward', as the reward 'ra.reward'"),
+        (["ra.answer_accuracy"], "is named 'answer_accuracy', as preset grit's term 'answer_accuracy'"),
+        (["grounding", "grounding"], "'grounding' is given twice"),
+        (["format"], "'format' is already preset grit's term 'format'"),
+    ],
+)
+def test_rewards_that_would_hide_each_others_scores_are_refused(files, capsys, monkeypatch, extra, message):
+    """Scores are kept by reward name: the last of two rewards named alike replaced the other's, silently."""
+    (files / "ra.py").write_text(
+        "def reward(completions, **kw):\n    return [1.0] * len(completions)\n\n\n"
+        "def answer_accuracy(completions, **kw):\n    return [0.0] * len(completions)\n"
+    )
+    (files / "rb.py").write_text("def reward(completions, **kw):\n    return [0.25] * len(completions)\n")
+    monkeypatch.chdir(files)
+    argv = ["score", "--data", "data.jsonl", "--completions", "completions.jsonl", "--out", "scored.jsonl"]
+    assert main([*argv, "--extra_rewards", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not (files / "scored.jsonl").exists()
+
+
+def test_completions_decoded_with_their_template_are_named(files, capsys):
+    """Decoded with skip_special_tokens=False, every chain failed the format, with no word of why."""
+    lines = [json.loads(line) for line in (files / "completions.jsonl").read_text().splitlines()]
+    raw = files / "raw.jsonl"
+    raw.write_text("".join(json.dumps(dict(r, completion=r["completion"] + "<|im_end|>")) + "\n" for r in lines))
+    assert main(["score", "--data", str(files / "data.jsonl"), "--completions", str(raw)]) == 0
+    err = capsys.readouterr().err
+    assert f"{len(lines)} of {len(lines)} completions hold chat-template tokens such as <|im_end|>" in err
+    assert "skip_special_tokens=True" in err
+    assert main(["score", "--data", str(files / "data.jsonl"), "--completions", str(files / "completions.jsonl")]) == 0
+    assert "chat-template" not in capsys.readouterr().err
+
+
 def test_line_numbers_are_ids_when_data_has_none(tmp_path):
     (tmp_path / "d.jsonl").write_text(
         json.dumps(

@@ -12,6 +12,7 @@ and the format flags.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,6 +94,31 @@ def read_completions(path: str | Path, samples: dict[str, Sample]) -> list[Compl
     if problems:
         raise DataError(problems)
     return out
+
+
+# What a chat template leaves in text decoded with its special tokens: Qwen's and InternVL's <|im_end|>, Llama's
+# <|eot_id|>, SmolVLM's <end_of_utterance>, LLaVA's </s>. (Box tokens such as <|box_start|> are the box grammar's.)
+_TEMPLATE_TOKEN_RE = re.compile(
+    r"<\|(?:im_end|im_start|endoftext|end_of_text|eot_id|start_header_id|end_header_id)\|>|<end_of_utterance>|</s>"
+)
+_INSTRUCTION = "First, think between <think> and </think>"  # the grounded prompt's own words
+
+
+def template_leaks(texts: Sequence[str]) -> str | None:
+    """Where completions still carry their chat template's special tokens or the prompt's instruction (decoded with
+    ``skip_special_tokens=False``, or saved with the prompt), which training never scores, a person's account of it
+    with the fix; else None."""
+    tokens = [m.group(0) for t in texts if (m := _TEMPLATE_TOKEN_RE.search(t))]
+    prompts = sum(_INSTRUCTION in t for t in texts)
+    said = []
+    if tokens:
+        said.append(
+            f"{len(tokens)} of {len(texts)} completions hold chat-template tokens such as {tokens[0]} (decode with "
+            "skip_special_tokens=True, as training does)"
+        )
+    if prompts:
+        said.append(f"{prompts} of {len(texts)} hold the prompt's instruction (save only the generated text)")
+    return "; ".join(said) + "; their format and answers score as written" if said else None
 
 
 def same_text(a: str, b: str) -> bool:

@@ -289,7 +289,13 @@ def run_seeds(cfg, train_overrides: list[str] | tuple = (), log=print, on_run=No
         done = finished_run(folder)
         if done is not None:
             changed = differences(settings_of(done), wanted)
-            if not changed:
+            recorded = done.get("quickstart", {}).get("seed")
+            if recorded != seed and not cfg.overwrite:  # a run copied into another seed's folder: not its figures
+                raise ConfigError(
+                    f"{folder} holds seed {recorded}'s run (quickstart.seed in its {SUMMARY}), not seed {seed}'s; "
+                    f"pass --overwrite to run seed {seed} there, or move that run away"
+                )
+            if not changed and recorded == seed:
                 summaries[seed] = done
                 continue
             if not cfg.overwrite:

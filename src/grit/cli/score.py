@@ -47,11 +47,14 @@ def main(argv: list[str]) -> int:
     from grit.chain import parse as parse_chain
     from grit.data import read_samples
     from grit.grounding import frame_doubt
-    from grit.rewards import RewardSettings
-    from grit.score import read_completions, score_completions, summary_table
+    from grit.rewards import RewardSettings, reward_name_problems, reward_problems
+    from grit.score import read_completions, score_completions, summary_table, template_leaks
 
     cfg, frame, judge = parse(argv, ScoreConfig, FrameOptions, JudgeOptions, prog="grit score", description=HELP)
     spec = frame.spec()  # a frame the options contradict fails before any file is read
+    # Scores are kept by each reward's name: a reward given twice, or named like another, would hide the other's.
+    if problems := reward_problems(cfg.extra_rewards) + reward_name_problems(cfg.reward_preset, cfg.extra_rewards):
+        raise UsageError(f"--extra_rewards: {problems[0]}")
     out = Path(cfg.out) if cfg.out else None
     if out:
         if cfg.out.endswith(("/", "\\")):
@@ -105,6 +108,8 @@ def main(argv: list[str]) -> int:
             else ""
         )
         print(f"warning: {doubt}. Score again with that --frame{pixels}", file=sys.stderr)
+    if leaks := template_leaks([c.text for c in completions]):
+        print(f"warning: {leaks}", file=sys.stderr)
     if "reference_repetition" in names and tokenizer is None:
         print("note: reference_repetition needs token ids; pass --tokenizer DIR to compute it")
     if out:
