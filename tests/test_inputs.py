@@ -789,6 +789,23 @@ def test_eval_refuses_a_data_file_given_twice(world, micro, tmp_path, capsys):
     assert "more than once; give each file once" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
+def test_eval_keeps_a_data_file_named_overall_apart_from_the_overall_row(world, micro, tmp_path):
+    """A file named overall.jsonl was stored under "overall", and the every-file row then replaced it."""
+    import shutil
+
+    shutil.copy(world / "test.jsonl", tmp_path / "overall.jsonl")
+    data = [str(tmp_path / "overall.jsonl"), str(world / "val.jsonl")]
+    out = tmp_path / "o"
+    assert (
+        main(
+            ["eval", "--model", str(micro), "--data", *data, "--out", str(out), "--limit", "1", "--images", str(world)]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert set(metrics) == {data[0], "val", "overall"} and metrics["overall"]["all"]["samples"] == 2
+
+
 def torch_save(obj, path):
     import torch
 

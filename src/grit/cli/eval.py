@@ -188,7 +188,8 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"--data names {', '.join(twice)} more than once; give each file once")
     for path in cfg.data:
         samples = load_samples(path, cfg.images, skipped, skip_invalid=cfg.skip_invalid)
-        data[Path(path).stem if Path(path).stem not in data else path] = samples[: cfg.limit] if cfg.limit else samples
+        name = Path(path).stem  # "overall" is the key of every file's samples together
+        data[name if name not in data and name != "overall" else path] = samples[: cfg.limit] if cfg.limit else samples
     try:
         policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device, frame=cfg.frame)
     except ModelLoadError as e:
