@@ -113,6 +113,11 @@ def test_load_errors(tmp_path, monkeypatch):
     (tmp_path / "x.bin").write_bytes(b"")
     with pytest.raises(ModelLoadError, match="is a file"):
         load_policy(tmp_path / "x.bin")
+    run = tmp_path / "grpo"  # a training run's folder: its model is in model/
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "config.json").write_text("{}")
+    with pytest.raises(ModelLoadError, match=f"{run} has no config.json, but {run / 'model'} holds a saved model"):
+        load_policy(run)
 
 
 def test_device_names(saved, tmp_path, capsys):

@@ -121,6 +121,51 @@ def test_unknown_id_and_malformed_lines_are_errors(files, capsys):
     assert f"{bad}:3" in err and f"{bad}:4" in err
 
 
+@pytest.mark.parametrize(
+    "line, fix",
+    [
+        (
+            {"custom_id": "vsr-1", "response": {"body": {"choices": [{"message": {"content": "x"}}]}}},
+            "take response.body.choices[0].message.content as completion and custom_id as id",
+        ),
+        ({"id": "vsr-1", "outputs": [{"text": "x"}]}, "vLLM output: take outputs[0].text as completion"),
+        ({"id": "vsr-1", "choices": [{"text": "x"}]}, "choices[0].message.content (chat) or choices[0].text"),
+        ({"id": "vsr-1", "response": "x"}, "rename 'response' to 'completion'"),
+        ({"id": "vsr-1", "completion": 3}, "completion is int; give its generated text as a string"),
+    ],
+)
+def test_completions_in_other_tools_shapes_are_named_with_where_the_text_is(files, capsys, line, fix):
+    other = files / "other.jsonl"
+    other.write_text(json.dumps(line) + "\n")
+    assert main(["score", "--data", str(files / "data.jsonl"), "--completions", str(other)]) == 2
+    assert fix in capsys.readouterr().err
+
+
+def test_conversational_completions_are_read_as_trl_logs_them(files, capsys):
+    lines = [json.loads(line) for line in (files / "completions.jsonl").read_text().splitlines()]
+    chat = files / "chat.jsonl"
+    chat.write_text(
+        "".join(
+            json.dumps(dict(r, completion=[{"role": "assistant", "content": r["completion"]}])) + "\n" for r in lines
+        )
+    )
+    argv = ["score", "--data", str(files / "data.jsonl"), "--out"]
+    assert main([*argv, str(files / "a.jsonl"), "--completions", str(files / "completions.jsonl")]) == 0
+    assert main([*argv, str(files / "b.jsonl"), "--completions", str(chat)]) == 0
+    a, b = ((files / n).read_text().splitlines() for n in ("a.jsonl", "b.jsonl"))
+    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "source"} for r in rows]  # noqa: E731
+    assert strip(a) == strip(b)
+
+
+def test_a_gzipped_completions_file_is_named(files, capsys):
+    import gzip
+
+    packed = files / "completions.jsonl.gz"
+    packed.write_bytes(gzip.compress((files / "completions.jsonl").read_bytes()))
+    assert main(["score", "--data", str(files / "data.jsonl"), "--completions", str(packed)]) == 2
+    assert f"is gzip-compressed. Fix: decompress it first (gunzip {packed})" in capsys.readouterr().err
+
+
 def test_a_line_whose_question_is_not_its_samples_is_refused(files, capsys):
     """Completions made for another data file whose ids happen to match are refused, not scored against the wrong
     answers; a line that carries its own sample's question (whitespace aside) is scored."""

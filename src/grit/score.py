@@ -23,7 +23,7 @@ from grit.chain import parse
 from grit.data.jsonl import jsonl_records
 from grit.data.schema import DataError, DataProblem, Sample
 from grit.grounding import chain_record, frame_for
-from grit.rewards import RewardSettings, build_rewards
+from grit.rewards import RewardSettings, build_rewards, completion_text
 
 
 @dataclass(frozen=True)
@@ -60,19 +60,11 @@ def read_completions(path: str | Path, samples: dict[str, Sample]) -> list[Compl
             problems.append(problem)
             continue
         where = (str(path), line_no)
+        if isinstance(record, dict) and _conversation(record.get("completion")):  # TRL's conversational form
+            record = dict(record, completion=completion_text(record["completion"]))
         if not isinstance(record, dict) or "id" not in record or not isinstance(record.get("completion"), str):
-            other = [
-                k for k in _COMPLETION_LIKE if isinstance(record, dict) and k in record and "completion" not in record
-            ]
             problems.append(
-                DataProblem(
-                    *where,
-                    None,
-                    'need {"id": ..., "completion": "..."}',
-                    f"rename {other[0]!r} to 'completion'"
-                    if other
-                    else "give each line an id and a completion string",
-                )
+                DataProblem(*where, None, 'need {"id": ..., "completion": "..."}', _completion_fix(record))
             )
             continue
         sample_id = str(record["id"])
@@ -119,6 +111,31 @@ def template_leaks(texts: Sequence[str]) -> str | None:
     if prompts:
         said.append(f"{prompts} of {len(texts)} hold the prompt's instruction (save only the generated text)")
     return "; ".join(said) + "; their format and answers score as written" if said else None
+
+
+def _conversation(value: Any) -> bool:
+    """Whether ``value`` is a list of chat messages (``{"role": ..., "content": ...}``), as TRL logs completions."""
+    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "content" in m for m in value)
+
+
+def _completion_fix(record: Any) -> str:
+    """How to turn a line that holds no completion string into one, by the shape it has."""
+    if not isinstance(record, dict):
+        return "give each line an id and a completion string"
+    if isinstance(record.get("response"), dict) and "custom_id" in record:  # OpenAI's batch output
+        return "OpenAI batch output: take response.body.choices[0].message.content as completion and custom_id as id"
+    if isinstance(record.get("outputs"), list):  # vLLM's RequestOutput
+        return "vLLM output: take outputs[0].text as completion"
+    if isinstance(record.get("choices"), list):  # a chat or completions API response
+        return "an API response: take choices[0].message.content (chat) or choices[0].text as completion"
+    if "completion" in record:
+        return f"completion is {type(record['completion']).__name__}; give its generated text as a string"
+    other = [k for k in _COMPLETION_LIKE if k in record]
+    if other and isinstance(record[other[0]], str):
+        return f"rename {other[0]!r} to 'completion'"
+    if "id" not in record:
+        return "give each line an id (the data's id, or its line number) and a completion string"
+    return "give each line a completion string"
 
 
 def same_text(a: str, b: str) -> bool:

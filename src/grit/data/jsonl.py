@@ -11,7 +11,13 @@ from typing import Any
 
 from grit.data.schema import DataError, DataProblem, relative_hint
 
-_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image", b"PK\x03\x04": "a zip"}
+_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"PK\x03\x04": "a zip",
+    b"\x1f\x8b": "gzip-compressed",
+}
 
 
 def _binary_kind(path: Path) -> str | None:
@@ -76,8 +82,14 @@ def jsonl_records(path: Path, what: str = "records"):
     kind = _binary_kind(path)
     if kind == "UTF-16 text":
         raise DataError([DataProblem(str(path), 0, None, "is UTF-16 text, not UTF-8", "save the file as UTF-8")])
+    if kind == "gzip-compressed":
+        raise DataError(
+            [DataProblem(str(path), 0, None, "is gzip-compressed", f"decompress it first (gunzip {path})")]
+        )
     if kind:  # one problem for the file, not one per "line" of an image
-        raise DataError([DataProblem(str(path), 0, None, f"is {kind}, not a JSONL file", "pass the .jsonl data file")])
+        raise DataError(
+            [DataProblem(str(path), 0, None, f"is {kind}, not a JSONL file", f"pass the .jsonl {what} file")]
+        )
     shape = _json_not_jsonl(path)
     if shape:  # one problem for the file, not one per line of an indented document
         raise DataError([DataProblem(str(path), 0, None, f"holds {shape}, not JSONL (one object per line)", _JQ_FIX)])

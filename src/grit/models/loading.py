@@ -129,8 +129,14 @@ def _resolve(path: str | os.PathLike) -> str:
     p = Path(path).expanduser()
     if p.is_dir():
         if not (p / "config.json").exists():
+            inside = sorted(c for c in p.iterdir() if (c / "config.json").is_file())  # a run folder: its model/
+            if inside:
+                raise ModelLoadError(
+                    f"{p} has no config.json, but {', '.join(str(c) for c in inside[:3])} "
+                    f"{'holds a saved model' if len(inside) == 1 else 'hold saved models'}: pass that folder"
+                )
             raise ModelLoadError(
-                f"{p} has no config.json: it is not a saved model folder (make one with `grit model tiny --out {p}`"
+                f"{p} has no config.json: it is not a saved model folder (make one with `grit model tiny --out DIR`"
                 " or `save_pretrained`)"
             )
         return str(p)
