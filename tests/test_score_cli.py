@@ -109,6 +109,19 @@ def test_refuses_to_overwrite(files, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
+def test_an_out_file_hard_linked_to_an_input_is_refused(files, capsys):
+    """Resolved paths differ for a hard link, so --overwrite replaced the completions with their scores."""
+    import os
+
+    linked = files / "linked.jsonl"
+    os.link(files / "completions.jsonl", linked)
+    before = linked.read_text()
+    argv = ["score", "--data", str(files / "data.jsonl"), "--completions", str(files / "completions.jsonl")]
+    assert main([*argv, "--out", str(linked), "--overwrite"]) == 2
+    assert "is the --completions file this command reads" in capsys.readouterr().err
+    assert (files / "completions.jsonl").read_text() == before
+
+
 def test_unknown_id_and_malformed_lines_are_errors(files, capsys):
     bad = files / "bad.jsonl"
     bad.write_text(

@@ -40,7 +40,7 @@ def check_output_file(path: Path, overwrite: bool, inputs: dict[str, str | None]
     """Refuse an ``--out`` file that is a folder, exists without ``--overwrite``, is one of the ``inputs``
     (flag -> path) the command reads (writing it would destroy what it reads), or cannot be written."""
     for flag, given in (inputs or {}).items():
-        if given and Path(given).exists() and path.exists() and path.resolve() == Path(given).resolve():
+        if given and Path(given).exists() and path.exists() and os.path.samefile(path, given):  # links too
             raise UsageError(f"--out {path} is the {flag} file this command reads; choose another --out")
     if path.is_dir():
         raise UsageError(f"--out: {path} is a folder; give a file in it, such as {path / 'scored.jsonl'}")
