@@ -343,6 +343,21 @@ def test_compare_takes_folders_and_warns_on_different_samples(tmp_path, capsys):
     assert "different" not in capsys.readouterr().err
 
 
+def test_compare_refuses_a_cut_predictions_file_one_folder_twice_and_flags_it_would_ignore(tmp_path, capsys):
+    a = eval_folder(tmp_path / "r1" / "eval", ["1", "2", "3"], 0.5)
+    b = eval_folder(tmp_path / "r2" / "eval", ["1", "2", "3"], 1.0)
+    assert main(["eval", "--compare", str(a), str(b)]) == 0
+    assert f"{a}" in capsys.readouterr().out  # two folders named eval: told apart by their paths
+    assert main(["eval", "--compare", str(a), str(a / "metrics.json")]) == 2
+    assert "names" in capsys.readouterr().err
+    assert main(["eval", "--compare", str(a), str(b), "--limit", "3", "--prompt", "direct"]) == 2
+    assert "it takes no --prompt, --limit" in capsys.readouterr().err
+    lines = (b / "predictions.jsonl").read_text().splitlines()
+    (b / "predictions.jsonl").write_text(lines[0] + "\n")  # a run stopped while writing, or another run's file
+    assert main(["eval", "--compare", str(a), str(b)]) == 2
+    assert "holds 1 predictions, its metrics.json 3 samples" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "make, message",
     [

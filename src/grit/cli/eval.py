@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from grit.cli.common import JudgeOptions, UsageError, check_output_dir, parse, quiet_transformers
@@ -136,13 +136,31 @@ def sample_warnings(a: dict, b: dict, rows) -> list[str]:
     return warnings
 
 
+def _default(f) -> object:
+    """A dataclass field's default value."""
+    return f.default_factory() if f.default is MISSING and f.default_factory is not MISSING else f.default
+
+
 def compare(paths: list[Path]) -> int:
     from grit.evaluate import compare
 
     (file_a, a), (file_b, b) = (read_metrics(p) for p in paths)
+    if file_a.resolve() == file_b.resolve():
+        raise UsageError(f"--compare names {file_a} twice; give two different evaluations")
     rows = tuple(read_rows(f) for f in (file_a, file_b))
+    for file, side, found in zip((file_a, file_b), (a, b), rows):
+        samples = side["metrics"].get("overall", {}).get("all", {}).get("samples")
+        if found is not None and isinstance(samples, int) and len(found) != samples:  # cut short, or another run's
+            raise UsageError(
+                f"compare: {file.parent / 'predictions.jsonl'} holds {len(found)} predictions, its metrics.json "
+                f"{samples} samples; run grit eval again for that folder, or move the file away to compare without "
+                "the paired interval"
+            )
     rows = rows if all(r is not None for r in rows) else None
-    print(compare(a, b, (file_a.parent.name or "A", file_b.parent.name or "B"), rows))
+    names = (file_a.parent.name or "A", file_b.parent.name or "B")
+    if names[0] == names[1]:  # r1/eval and r2/eval: name them by their paths
+        names = (str(file_a.parent), str(file_b.parent))
+    print(compare(a, b, names, rows))
     if rows is None:
         print("(no predictions.jsonl beside both files: no paired interval)")
     for warning in sample_warnings(a, b, rows):
@@ -153,7 +171,12 @@ def compare(paths: list[Path]) -> int:
 def main(argv: list[str]) -> int:
     cfg, judge_options = parse(argv, EvalConfig, JudgeOptions, prog="grit eval", description=EvalConfig.__doc__)
     if cfg.compare:
-        extra = [f"--{name}" for name in ("model", "data", "out", "frame") if getattr(cfg, name)]
+        extra = [
+            f"--{f.name}"
+            for options in (cfg, judge_options)
+            for f in fields(options)
+            if f.name != "compare" and getattr(options, f.name) != _default(f)
+        ]
         if extra:  # the comparison writes nothing and runs no model: those flags would be ignored
             raise UsageError(
                 f"--compare prints two finished evaluations side by side; it takes no {', '.join(extra)} (those are "
