@@ -266,6 +266,12 @@ def test_an_exif_turned_photo_is_read_upright_and_its_stored_size_named(root):
     assert to_trl_dataset([sample])[0]["image"].size == load_image(sample.image_path).size  # training's pixels
 
 
+def test_a_windows_path_is_named_with_its_fix(root):
+    with pytest.raises(DataError) as info:
+        load_samples(write(root, dict(GOOD, image="sub\\b.jpg", width=32, height=32, bboxs=[])))
+    assert "write the path with / between folders" in info.value.problems[0].fix
+
+
 def test_training_reads_16_bit_grey_as_evaluation_does(root):
     """``datasets`` decoded 16-bit grey for training as it is, and the processor then clipped it to white."""
     import numpy as np

@@ -77,7 +77,15 @@ def _read(path: Path, max_pixels: int, action):
     if broken := _broken_link(path):
         raise ImageProblem(f"image {path} is a symbolic link {broken}", LINK_FIX)
     if not path.is_file():
-        raise ImageProblem(f"image file {path} does not exist", "check the image folder (--images) and the path")
+        windows = (
+            "\\" in path.name and (path.parent / path.name.replace("\\", "/")).is_file()
+        )  # a Windows path: images\a.png
+        raise ImageProblem(
+            f"image file {path} does not exist",
+            "write the path with / between folders (a Windows path's \\ is part of a file name here)"
+            if windows
+            else "check the image folder (--images) and the path",
+        )
     if not os.access(path, os.R_OK):
         raise ImageProblem(f"image {path} cannot be read (permission denied)", "check the file's permissions")
     if path.stat().st_size == 0:
