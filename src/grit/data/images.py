@@ -77,9 +77,8 @@ def _read(path: Path, max_pixels: int, action):
     if broken := _broken_link(path):
         raise ImageProblem(f"image {path} is a symbolic link {broken}", LINK_FIX)
     if not path.is_file():
-        windows = (
-            "\\" in path.name and (path.parent / path.name.replace("\\", "/")).is_file()
-        )  # a Windows path: images\a.png
+        # A Windows path (images\x.png) names one file here, with a backslash in its name.
+        windows = "\\" in path.name and (path.parent / path.name.replace("\\", "/")).is_file()
         raise ImageProblem(
             f"image file {path} does not exist",
             "write the path with / between folders (a Windows path's \\ is part of a file name here)"
