@@ -145,6 +145,7 @@ def test_unknown_id_and_malformed_lines_are_errors(files, capsys):
         ({"id": "vsr-1", "choices": [{"text": "x"}]}, "choices[0].message.content (chat) or choices[0].text"),
         ({"id": "vsr-1", "response": "x"}, "rename 'response' to 'completion'"),
         ({"id": "vsr-1", "completion": 3}, "completion is int; give its generated text as a string"),
+        ({"completion": "x"}, "give each line an id (the data's id, or its line number)"),
     ],
 )
 def test_completions_in_other_tools_shapes_are_named_with_where_the_text_is(files, capsys, line, fix):

@@ -128,10 +128,10 @@ def _completion_fix(record: Any) -> str:
         return "vLLM output: take outputs[0].text as completion"
     if isinstance(record.get("choices"), list):  # a chat or completions API response
         return "an API response: take choices[0].message.content (chat) or choices[0].text as completion"
-    if "completion" in record:
+    if "completion" in record and not isinstance(record["completion"], str):
         return f"completion is {type(record['completion']).__name__}; give its generated text as a string"
     other = [k for k in _COMPLETION_LIKE if k in record]
-    if other and isinstance(record[other[0]], str):
+    if "completion" not in record and other and isinstance(record[other[0]], str):
         return f"rename {other[0]!r} to 'completion'"
     if "id" not in record:
         return "give each line an id (the data's id, or its line number) and a completion string"
