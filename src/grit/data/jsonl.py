@@ -88,7 +88,7 @@ def jsonl_records(path: Path, what: str = "records"):
         )
     if kind:  # one problem for the file, not one per "line" of an image
         raise DataError(
-            [DataProblem(str(path), 0, None, f"is {kind}, not a JSONL file", f"pass the .jsonl {what} file")]
+            [DataProblem(str(path), 0, None, f"is {kind}, not a JSONL file", f"pass the .jsonl file of {what}")]
         )
     shape = _json_not_jsonl(path)
     if shape:  # one problem for the file, not one per line of an indented document
