@@ -122,6 +122,14 @@ def test_an_out_file_hard_linked_to_an_input_is_refused(files, capsys):
     assert (files / "completions.jsonl").read_text() == before
 
 
+def test_an_out_file_that_is_the_config_is_refused(files, capsys):
+    config = files / "score.yaml"
+    config.write_text(f"data: {files / 'data.jsonl'}\ncompletions: {files / 'completions.jsonl'}\n")
+    assert main(["score", "--config", str(config), "--out", str(config), "--overwrite"]) == 2
+    assert "is the --config file this command reads" in capsys.readouterr().err
+    assert config.read_text().startswith("data:")
+
+
 def test_unknown_id_and_malformed_lines_are_errors(files, capsys):
     bad = files / "bad.jsonl"
     bad.write_text(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from grit.cli.common import UsageError, check_output_file, image_output, parse, quiet_transformers
+from grit.cli.common import UsageError, check_output_file, flag_value, image_output, parse, quiet_transformers
 from grit.models.loading import device_field, dtype_field, frame_field
 from grit.prompts import ASK_PROMPTS
 
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
 
     out = image_output(cfg.out) if cfg.out else None
     if out:
-        check_output_file(out, cfg.overwrite, {"--image": cfg.image})
+        check_output_file(out, cfg.overwrite, {"--image": cfg.image, "--config": flag_value(argv, "--config")})
     try:
         image = load_image(cfg.image)
     except ImageProblem as e:

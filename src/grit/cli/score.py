@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grit.cli.common import FrameOptions, JudgeOptions, UsageError, check_output_file, parse
+from grit.cli.common import FrameOptions, JudgeOptions, UsageError, check_output_file, flag_value, parse
 from grit.rewards import PRESETS
 
 HELP = "rescore saved completions with a reward preset"
@@ -59,7 +59,11 @@ def main(argv: list[str]) -> int:
     if out:
         if cfg.out.endswith(("/", "\\")):
             raise UsageError(f"--out: {cfg.out} names a folder; give a file, such as {out / 'scored.jsonl'}")
-        check_output_file(out, cfg.overwrite, {"--data": cfg.data, "--completions": cfg.completions})
+        check_output_file(
+            out,
+            cfg.overwrite,
+            {"--data": cfg.data, "--completions": cfg.completions, "--config": flag_value(argv, "--config")},
+        )
     data = read_samples(cfg.data, cfg.images, check_images=cfg.images is not None)
     samples = {s.id: s for s in data.samples}
     completions = read_completions(cfg.completions, samples)
