@@ -347,7 +347,7 @@ def test_compare_refuses_a_cut_predictions_file_one_folder_twice_and_flags_it_wo
     a = eval_folder(tmp_path / "r1" / "eval", ["1", "2", "3"], 0.5)
     b = eval_folder(tmp_path / "r2" / "eval", ["1", "2", "3"], 1.0)
     assert main(["eval", "--compare", str(a), str(b)]) == 0
-    assert f"{a}" in capsys.readouterr().out  # two folders named eval: told apart by their paths
+    assert f"A: {a}\nB: {b}" in capsys.readouterr().out  # two folders named eval: told apart by their paths
     assert main(["eval", "--compare", str(a), str(a / "metrics.json")]) == 2
     assert "names" in capsys.readouterr().err
     assert main(["eval", "--compare", str(a), str(b), "--limit", "3", "--prompt", "direct"]) == 2
@@ -356,6 +356,8 @@ def test_compare_refuses_a_cut_predictions_file_one_folder_twice_and_flags_it_wo
     (b / "predictions.jsonl").write_text(lines[0] + "\n")  # a run stopped while writing, or another run's file
     assert main(["eval", "--compare", str(a), str(b)]) == 2
     assert "holds 1 predictions, its metrics.json 3 samples" in capsys.readouterr().err
+    (a / "predictions.jsonl").unlink()  # no paired interval either way: the counts are not read
+    assert main(["eval", "--compare", str(a), str(b)]) == 0
 
 
 @pytest.mark.parametrize(
@@ -1203,6 +1205,7 @@ def test_another_commands_recipe_is_named_as_such_not_listed_field_by_field(tmp_
     "extra, message",
     [
         (["--prompt", "direct"], "prompt: direct asks for no chain"),
+        (["--prompt", "direct", "--extra_rewards", "grounding"], "prompt: direct asks for no chain"),
         (["--reward_weights", "1", "1", "1", "1", "1", "1"], "reward_weights: grit sets TRL's reward_weights"),
         (["--lora_r", "4"], "lora_r, lora_alpha: they set LoRA's adapters, which are off; add --lora true"),
         (["--lora", "true", "--lora_alpha", "0"], "lora_alpha: 0 would scale the adapters by 0/r"),

@@ -113,11 +113,20 @@ def test_load_errors(tmp_path, monkeypatch):
     (tmp_path / "x.bin").write_bytes(b"")
     with pytest.raises(ModelLoadError, match="is a file"):
         load_policy(tmp_path / "x.bin")
-    run = tmp_path / "grpo"  # a training run's folder: its model is in model/
-    (run / "model").mkdir(parents=True)
-    (run / "model" / "config.json").write_text("{}")
-    with pytest.raises(ModelLoadError, match=f"{run} has no config.json, but {run / 'model'} holds a saved model"):
+    run = tmp_path / "grpo"  # a training run's folder: its final model is in model/, named first
+    for folder in ("checkpoint-50", "checkpoint-100", "checkpoint-200", "model"):
+        (run / folder).mkdir(parents=True)
+        (run / folder / "config.json").write_text("{}")
+    with pytest.raises(
+        ModelLoadError, match=f"{run} has no config.json, but {run / 'model'}, {run / 'checkpoint-200'}"
+    ):
         load_policy(run)
+    quickstart = tmp_path / "qs"  # a quickstart's: the trained model is grpo/model, the warm start beside it
+    for folder in ("warm", "grpo/model"):
+        (quickstart / folder).mkdir(parents=True)
+        (quickstart / folder / "config.json").write_text("{}")
+    with pytest.raises(ModelLoadError, match=f"but {quickstart / 'grpo' / 'model'}, {quickstart / 'warm'} hold"):
+        load_policy(quickstart)
 
 
 def test_device_names(saved, tmp_path, capsys):

@@ -166,9 +166,11 @@ def test_completions_in_other_tools_shapes_are_named_with_where_the_text_is(file
 def test_conversational_completions_are_read_as_trl_logs_them(files, capsys):
     lines = [json.loads(line) for line in (files / "completions.jsonl").read_text().splitlines()]
     chat = files / "chat.jsonl"
-    chat.write_text(
+    message = lambda r, i: {"role": "assistant", "content": r["completion"]}  # noqa: E731
+    chat.write_text(  # a list of messages, as TRL logs them; one message alone, as a dict
         "".join(
-            json.dumps(dict(r, completion=[{"role": "assistant", "content": r["completion"]}])) + "\n" for r in lines
+            json.dumps(dict(r, completion=[message(r, i)] if i % 2 else message(r, i))) + "\n"
+            for i, r in enumerate(lines)
         )
     )
     argv = ["score", "--data", str(files / "data.jsonl"), "--out"]
@@ -185,7 +187,8 @@ def test_a_gzipped_completions_file_is_named(files, capsys):
     packed = files / "completions.jsonl.gz"
     packed.write_bytes(gzip.compress((files / "completions.jsonl").read_bytes()))
     assert main(["score", "--data", str(files / "data.jsonl"), "--completions", str(packed)]) == 2
-    assert f"is gzip-compressed. Fix: decompress it first (gunzip {packed})" in capsys.readouterr().err
+    plain = files / "completions.jsonl"
+    assert f"is gzip-compressed. Fix: decompress it first: gunzip -c {packed} > {plain}" in capsys.readouterr().err
 
 
 def test_a_line_whose_question_is_not_its_samples_is_refused(files, capsys):

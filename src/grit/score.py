@@ -91,7 +91,7 @@ def read_completions(path: str | Path, samples: dict[str, Sample]) -> list[Compl
 # What a chat template leaves in text decoded with its special tokens: Qwen's and InternVL's <|im_end|>, Llama's
 # <|eot_id|>, SmolVLM's <end_of_utterance>, LLaVA's </s>. (Box tokens such as <|box_start|> are the box grammar's.)
 _TEMPLATE_TOKEN_RE = re.compile(
-    r"<\|(?:im_end|im_start|endoftext|end_of_text|eot_id|start_header_id|end_header_id)\|>|<end_of_utterance>|</s>"
+    r"<\|(?:im_end|im_start|endoftext|end_of_text|eot_id|start_header_id|end_header_id)\|>|<end_of_utterance>|</s>\s*$"
 )
 _INSTRUCTION = "First, think between <think> and </think>"  # the grounded prompt's own words
 
@@ -115,7 +115,10 @@ def template_leaks(texts: Sequence[str]) -> str | None:
 
 def _conversation(value: Any) -> bool:
     """Whether ``value`` is a list of chat messages (``{"role": ..., "content": ...}``), as TRL logs completions."""
-    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "content" in m for m in value)
+    messages = [value] if isinstance(value, dict) else value
+    return (
+        isinstance(messages, list) and bool(messages) and all(isinstance(m, dict) and "content" in m for m in messages)
+    )
 
 
 def _completion_fix(record: Any) -> str:
@@ -125,11 +128,15 @@ def _completion_fix(record: Any) -> str:
     if isinstance(record.get("response"), dict) and "custom_id" in record:  # OpenAI's batch output
         return "OpenAI batch output: take response.body.choices[0].message.content as completion and custom_id as id"
     if isinstance(record.get("outputs"), list):  # vLLM's RequestOutput
-        return "vLLM output: take outputs[0].text as completion"
+        return "vLLM output: take outputs[0].text as completion, with the data's id as id"
     if isinstance(record.get("choices"), list):  # a chat or completions API response
-        return "an API response: take choices[0].message.content (chat) or choices[0].text as completion"
+        return (
+            "an API response: take choices[0].message.content (chat) or choices[0].text as completion, with the "
+            "data's id as id (not the response's)"
+        )
     if "completion" in record and not isinstance(record["completion"], str):
-        return f"completion is {type(record['completion']).__name__}; give its generated text as a string"
+        kind = "null" if record["completion"] is None else type(record["completion"]).__name__
+        return f"completion is {kind}; give its generated text as a string"
     other = [k for k in _COMPLETION_LIKE if k in record]
     if "completion" not in record and other and isinstance(record[other[0]], str):
         return f"rename {other[0]!r} to 'completion'"

@@ -290,7 +290,7 @@ def run_seeds(cfg, train_overrides: list[str] | tuple = (), log=print, on_run=No
         if done is not None:
             changed = differences(settings_of(done), wanted)
             recorded = done.get("quickstart", {}).get("seed")
-            if recorded != seed and not cfg.overwrite:  # a run copied into another seed's folder: not its figures
+            if recorded is not None and recorded != seed and not cfg.overwrite:  # copied into another seed's folder
                 raise ConfigError(
                     f"{folder} holds seed {recorded}'s run (quickstart.seed in its {SUMMARY}), not seed {seed}'s; "
                     f"pass --overwrite to run seed {seed} there, or move that run away"

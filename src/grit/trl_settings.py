@@ -19,11 +19,12 @@ def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
     from transformers import integrations
 
     problems = []
-    if args.prompt not in CHAIN_PROMPTS and not args.extra_rewards:  # an extra reward may score a direct answer
+    own = [r for r in args.extra_rewards if "." in r]  # a user's reward (a dotted path) may score a direct answer
+    if args.prompt not in CHAIN_PROMPTS and not own:  # grit's own rewards all read a chain
         problems.append(
             f"prompt: {args.prompt} asks for no chain, and every reward preset reads the answer between <answer> "
-            f"tags, so every completion would earn 0; use one of {', '.join(CHAIN_PROMPTS)}, or give --extra_rewards "
-            "that score its answers"
+            f"tags, so every completion would earn 0; use one of {', '.join(CHAIN_PROMPTS)}, or give your own "
+            "--extra_rewards (a dotted path) that score its answers"
         )
     if grpo.reward_weights is not None:
         problems.append(

@@ -150,7 +150,7 @@ def compare(paths: list[Path]) -> int:
     rows = tuple(read_rows(f) for f in (file_a, file_b))
     for file, side, found in zip((file_a, file_b), (a, b), rows):
         samples = side["metrics"].get("overall", {}).get("all", {}).get("samples")
-        if found is not None and isinstance(samples, int) and len(found) != samples:  # cut short, or another run's
+        if None not in rows and isinstance(samples, int) and len(found) != samples:  # cut short, or another run's
             raise UsageError(
                 f"compare: {file.parent / 'predictions.jsonl'} holds {len(found)} predictions, its metrics.json "
                 f"{samples} samples; run grit eval again for that folder, or move the file away to compare without "
@@ -158,8 +158,9 @@ def compare(paths: list[Path]) -> int:
             )
     rows = rows if all(r is not None for r in rows) else None
     names = (file_a.parent.name or "A", file_b.parent.name or "B")
-    if names[0] == names[1]:  # r1/eval and r2/eval: name them by their paths
-        names = (str(file_a.parent), str(file_b.parent))
+    if names[0] == names[1] or max(map(len, names)) > 9:  # r1/eval and r2/eval, or names wider than a column
+        print(f"A: {file_a.parent}\nB: {file_b.parent}")
+        names = ("A", "B")
     print(compare(a, b, names, rows))
     if rows is None:
         print("(no predictions.jsonl beside both files: no paired interval)")

@@ -65,6 +65,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+def _plain(path: Path) -> Path:
+    """Where a compressed file's text could go: ``x.jsonl.gz`` -> ``x.jsonl``, ``x.jsonl`` -> ``x.plain.jsonl``."""
+    return path.with_suffix("") if path.suffix == ".gz" else path.with_name(f"{path.stem}.plain{path.suffix}")
+
+
 def jsonl_records(path: Path, what: str = "records"):
     """``(line number, record, None)`` per non-blank line of a JSONL file, or ``(line, None, DataProblem)`` for a
     line that is not UTF-8 or not JSON. A UTF-8 byte-order mark is accepted. A missing file, a folder or a file
@@ -84,7 +89,11 @@ def jsonl_records(path: Path, what: str = "records"):
         raise DataError([DataProblem(str(path), 0, None, "is UTF-16 text, not UTF-8", "save the file as UTF-8")])
     if kind == "gzip-compressed":
         raise DataError(
-            [DataProblem(str(path), 0, None, "is gzip-compressed", f"decompress it first (gunzip {path})")]
+            [
+                DataProblem(
+                    str(path), 0, None, "is gzip-compressed", f"decompress it first: gunzip -c {path} > {_plain(path)}"
+                )
+            ]
         )
     if kind:  # one problem for the file, not one per "line" of an image
         raise DataError(

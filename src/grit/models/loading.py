@@ -125,12 +125,23 @@ def check_model_folder(path: str | os.PathLike) -> None:
         raise ModelLoadError(f"{path} is not a local model folder; grit runs offline: pass a saved model folder")
 
 
+def _models_inside(folder: Path) -> list[Path]:
+    """The saved models a run folder holds, its final one first: ``model/`` (``grit train``), ``grpo/model/`` (a
+    quickstart), then other folders, the latest checkpoint first."""
+    try:
+        final = [m for m in (folder / "model", folder / "grpo" / "model") if (m / "config.json").is_file()]
+        others = [c for c in folder.iterdir() if c not in final and (c / "config.json").is_file()]
+    except OSError:  # an unreadable folder: no hint, the plain message
+        return []
+    step = lambda c: int(m.group(1)) if (m := re.fullmatch(r"checkpoint-(\d+)", c.name)) else -1  # noqa: E731
+    return final + sorted(others, key=lambda c: (-step(c), c.name))
+
+
 def _resolve(path: str | os.PathLike) -> str:
     p = Path(path).expanduser()
     if p.is_dir():
         if not (p / "config.json").exists():
-            inside = sorted(c for c in p.iterdir() if (c / "config.json").is_file())  # a run folder: its model/
-            if inside:
+            if inside := _models_inside(p):  # a run folder: its model/
                 raise ModelLoadError(
                     f"{p} has no config.json, but {', '.join(str(c) for c in inside[:3])} "
                     f"{'holds a saved model' if len(inside) == 1 else 'hold saved models'}: pass that folder"
