@@ -295,7 +295,7 @@ def run_seeds(cfg, train_overrides: list[str] | tuple = (), log=print, on_run=No
                     f"{folder} holds seed {recorded}'s run (quickstart.seed in its {SUMMARY}), not seed {seed}'s; "
                     f"pass --overwrite to run seed {seed} there, or move that run away"
                 )
-            if not changed and recorded == seed:
+            if not changed and recorded in (seed, None):
                 summaries[seed] = done
                 continue
             if not cfg.overwrite:
