@@ -68,6 +68,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return f"{text} (default: %(default)s)".strip()
 
 
+def field_default(f: dataclasses.Field) -> typing.Any:
+    """A dataclass field's default value (its factory's product where it has one)."""
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
 def split_config(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     """The first ``--config FILE`` (or ``--config=FILE``) of ``argv`` ("" when it names no file, None when there is
     none), and the other arguments.
@@ -140,7 +145,7 @@ class ArgumentParser(HfArgumentParser):
                 group.add_argument(
                     f"--{f.name}",
                     type=_yaml_value,
-                    default=f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default,
+                    default=field_default(f),
                     metavar="YAML",
                     help=f.metadata.get("help"),
                 )

@@ -49,16 +49,6 @@ def check_output_file(path: Path, overwrite: bool, inputs: dict[str, str | None]
     check_writable(path, folder=False)
 
 
-def flag_value(argv: list[str], flag: str) -> str | None:
-    """The value ``argv`` gives ``flag`` (``--config FILE`` or ``--config=FILE``), or None."""
-    for i, arg in enumerate(argv):
-        if arg == flag and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
 def image_output(out: str) -> Path:
     """The image file ``--out`` names: ``.png`` added when it has no extension; refused when PIL cannot write it
     (:func:`check_output_file`, which every caller runs next, checks the rest)."""

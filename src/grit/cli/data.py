@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grit.boxes import FrameSpec
-from grit.cli.common import UsageError, check_output_file, check_writable, dispatch, flag_value, image_output, parse
+from grit.cli.common import UsageError, check_output_file, check_writable, dispatch, image_output, parse
 from grit.data.shapes.scene import QUESTION_FAMILIES
 from grit.data.shapes.world import DEFAULT_MIX
 
@@ -132,12 +132,13 @@ def check(argv: list[str]) -> int:
 
 
 def show(argv: list[str]) -> int:
+    from grit.arguments import split_config
     from grit.data import load_samples
     from grit.data.inspect import show_sheet
 
     (cfg,) = parse(argv, ShowConfig, prog="grit data show", description=ShowConfig.__doc__)
     out = image_output(cfg.out)
-    check_output_file(out, cfg.overwrite, {"FILE": cfg.file, "--config": flag_value(argv, "--config")})
+    check_output_file(out, cfg.overwrite, {"FILE": cfg.file, "--config": split_config(argv)[0]})
     samples = load_samples(cfg.file, cfg.images, skip_invalid=cfg.skip_invalid)
     if out.exists() and any(s.image_path and s.image_path.resolve() == out.resolve() for s in samples):
         raise UsageError(f"--out {out} is an image of {cfg.file}; the sheet would replace it, so choose another --out")

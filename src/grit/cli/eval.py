@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from grit.cli.common import JudgeOptions, UsageError, check_output_dir, parse, quiet_transformers
@@ -136,11 +136,6 @@ def sample_warnings(a: dict, b: dict, rows) -> list[str]:
     return warnings
 
 
-def _default(f) -> object:
-    """A dataclass field's default value."""
-    return f.default_factory() if f.default is MISSING and f.default_factory is not MISSING else f.default
-
-
 def compare(paths: list[Path]) -> int:
     from grit.evaluate import compare
 
@@ -170,13 +165,15 @@ def compare(paths: list[Path]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    from grit.arguments import field_default
+
     cfg, judge_options = parse(argv, EvalConfig, JudgeOptions, prog="grit eval", description=EvalConfig.__doc__)
     if cfg.compare:
         extra = [
             f"--{f.name}"
             for options in (cfg, judge_options)
             for f in fields(options)
-            if f.name != "compare" and getattr(options, f.name) != _default(f)
+            if f.name != "compare" and getattr(options, f.name) != field_default(f)
         ]
         if extra:  # the comparison writes nothing and runs no model: those flags would be ignored
             raise UsageError(

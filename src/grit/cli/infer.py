@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from grit.cli.common import UsageError, check_output_file, flag_value, image_output, parse, quiet_transformers
+from grit.cli.common import UsageError, check_output_file, image_output, parse, quiet_transformers
 from grit.models.loading import device_field, dtype_field, frame_field
 from grit.prompts import ASK_PROMPTS
 
@@ -30,6 +30,8 @@ class InferConfig:
 
 
 def main(argv: list[str]) -> int:
+    from grit.arguments import split_config
+
     (cfg,) = parse(argv, InferConfig, prog="grit infer", description=InferConfig.__doc__)
     if not cfg.question.strip():
         raise UsageError('--question is empty; ask a question about the image, e.g. --question "How many circles?"')
@@ -48,7 +50,7 @@ def main(argv: list[str]) -> int:
 
     out = image_output(cfg.out) if cfg.out else None
     if out:
-        check_output_file(out, cfg.overwrite, {"--image": cfg.image, "--config": flag_value(argv, "--config")})
+        check_output_file(out, cfg.overwrite, {"--image": cfg.image, "--config": split_config(argv)[0]})
     try:
         image = load_image(cfg.image)
     except ImageProblem as e:

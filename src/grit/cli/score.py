@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grit.cli.common import FrameOptions, JudgeOptions, UsageError, check_output_file, flag_value, parse
+from grit.cli.common import FrameOptions, JudgeOptions, UsageError, check_output_file, parse
 from grit.rewards import PRESETS
 
 HELP = "rescore saved completions with a reward preset"
@@ -44,6 +44,7 @@ class ScoreConfig:
 
 
 def main(argv: list[str]) -> int:
+    from grit.arguments import split_config
     from grit.chain import parse as parse_chain
     from grit.data import read_samples
     from grit.grounding import frame_doubt
@@ -62,7 +63,7 @@ def main(argv: list[str]) -> int:
         check_output_file(
             out,
             cfg.overwrite,
-            {"--data": cfg.data, "--completions": cfg.completions, "--config": flag_value(argv, "--config")},
+            {"--data": cfg.data, "--completions": cfg.completions, "--config": split_config(argv)[0]},
         )
     data = read_samples(cfg.data, cfg.images, check_images=cfg.images is not None)
     samples = {s.id: s for s in data.samples}
