@@ -2,7 +2,9 @@
 
 Budget: scoring should cost under 1 % of a GRPO step of the tiny model (0.28 s for 8 completions, measured),
 i.e. 0.35 ms per completion, so well over 3,000 completions/s on one core. Prints each preset's figure and its
-ratio to that budget. Run: .venv/bin/python bench/bench_score.py [--n 10000]
+ratio to that budget. Then one long chain at 100 and at 10,000 keyed boxes: parsing time per box at 10,000 over
+that at 100 should stay near 1 (linear; before the spans claimed by box scanners were indexed it was 24, and a
+1 MB completion took 33 s to score). Run: .venv/bin/python bench/bench_score.py [--n 10000]
 """
 
 from __future__ import annotations
@@ -63,6 +65,19 @@ def rate(preset: str, texts: list[str], columns: dict, batch: int = 64) -> float
     return len(texts) / (time.perf_counter() - start)
 
 
+def per_box(n_boxes: int) -> float:
+    """Seconds per box to parse one chain of ``n_boxes`` keyed boxes with labels (best of three)."""
+    unit = '{"bbox_2d": [10, 20, 30, 40], "label": "red circle"} is left of it. '
+    text = f"<think> {unit * n_boxes}</think> <rethink> ok </rethink> <answer> yes </answer>"
+    best = float("inf")
+    for _ in range(3):
+        _parse.cache_clear()
+        start = time.perf_counter()
+        assert len(_parse(text).boxes) == n_boxes
+        best = min(best, time.perf_counter() - start)
+    return best / n_boxes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=10_000)
@@ -73,6 +88,9 @@ def main() -> None:
     for preset in ("grit", "paper", "reference"):
         r = rate(preset, texts, columns)
         print(f"{preset:<12}{r:>15,.0f}{r / BUDGET_PER_SECOND:>20.2f}")
+    small, large = per_box(100), per_box(10_000)
+    print(f"one chain, keyed boxes: {small * 1e6:.0f} us per box at 100, {large * 1e6:.0f} us at 10,000")
+    print(f"ratio (10,000 / 100, near 1 when linear): {large / small:.2f}")
 
 
 if __name__ == "__main__":

@@ -366,3 +366,29 @@ def test_an_answer_left_open_ends_at_a_special_token_a_tool_call_or_a_cut_closin
     c = parse(text)
     assert c.answer_text == answer and not c.strict
     assert all(b.segment != "answer" for b in c.boxes)  # the tool call's box is not the answer's
+
+
+def test_thousands_of_boxes_keep_their_own_labels_and_forms():
+    # Objects with the label after the box, before it, or none, between bare and two-point boxes: each box keeps its
+    # own object's label at any length (the claimed spans and labels are looked up by bisection).
+    pieces, expected = [], []
+    for i in range(3000):
+        box = (i % 90, i % 70, i % 90 + 5, i % 70 + 5)
+        kind = i % 5
+        if kind == 0:
+            pieces.append(f'{{"bbox_2d": [{box[0]}, {box[1]}, {box[2]}, {box[3]}], "label": "s{i}"}}')
+            expected.append((box, f"s{i}", "json"))
+        elif kind == 1:
+            pieces.append(f'{{"label": "s{i}", "bbox_2d": [{box[0]}, {box[1]}, {box[2]}, {box[3]}]}}')
+            expected.append((box, f"s{i}", "json"))
+        elif kind == 2:
+            pieces.append(f'{{"bbox_2d": [{box[0]}, {box[1]}, {box[2]}, {box[3]}]}}')
+            expected.append((box, None, "json"))
+        elif kind == 3:
+            pieces.append(f"[{box[0]}, {box[1]}, {box[2]}, {box[3]}]")
+            expected.append((box, None, "list"))
+        else:
+            pieces.append(f"({box[0]},{box[1]}),({box[2]},{box[3]})")
+            expected.append((box, None, "qwen2"))
+    c = parse("<think> " + " then ".join(pieces) + " </think>")
+    assert [(b.coords, b.label, b.syntax) for b in c.boxes] == expected

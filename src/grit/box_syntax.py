@@ -30,6 +30,8 @@ from __future__ import annotations
 import json
 import math
 import re
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
 from typing import NamedTuple
 
 # Coordinates are never negative in any frame, and none reaches 1e5: 0-1000 and 0-1 frames, and Qwen2.5-VL's resized
@@ -107,8 +109,19 @@ def _in_range(values: tuple[float, ...], n: int) -> bool:
     return len(values) == n and all(math.isfinite(v) and 0 <= v <= MAX_COORD for v in values)
 
 
-def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
-    return any(s < end and start < e for s, e in spans)
+class _Claimed:
+    """The spans earlier scanners claimed, indexed once, so that asking whether a match overlaps one takes log time
+    (a long chain has thousands of boxes). Matches of one ``finditer`` never overlap each other, so a scanner asks
+    an index built before its own matches."""
+
+    def __init__(self, spans: list[tuple[int, int]]):
+        ordered = sorted(spans)
+        self._starts = [s for s, _ in ordered]
+        self._max_end = list(accumulate((e for _, e in ordered), max))
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect_left(self._starts, end)  # the spans starting before ``end``; one of them ends after ``start``?
+        return i > 0 and self._max_end[i - 1] > start
 
 
 def _scan_box_tags(text: str, found: list[Found], spans: list) -> None:
@@ -184,26 +197,29 @@ def _value(text: str, pos: int, point: bool, generic: bool, prose: bool = False)
     return end, [(values, ints, not cut)], "keyed"
 
 
-def _label(key_start: int, region: tuple[int, int] | None, keys: list[int], labels) -> str | None:
-    """The label of the key at ``key_start``: the first label key after it in its object, else the last before."""
+def _label(
+    key_start: int, region: tuple[int, int] | None, key_starts: list[int], label_starts: list[int], labels: list[str]
+) -> str | None:
+    """The label of the key at ``key_start``: the first label key after it in its object, else the last before.
+    ``key_starts`` and ``label_starts`` are in order of position, so each lookup is a bisection."""
     if region is None:
         return None
     s, e = region
-    in_region = [k for k in keys if s <= k < e]
-    i = in_region.index(key_start)
-    nxt = in_region[i + 1] if i + 1 < len(in_region) else e
-    prv = in_region[i - 1] if i > 0 else s
-    after = [lab for pos, lab in labels if key_start < pos < nxt]
-    if after:
-        return after[0]
-    before = [lab for pos, lab in labels if prv <= pos < key_start]
-    return before[-1] if before else None
+    i = bisect_left(key_starts, key_start)
+    nxt = key_starts[i + 1] if i + 1 < len(key_starts) and key_starts[i + 1] < e else e
+    prv = key_starts[i - 1] if i > 0 and key_starts[i - 1] >= s else s
+    lo, hi = bisect_right(label_starts, key_start), bisect_left(label_starts, nxt)
+    if lo < hi:
+        return labels[lo]
+    lo, hi = bisect_left(label_starts, prv), bisect_left(label_starts, key_start)
+    return labels[hi - 1] if lo < hi else None
 
 
 def _scan_keyed(text: str, found: list[Found], spans: list) -> None:
     if "box" not in text and "point" not in text and "coordinate" not in text:
         return
-    keys = [m for m in _KEY_RE.finditer(text) if not _overlaps(spans, m.start(), m.end())]
+    claimed = _Claimed(spans)
+    keys = [m for m in _KEY_RE.finditer(text) if not claimed.overlaps(m.start(), m.end())]
     if not keys:
         return
     # A closed {...} holding no markup tag is one object; its boxes share its span, so the box-free
@@ -211,21 +227,24 @@ def _scan_keyed(text: str, found: list[Found], spans: list) -> None:
     regions = [
         m.span() for m in _BRACE_RE.finditer(text) if m.group().endswith("}") and not _MARKUP_RE.search(m.group())
     ]
+    region_starts = [s for s, _ in regions]
     label_keys = list(_LABEL_KEY_RE.finditer(text))
-    labels = [(m.start(), _label_text(m)) for m in label_keys]
-    values = [m.span(1) if m.group(1) is not None else m.span(2) for m in label_keys]
-    keys = [k for k in keys if not _overlaps(values, k.start(), k.end())]  # "label": "box: 5, 6" is a label's text
+    label_starts = [m.start() for m in label_keys]
+    labels = [_label_text(m) for m in label_keys]
+    values = _Claimed([m.span(1) if m.group(1) is not None else m.span(2) for m in label_keys])
+    keys = [k for k in keys if not values.overlaps(k.start(), k.end())]  # "label": "box: 5, 6" is a label's text
     key_starts = [m.start() for m in keys]
     for key in keys:
         name = key.group("key")
         point = name in _POINT_KEYS
         generic = not name.startswith("bbox_2d")
-        region = next(((s, e) for s, e in regions if s <= key.start() < e), None)
+        j = bisect_right(region_starts, key.start()) - 1  # the regions are disjoint and in order
+        region = regions[j] if j >= 0 and key.start() < regions[j][1] else None
         prose = generic and region is None and text[key.start()] not in "\"'"  # an unquoted word outside {...}
         value = _value(text, key.end(), point, generic, prose)
         if value is None and generic:
             continue
-        label = _label(key.start(), region, key_starts, labels)
+        label = _label(key.start(), region, key_starts, label_starts, labels)
         end, items, syntax = value if value else (key.end(), [((), True, False)], "json")  # "bbox_2d": null
         start, end = (min(region[0], key.start()), max(region[1], end)) if region else (key.start(), end)
         n = 2 if point else 4
@@ -236,8 +255,9 @@ def _scan_keyed(text: str, found: list[Found], spans: list) -> None:
 
 
 def _scan_two_points(text: str, found: list[Found], spans: list) -> None:
+    claimed = _Claimed(spans)
     for m in _POINT_RUN_RE.finditer(text):
-        if _overlaps(spans, m.start(), m.end()) or len(_POINT_RE.findall(m.group())) != 2:
+        if claimed.overlaps(m.start(), m.end()) or len(_POINT_RE.findall(m.group())) != 2:
             continue  # one (x, y) in prose is not a box, three or more are a polygon
         values, ints = _numbers(m.group())
         found.append(Found(m.start(), m.end(), values, None, "qwen2", _in_range(values, 4), ints))
@@ -245,8 +265,9 @@ def _scan_two_points(text: str, found: list[Found], spans: list) -> None:
 
 
 def _scan_groups(text: str, found: list[Found], spans: list) -> None:
+    claimed = _Claimed(spans)
     for m in _GROUP_RE.finditer(text):
-        if _overlaps(spans, m.start(), m.end()):
+        if claimed.overlaps(m.start(), m.end()):
             continue
         lists = [_numbers(inner.group(1)) for inner in _INNER_LIST_RE.finditer(m.group())]
         if not any(len(values) >= 4 for values, _ in lists):
@@ -257,8 +278,9 @@ def _scan_groups(text: str, found: list[Found], spans: list) -> None:
 
 
 def _scan_bare(text: str, found: list[Found], spans: list) -> None:
+    claimed = _Claimed(spans)
     for m in _BARE_RE.finditer(text):
-        if _overlaps(spans, m.start(), m.end()):
+        if claimed.overlaps(m.start(), m.end()):
             continue
         groups = [g for g in m.groups() if g is not None]
         values = tuple(float(g) for g in groups)

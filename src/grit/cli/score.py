@@ -87,7 +87,7 @@ def main(argv: list[str]) -> int:
         records, names, weights = score_completions(
             completions, samples, cfg.reward_preset, settings, cfg.extra_rewards, tokenizer
         )
-    except KeyError as e:  # an unknown reward name
+    except KeyError as e:  # a reward name or dotted path that does not resolve to a reward
         raise UsageError(e.args[0]) from e
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
