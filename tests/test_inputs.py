@@ -1311,3 +1311,68 @@ def test_pretrain_into_a_folder_without_a_checkpoint_says_what_would_work(tmp_pa
     assert main(["pretrain", "--out", str(tmp_path / "pt")]) == 2
     assert "holds no checkpoint to resume" in capsys.readouterr().err
     assert (tmp_path / "pt" / "notes.txt").read_text() == "mine"
+
+
+def test_an_empty_out_is_refused_and_never_means_the_working_folder(world, micro, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # where an empty --out would have written (and --overwrite replaced files)
+    (tmp_path / "config.json").write_text("mine")
+    image = str(world / "images" / "test-000000.png")
+    data = str(world / "test.jsonl")
+    for argv in (
+        ["data", "shapes", "--n", "2"],
+        ["model", "tiny", "--overwrite"],
+        ["infer", "--model", str(micro), "--image", image, "--question", "How many?", "--max_new_tokens", "2"],
+        ["data", "show", data],
+        ["score", "--data", data, "--completions", data],
+        ["quickstart"],
+    ):
+        assert main([*argv, "--out", ""]) == 2, argv
+        err = capsys.readouterr().err
+        assert "--out is empty; give a path" in err and "Traceback" not in err, argv
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+    assert (tmp_path / "config.json").read_text() == "mine"
+
+
+@pytest.mark.skipif(not Path("/proc/version").is_file(), reason="needs Linux's /proc, where nobody can write")
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(world, micro, tmp_path, capsys):
+    # Tried, not read off permission bits, which say nothing to root (CI runs as root).
+    image = str(world / "images" / "test-000000.png")
+    data = str(world / "test.jsonl")
+    for argv in (
+        ["data", "shapes", "--n", "2", "--out", "/proc/grit-world"],
+        ["model", "tiny", "--out", "/proc/grit-model"],
+        ["infer", "--model", str(micro), "--image", image, "--question", "How many?", "--out", "/proc/grit/x.png"],
+        ["data", "show", data, "--out", "/proc/grit/sheet.png"],
+        ["score", "--data", data, "--completions", data, "--out", "/proc/version", "--overwrite"],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "cannot write" in err and "choose another --out" in err and "Traceback" not in err, argv
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
+def test_a_disk_that_fills_while_writing_is_named_not_a_traceback(capsys):
+    examples = Path(__file__).resolve().parent.parent / "examples" / "score"
+    argv = ["score", "--data", str(examples / "data.jsonl"), "--completions", str(examples / "completions.jsonl")]
+    assert main([*argv, "--out", "/dev/full", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "no space left on device while writing; free space, or write elsewhere (--out)" in err
+    assert "Traceback" not in err
+
+
+def test_eval_with_a_judge_nobody_answers_saves_the_generations_and_says_why(world, micro, tmp_path, capsys):
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(line + "\n" for line in (world / "test.jsonl").read_text().splitlines()[:2]))
+    out = tmp_path / "ev"
+    argv = ["eval", "--model", str(micro), "--data", str(data), "--images", str(world), "--out", str(out)]
+    argv += ["--max_new_tokens", "4"]
+    judge = ["--judge", "openai", "--judge_base_url", "http://127.0.0.1:9/v1", "--judge_model", "m"]
+    assert main([*argv, *judge, "--prompt", "direct"]) == 2
+    err = capsys.readouterr().err
+    assert "judge call" in err and "connection x" in err and "127.0.0.1:9/v1/chat/completions" in err
+    assert "check that an OpenAI-compatible server answers at http://127.0.0.1:9/v1" in err
+    assert "the judge scored no answer" in err and "Traceback" not in err
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 2  # the generations are kept
+    assert "connection x" in json.loads((out / "metrics.json").read_text())["info"]["judge_warning"]
+    assert main([*argv, *judge, "--judge_cache", "/proc/grit/judge.sqlite", "--overwrite"]) == 2
+    assert "judge cache /proc/grit/judge.sqlite: cannot write in /proc" in capsys.readouterr().err

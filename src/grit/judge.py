@@ -74,7 +74,12 @@ class JudgeResult:
 
 
 class JudgeError(RuntimeError):
-    pass
+    """A judge call that failed: ``str(error)`` is its kind (``connection``, ``http 500``...), ``detail`` what
+    happened, for the person who must fix the server."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        super().__init__(kind)
+        self.detail = detail or kind
 
 
 def check_cache(path: Path) -> None:
@@ -90,6 +95,10 @@ def check_cache(path: Path) -> None:
                 f"judge cache {path} is not an SQLite database ({e}); give a new file path, or the cache file an "
                 "earlier run wrote"
             ) from e
+    from grit.outputs import unwritable
+
+    if problem := unwritable(path, folder=False):  # found now, not after every generation is done
+        raise JudgeError(f"judge cache {path}: {problem}; give a file path this user can write")
 
 
 @dataclass
@@ -110,6 +119,7 @@ class OpenAIJudge:
     temperature: float = 0.0
     max_workers: int = 8
     attempt_failures: dict[str, int] = field(default_factory=dict)
+    failure_details: dict[str, str] = field(default_factory=dict)  # each kind's first failure, as it happened
     calls: int = 0
 
     def __post_init__(self):
@@ -161,25 +171,48 @@ class OpenAIJudge:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(f"{self.base_url}/chat/completions", body, headers, method="POST")
+        url = f"{self.base_url}/chat/completions"
+        request = urllib.request.Request(url, body, headers, method="POST")
+        late = f"no reply within {self.timeout:g} s from {url}"
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as e:
-            raise JudgeError(f"http {e.code}") from e
+            raise JudgeError(f"http {e.code}", f"{url} answered HTTP {e.code} {e.reason}") from e
         except TimeoutError as e:
-            raise JudgeError("timeout") from e
+            raise JudgeError("timeout", late) from e
         except urllib.error.URLError as e:
-            kind = "timeout" if isinstance(e.reason, (TimeoutError, socket.timeout)) else "connection"
-            raise JudgeError(kind) from e
+            if isinstance(e.reason, (TimeoutError, socket.timeout)):
+                raise JudgeError("timeout", late) from e
+            raise JudgeError("connection", f"{url}: {e.reason}") from e
         try:
             return str(json.loads(payload)["choices"][0]["message"]["content"])
         except (ValueError, KeyError, IndexError, TypeError) as e:
-            raise JudgeError("malformed reply") from e
+            start = payload[:80].decode("utf-8", "replace")
+            raise JudgeError("malformed reply", f"{url} sent no chat completion (it began {start!r})") from e
 
-    def _record(self, kind: str) -> None:
+    def _record(self, kind: str, detail: str) -> None:
         with self._lock:
             self.attempt_failures[kind] = self.attempt_failures.get(kind, 0) + 1
+            self.failure_details.setdefault(kind, detail)
+
+    def failure_note(self) -> str | None:
+        """The failed calls by kind, each with its first failure as it happened and what to check; None if none.
+
+        >>> j = OpenAIJudge("http://127.0.0.1:9/v1", "m")
+        >>> j._record("connection", "http://127.0.0.1:9/v1/chat/completions: [Errno 111] Connection refused")
+        >>> print(j.failure_note())  # doctest: +NORMALIZE_WHITESPACE
+        1 judge call failed: connection x1 (http://127.0.0.1:9/v1/chat/completions: [Errno 111] Connection refused);
+        check that an OpenAI-compatible server answers at http://127.0.0.1:9/v1 and serves the model 'm'
+        """
+        if not self.attempt_failures:
+            return None
+        total = sum(self.attempt_failures.values())
+        kinds = "; ".join(f"{k} x{n} ({self.failure_details.get(k, k)})" for k, n in self.attempt_failures.items())
+        return (
+            f"{total} judge call{'s' if total > 1 else ''} failed: {kinds}; check that an OpenAI-compatible server "
+            f"answers at {self.base_url} and serves the model {self.model!r}"
+        )
 
     def score(self, question: str, answer: str, prediction: str) -> JudgeResult:
         prompt = JUDGE_PROMPT.format(question=question, answer=answer, prediction=prediction)
@@ -200,12 +233,12 @@ class OpenAIJudge:
                 reply = self.chat([{"role": "user", "content": prompt}])
             except JudgeError as e:
                 error = str(e)
-                self._record(error)
+                self._record(error, e.detail)
                 continue
             value = parse_judge_score(reply)
             if value is None:
                 error = "unparseable score"
-                self._record(error)
+                self._record(error, f"no score in the reply {reply[:80]!r}")
                 continue
             if db is not None:
                 with self._lock:

@@ -20,8 +20,8 @@ text (a ``README.md`` that is not TRL's model card is the user's).
 from __future__ import annotations
 
 import fnmatch
-import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -177,10 +177,22 @@ def clear_outputs(folder: str | Path, patterns: Sequence[str], what: str = "outp
 
 def unwritable(path: str | Path, folder: bool = True) -> str | None:
     """Why ``path`` (a folder to make and write in, or with ``folder`` false a file to write) cannot be written,
-    found before any work starts: a file where a folder must be, or a folder this user may not write in; else None."""
+    found before any work starts: a file where a folder must be, or a place this user may not write in; else None.
+    Writing is tried, not inferred from permission bits, which say nothing to root or of /proc, /sys and read-only
+    mounts: a file opened for appending and closed unwritten, or a nameless file made and removed in the nearest
+    folder that exists. Nothing of the user's changes.
+
+    >>> unwritable("/proc/grit/out"), unwritable("/proc/version", folder=False)  # doctest: +ELLIPSIS
+    ('cannot write in /proc (...)', 'cannot write /proc/version (...)')
+    """
     target = Path(path).absolute()
     if not folder and target.exists():  # written in place: its folder's permissions do not matter
-        return None if os.access(target, os.W_OK) else f"no permission to write {target}"
+        try:
+            with open(target, "ab"):
+                pass
+        except OSError as e:
+            return f"cannot write {target} ({_reason(e)})"
+        return None
     where = target if folder else target.parent
     try:
         existing = next(p for p in (where, *where.parents) if p.exists())
@@ -188,6 +200,13 @@ def unwritable(path: str | Path, folder: bool = True) -> str | None:
         return f"cannot look inside {e.filename} (permission denied)"
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"no permission to write in {existing}"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        return f"cannot write in {existing} ({_reason(e)})"
     return None
+
+
+def _reason(error: OSError) -> str:
+    return (error.strerror or type(error).__name__).lower()

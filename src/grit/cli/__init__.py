@@ -7,6 +7,7 @@ Errors a person can fix (bad data, bad options) print one clear message and exit
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -60,6 +61,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`grit train --help-all | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the interpreter's final flush is silent
         return 141
+    except OSError as e:
+        if e.errno not in _PLACE_ERRORS:
+            raise
+        # The commands check their outputs before any work; this names what a check could not foresee (a disk that
+        # fills, a folder whose permissions changed mid-run) without a traceback.
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        fix = "free space, or write elsewhere (--out)" if full else "write where this user may (--out)"
+        where = f"{e.filename}: " if e.filename else ""
+        what = (e.strerror or type(e).__name__).lower() + ("" if e.filename else " while writing")
+        print(f"grit: error: {where}{what}; {fix}, then run the command again", file=sys.stderr)
+        return 2
+
+
+# Errors of the place written, not of grit: no space, no permission, a read-only mount.
+_PLACE_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
 
 
 def _main(argv: Sequence[str] | None) -> int:

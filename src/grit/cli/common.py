@@ -27,10 +27,17 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+def check_not_empty(path: str | Path, flag: str = "--out") -> None:
+    """Refuse an empty path (an unset shell variable, ``--out "$OUT"``), which would mean the current folder."""
+    if isinstance(path, str) and not path.strip():
+        raise UsageError(f"{flag} is empty; give a path (an unset variable in the command line leaves it empty)")
+
+
 def check_writable(path: str | Path, flag: str = "--out", folder: bool = True) -> None:
     """Refuse, before any work, an output folder (or file) that cannot be written (:func:`grit.outputs.unwritable`)."""
     from grit.outputs import unwritable
 
+    check_not_empty(path, flag)
     problem = unwritable(path, folder)
     if problem:
         raise UsageError(f"{flag} {path}: {problem}; choose another {flag}")
@@ -54,6 +61,7 @@ def image_output(out: str) -> Path:
     (:func:`check_output_file`, which every caller runs next, checks the rest)."""
     from PIL import Image
 
+    check_not_empty(out)
     path = Path(out)
     if out.endswith(("/", "\\")) or path.is_dir():
         raise UsageError(f"--out: {out} is a folder; give an image file such as {path / 'sheet.png'}")

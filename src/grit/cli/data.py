@@ -21,7 +21,10 @@ class ShapesConfig:
     out: str = field(metadata={"help": "output folder: images/, train/val/test.jsonl, grit20.jsonl"})
     n: int = field(default=1000, metadata={"help": "samples over all splits (80/10/10 train/val/test)", "min": 1})
     seed: int = field(default=0, metadata={"help": "seed of the scenes, the questions and GRIT-20"})
-    image_size: int = field(default=112, metadata={"help": "image side in pixels", "min": 28})
+    image_size: int = field(
+        default=112,
+        metadata={"help": "image side in pixels (grit reads images up to 8000 x 8000)", "min": 28, "max": 8000},
+    )
     min_objects: int = field(default=1, metadata={"help": "objects per scene, at least", "min": 1})
     max_objects: int = field(default=6, metadata={"help": "objects per scene, at most", "min": 1})
     max_count: int = field(default=4, metadata={"help": "counting questions' answers run 0..max_count", "min": 0})

@@ -227,11 +227,19 @@ def main(argv: list[str]) -> int:
     info["frame"] = policy.frame.kind
     if warning := frame_warning(data, result, policy.frame):  # in the outputs too: the figures depend on it
         info["frame_warning"] = warning
+    if judge is not None and (judge_note := judge.failure_note()):
+        info["judge_warning"] = judge_note
     write_outputs(result, out, info)
     print(console_table(result.metrics))
     print(f"wrote {out / 'predictions.jsonl'}, {out / 'metrics.json'}, {out / 'report.html'}")
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
+    for note in (warning, info.get("judge_warning")):
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
+    if judge is not None and all(m["all"]["accuracy"] is None for m in result.metrics.values()):
+        raise UsageError(
+            "the judge scored no answer, so no accuracy could be measured (the generations are saved in "
+            f"{out / 'predictions.jsonl'}); fix the judge and evaluate again, or use --judge rules"
+        )
     return 0
 
 

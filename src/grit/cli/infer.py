@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     from grit.models.generation import GenerationSettings
     from grit.models.loading import ModelLoadError, load_policy
 
-    out = image_output(cfg.out) if cfg.out else None
+    out = image_output(cfg.out) if cfg.out is not None else None
     if out:
         check_output_file(out, cfg.overwrite, {"--image": cfg.image, "--config": split_config(argv)[0]})
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grit.cli.common import UsageError, check_output_dir, check_writable, quiet_transformers
+from grit.cli.common import UsageError, check_not_empty, check_output_dir, check_writable, quiet_transformers
 
 HELP = "the offline pipeline: shapes world, base eval, GRPO-GR on GRIT-20, report"
 COLUMNS = (
@@ -55,6 +55,7 @@ def main(argv: list[str]) -> int:
     unknown = [a for a in train_overrides if a.startswith("-") and a.partition("=")[0] not in train_flags]
     if unknown:  # neither a quickstart nor a training field
         raise ConfigError(parser.unknown_message(unknown, train_flags))
+    check_not_empty(cfg.out)
     out = Path(cfg.out)
     if cfg.seeds is None:  # --seeds resumes in a folder of its own runs (grit.seeds.run_seeds checks it)
         check_output_dir(out, cfg.overwrite)

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grit.cli.common import FrameOptions, JudgeOptions, UsageError, check_output_file, parse
+from grit.cli.common import FrameOptions, JudgeOptions, UsageError, check_not_empty, check_output_file, parse
 from grit.rewards import PRESETS
 
 HELP = "rescore saved completions with a reward preset"
@@ -56,8 +56,9 @@ def main(argv: list[str]) -> int:
     # Scores are kept by each reward's name: a reward given twice, or named like another, would hide the other's.
     if problems := reward_problems(cfg.extra_rewards) + reward_name_problems(cfg.reward_preset, cfg.extra_rewards):
         raise UsageError(f"--extra_rewards: {problems[0]}")
-    out = Path(cfg.out) if cfg.out else None
+    out = Path(cfg.out) if cfg.out is not None else None
     if out:
+        check_not_empty(cfg.out)
         if cfg.out.endswith(("/", "\\")):
             raise UsageError(f"--out: {cfg.out} names a folder; give a file, such as {out / 'scored.jsonl'}")
         check_output_file(
@@ -82,7 +83,8 @@ def main(argv: list[str]) -> int:
                 f"--tokenizer {cfg.tokenizer}: no tokenizer could be loaded from this folder ({reason}); give the "
                 "folder of the model that wrote the completions"
             ) from e
-    settings = RewardSettings(frame=spec, judge=judge.make())
+    llm_judge = judge.make()
+    settings = RewardSettings(frame=spec, judge=llm_judge)
     try:
         records, names, weights = score_completions(
             completions, samples, cfg.reward_preset, settings, cfg.extra_rewards, tokenizer
@@ -115,6 +117,8 @@ def main(argv: list[str]) -> int:
         print(f"warning: {doubt}. Score again with that --frame{pixels}", file=sys.stderr)
     if leaks := template_leaks([c.text for c in completions]):
         print(f"warning: {leaks}", file=sys.stderr)
+    if llm_judge is not None and (note := llm_judge.failure_note()):
+        print(f"warning: {note}", file=sys.stderr)
     if "reference_repetition" in names and tokenizer is None:
         print("note: reference_repetition needs token ids; pass --tokenizer DIR to compute it")
     if out:
