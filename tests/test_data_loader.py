@@ -98,6 +98,7 @@ def test_sizes_read_from_file_and_plain_variants(root):
             "answer",
             "'purple' is none of the question's options (A, B)",
         ),
+        (dict(GOOD, question=7), "question", "is the number 7, not a question"),
         (dict(GOOD, image=None), "image", "must be a path, got None"),
         ({k: v for k, v in GOOD.items() if k != "image"}, "image", "missing required field"),
         (dict(GOOD, image="missing.png"), "image", "does not exist"),
@@ -302,3 +303,9 @@ def test_options_in_a_field_beside_a_question_that_lists_them_are_fine(root):
     record = dict(GOOD, question="Which colour? Choices: (A) red (B) blue", answer="A", choices=["red", "blue"])
     (sample,) = load_samples(write(root, record))
     assert sample.answer_type == "choice" and sample.extra["choices"] == ["red", "blue"]
+
+
+def test_a_data_files_missing_image_points_at_the_image_folder(root):
+    with pytest.raises(DataError) as info:
+        load_samples(write(root, dict(GOOD, image="missing.png")))
+    assert "does not exist. Fix: check the image folder (--images) and the path" in str(info.value)

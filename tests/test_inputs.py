@@ -1,6 +1,7 @@
 """What real users type: bad inputs get one clear message (file, line, field, fix) and exit 2, never a traceback, a
 silent nan or an empty report; ``--overwrite`` starts an output folder clean but never deletes a user's file."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -1019,6 +1020,7 @@ def test_data_show_refuses_to_draw_over_an_image_of_its_data(world, tmp_path, ca
 
 
 REWARD_MODULE = """
+import dataclasses
 import json
 
 
@@ -1376,3 +1378,58 @@ def test_eval_with_a_judge_nobody_answers_saves_the_generations_and_says_why(wor
     assert "connection x" in json.loads((out / "metrics.json").read_text())["info"]["judge_warning"]
     assert main([*argv, *judge, "--judge_cache", "/proc/grit/judge.sqlite", "--overwrite"]) == 2
     assert "judge cache /proc/grit/judge.sqlite: cannot write in /proc" in capsys.readouterr().err
+
+
+def test_a_question_past_the_models_context_is_refused_or_skipped_never_scored(world, micro, tmp_path, capsys):
+    # Past max_position_embeddings (4,096 here) the model writes noise that would count as wrong answers.
+    long = "How many red circles are there? " * 700
+    image = str(world / "images" / "test-000000.png")
+    argv = ["infer", "--model", str(micro), "--image", image, "--max_new_tokens", "4"]
+    assert main([*argv, "--question", long]) == 2
+    err = capsys.readouterr().err
+    assert "--question: the prompt is" in err and "passes the model's context of 4,096 tokens" in err
+    lines = (world / "train.jsonl").read_text().splitlines()[:3]
+    second = json.loads(lines[1])
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join([lines[0], json.dumps({**second, "question": long}), lines[2]]) + "\n")
+    argv = ["eval", "--model", str(micro), "--data", str(data), "--images", str(world), "--max_new_tokens", "4"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert f"{data}:2: the prompt is at least" in err and "--skip_invalid" in err and "Traceback" not in err
+    assert not (tmp_path / "a").exists()  # refused before anything was generated or written
+    assert main([*argv, "--out", str(tmp_path / "b"), "--skip_invalid"]) == 0
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert metrics["metrics"]["d"]["all"]["samples"] == 2
+    assert f"1 questions too long for the model's context of 4,096: {data}:2" in metrics["info"]["skipped"]
+
+
+def test_the_demo_stream_refuses_a_question_past_the_context(world, micro):
+    from grit.data.images import load_image
+    from grit.models.generation import PromptTooLong
+    from grit.models.loading import load_policy
+    from grit.models.streaming import stream_generate
+
+    policy = load_policy(str(micro), device="cpu")
+    image = load_image(world / "images" / "test-000000.png")
+    with pytest.raises(PromptTooLong, match="passes the model's context of 4,096 tokens"):
+        next(stream_generate(policy, image, "Is it red? " * 1000, "direct"))
+
+
+def test_infer_names_an_image_that_is_no_file_and_never_points_at_an_images_flag(micro, tmp_path, capsys):
+    argv = ["infer", "--model", str(micro), "--question", "How many?", "--image"]
+    assert main([*argv, str(tmp_path / "gone.png")]) == 2
+    err = capsys.readouterr().err
+    assert f"image file {tmp_path / 'gone.png'} does not exist; check the path" in err and "--images" not in err
+    os.mkfifo(tmp_path / "pipe.png")
+    assert main([*argv, str(tmp_path / "pipe.png")]) == 2
+    assert "is not a regular file (a device, a pipe or a socket); give an image file" in capsys.readouterr().err
+
+
+def test_data_show_keeps_a_tile_small_whatever_the_question(world, tmp_path):
+    from grit.data import load_samples
+    from grit.data.inspect import show_sheet
+
+    sample = load_samples(world / "test.jsonl")[0]
+    short = show_sheet([sample], n=1)
+    long = show_sheet([dataclasses.replace(sample, question="Which shape is it? " * 2000)], n=1)
+    assert long.height < short.height + 200  # the question is cut, saying how long it was, not 17,000 px tall

@@ -19,7 +19,7 @@ from grit.data.images import load_image
 from grit.data.schema import Sample
 from grit.grounding import chain_record, frame_for
 from grit.metrics import aggregate, gain_text, grouped, paired_gain, prediction_of, sample_metrics
-from grit.models.generation import GenerationSettings, generate
+from grit.models.generation import GenerationSettings, PromptTooLong, generate
 from grit.models.loading import Policy
 from grit.progress import Stage, figures, phase
 from grit.prompts import CHAIN_PROMPTS
@@ -64,7 +64,10 @@ def _generate_all(policy: Policy, samples: Sequence[Sample], settings: EvalSetti
             bar.set_postfix(figures(so_far), refresh=False)
 
         images = [load_image(s.image_path) for s in chunk]
-        texts += generate(policy, images, [s.question for s in chunk], settings.prompt, gen, on_batch=done)
+        try:
+            texts += generate(policy, images, [s.question for s in chunk], settings.prompt, gen, on_batch=done)
+        except PromptTooLong as e:  # the image's tokens made it so: name the sample
+            raise e.at(chunk[e.index].source or chunk[e.index].id) from e
     return texts
 
 

@@ -7,6 +7,7 @@ wherever it is drawn.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import textwrap
 from collections.abc import Sequence
@@ -25,7 +26,18 @@ PALETTE = [
 ]
 
 
+# Pillow's own font draws ASCII only (accents come out as empty boxes); DejaVu Sans, where the system has it, draws
+# Latin, Greek and Cyrillic text too.
+UNICODE_FONTS = ("DejaVuSans.ttf",)
+
+
+@functools.lru_cache(maxsize=32)
 def font(size: int = 12) -> ImageFont.ImageFont:
+    for name in UNICODE_FONTS:
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:  # not installed here
+            continue
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # an old Pillow or no FreeType: the fixed bitmap font
@@ -80,10 +92,12 @@ def _dashed_rectangle(draw: ImageDraw.ImageDraw, box, colour, width: int, dash: 
             pos += 2 * dash
 
 
-def caption(image: Image.Image, text: str, width_chars: int = 36, size: int = 12) -> Image.Image:
-    """The image with wrapped text below it."""
+def caption(image: Image.Image, text: str, width_chars: int = 36, size: int = 12, max_lines: int = 12) -> Image.Image:
+    """The image with wrapped text below it, at most ``max_lines`` lines (the last says how many were left out)."""
     f = font(size)
     lines = [line for para in text.split("\n") for line in (textwrap.wrap(para, width_chars) or [""])]
+    if len(lines) > max_lines:
+        lines = lines[: max_lines - 1] + [f"... ({len(lines) - max_lines + 1} more lines)"]
     line_h = size + 4
     out = Image.new("RGB", (image.width, image.height + line_h * len(lines) + 6), (255, 255, 255))
     out.paste(image, (0, 0))

@@ -192,6 +192,7 @@ def main(argv: list[str]) -> int:
     from grit.data import load_samples
     from grit.data.images import ImageProblem
     from grit.evaluate import EvalSettings, console_table, evaluate, settings_info, write_outputs
+    from grit.models.generation import PromptTooLong
     from grit.models.loading import ModelLoadError, load_policy
 
     out = Path(cfg.out)
@@ -215,12 +216,15 @@ def main(argv: list[str]) -> int:
         policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device, frame=cfg.frame)
     except ModelLoadError as e:
         raise UsageError(str(e)) from e
+    data = fit_context(policy, data, cfg, skipped)
     judge = judge_options.make()
     settings = EvalSettings(cfg.prompt, cfg.batch_size, cfg.max_new_tokens, judge, cfg.cross_modal)
     try:
         result = evaluate(policy, data, settings)
     except ImageProblem as e:  # an image changed or removed since the data was read
         raise UsageError(f"{e.message}; {e.fix}, then evaluate again") from e
+    except PromptTooLong as e:
+        raise UsageError(f"{e}; shorten the question or lower --max_new_tokens") from e
     info = {"model": str(cfg.model), "data": ", ".join(cfg.data), **settings_info(settings)}
     if skipped:  # --skip_invalid: what was left out is part of the result, not only of the console
         info["skipped"] = "; ".join(skipped)
@@ -241,6 +245,37 @@ def main(argv: list[str]) -> int:
             f"{out / 'predictions.jsonl'}); fix the judge and evaluate again, or use --judge rules"
         )
     return 0
+
+
+def fit_context(policy, data: dict, cfg: EvalConfig, skipped: list[str]) -> dict:
+    """The data sets with no question too long for the model's context (past it a model writes noise, which would
+    be scored as wrong answers): refused, or with ``--skip_invalid`` left out and reported in ``skipped``."""
+    from grit.models.generation import context_limit, text_lengths
+
+    limit = context_limit(policy)
+    if limit is None:
+        return data
+    fitted = {}
+    for name, samples in data.items():
+        lengths = text_lengths(policy, [s.question for s in samples], cfg.prompt)
+        long = [(s, n) for s, n in zip(samples, lengths) if n + cfg.max_new_tokens > limit]
+        if long and not cfg.skip_invalid:
+            s, n = long[0]
+            more = f" (and {len(long) - 1} more)" if len(long) > 1 else ""
+            raise UsageError(
+                f"{s.source or s.id}: the prompt is at least {n:,} tokens{more}; with --max_new_tokens "
+                f"{cfg.max_new_tokens} that passes the model's context of {limit:,} tokens. Shorten the question, "
+                "lower --max_new_tokens, or leave such samples out (--skip_invalid)"
+            )
+        if long:
+            where = ", ".join(s.source or s.id for s, _ in long[:20]) + (" ..." if len(long) > 20 else "")
+            skipped.append(f"{name}: {len(long)} questions too long for the model's context of {limit:,}: {where}")
+            print(f"warning: {skipped[-1]}", file=sys.stderr)
+            samples = [s for s, n in zip(samples, lengths) if n + cfg.max_new_tokens <= limit]
+            if not samples:
+                raise UsageError(f"{name}: every question is too long for the model's context of {limit:,} tokens")
+        fitted[name] = samples
+    return fitted
 
 
 def frame_warning(data: dict, result, spec) -> str | None:

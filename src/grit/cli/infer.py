@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     quiet_transformers()
     from grit.data.images import ImageProblem, load_image
     from grit.infer import annotate, describe, infer
-    from grit.models.generation import GenerationSettings
+    from grit.models.generation import GenerationSettings, PromptTooLong
     from grit.models.loading import ModelLoadError, load_policy
 
     out = image_output(cfg.out) if cfg.out is not None else None
@@ -60,7 +60,10 @@ def main(argv: list[str]) -> int:
     except ModelLoadError as e:
         raise UsageError(str(e)) from e
     settings = GenerationSettings(max_new_tokens=cfg.max_new_tokens, batch_size=1)
-    result = infer(policy, image, cfg.question, cfg.prompt, settings)
+    try:
+        result = infer(policy, image, cfg.question, cfg.prompt, settings)
+    except PromptTooLong as e:
+        raise UsageError(f"--question: {e}; shorten the question or lower --max_new_tokens") from e
     print(describe(result))
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,12 @@ MAX_ASPECT_RATIO = 200  # Qwen-VL processors refuse a longer side over 200 times
 
 
 class ImageProblem(ValueError):
-    def __init__(self, message: str, fix: str):
+    """An image that cannot be used: ``message`` says why, ``fix`` what to do; ``missing`` when no file is there
+    (a data file's reader then points at its image folder, ``--images``)."""
+
+    def __init__(self, message: str, fix: str, missing: bool = False):
         super().__init__(message)
-        self.message, self.fix = message, fix
+        self.message, self.fix, self.missing = message, fix, missing
 
 
 def resolve_image(image: str, root: Path) -> Path:
@@ -76,6 +79,8 @@ def _read(path: Path, max_pixels: int, action):
         raise ImageProblem(f"image {path} is a folder, not an image file", "give the path of one image in it")
     if broken := _broken_link(path):
         raise ImageProblem(f"image {path} is a symbolic link {broken}", LINK_FIX)
+    if path.exists() and not path.is_file():
+        raise ImageProblem(f"image {path} is not a regular file (a device, a pipe or a socket)", "give an image file")
     if not path.is_file():
         # A Windows path (images\x.png) names one file here, with a backslash in its name.
         windows = "\\" in path.name and (path.parent / path.name.replace("\\", "/")).is_file()
@@ -83,7 +88,8 @@ def _read(path: Path, max_pixels: int, action):
             f"image file {path} does not exist",
             "write the path with / between folders (a Windows path's \\ is part of a file name here)"
             if windows
-            else "check the image folder (--images) and the path",
+            else "check the path",
+            missing=not windows,
         )
     if not os.access(path, os.R_OK):
         raise ImageProblem(f"image {path} cannot be read (permission denied)", "check the file's permissions")

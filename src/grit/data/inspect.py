@@ -71,8 +71,13 @@ def show_sheet(samples: Sequence[Sample], n: int = 8, seed: int = 0, columns: in
         tiles.append(
             caption(
                 drawn,
-                f"{s.id} [{s.dataset}/{s.answer_type}]\nQ: {s.question}\nA: {s.answer}",
+                f"{s.id} [{s.dataset}/{s.answer_type}]\nQ: {_shown(s.question)}\nA: {_shown(s.answer)}",
                 width_chars=max(20, tile // 7),
             )
         )
     return contact_sheet(tiles, columns)
+
+
+def _shown(text: str, limit: int = 300) -> str:
+    """``text`` as a tile shows it: a long one cut, saying how long it was, so that one tile cannot grow the sheet."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

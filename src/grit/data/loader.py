@@ -127,6 +127,9 @@ def _text_field(record: dict, name: str, check: _Line) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         check.add(name, f"must be text, got {type(value).__name__}", f"write {name!r} as a string")
         return None
+    if name == "question" and not isinstance(value, str):  # an answer may be a bare number; a question is words
+        check.add(name, f"is the number {value}, not a question", "write the question as text (a column shifted?)")
+        return None
     if isinstance(value, float) and not math.isfinite(value):  # json reads NaN and Infinity, as pandas writes a gap
         check.add(
             name, f"is {json.dumps(value)}, not text (a missing value?)", f"give the {name} as text, or drop the line"
@@ -184,7 +187,7 @@ def _image_size(record: dict, root: Path, check: _Line, check_images: bool, max_
     try:
         real_w, real_h = check_image(path, max_pixels)
     except ImageProblem as e:
-        check.add("image", e.message, e.fix)
+        check.add("image", e.message, "check the image folder (--images) and the path" if e.missing else e.fix)
         return None, width, height
     if (width is not None and width != real_w) or (height is not None and height != real_h):
         if (width, height) == stored_size(path):

@@ -28,6 +28,7 @@ from grit.demo.view import (
     draw_partial,
     flags_html,
 )
+from grit.models.generation import PromptTooLong
 from grit.models.loading import Policy
 from grit.prompts import PROMPT_KINDS
 
@@ -210,6 +211,8 @@ def build_app(policy: Policy, examples: Sequence[Example]):
                 for panel, name in zip(panels, kinds):
                     lines.append((yield from _stream_panel(policy, panel, status, image, text, name, settings)))
                 yield {status: "\n\n".join(lines)}
+            except PromptTooLong as e:
+                yield {status: f"**Cannot ask:** {plain(str(e))}. Shorten the question or lower *max new tokens*."}
             except Exception as e:  # the page says what broke and the server keeps serving
                 log.exception("generation failed")
                 yield {status: f"**Generation failed** ({type(e).__name__}: {e}). The server log has the details."}

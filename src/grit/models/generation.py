@@ -16,6 +16,49 @@ from grit.models.loading import Policy
 from grit.prompts import CHAIN_PROMPTS, user_message
 
 
+class PromptTooLong(ValueError):
+    """A prompt that leaves no room in the model's context for the tokens asked of it: past its position limit a
+    model writes noise that would be scored as wrong answers. ``index`` is the prompt's place in the call."""
+
+    def __init__(self, index: int, tokens: int, max_new_tokens: int, limit: int, where: str = ""):
+        self.index, self.tokens, self.max_new_tokens, self.limit = index, tokens, max_new_tokens, limit
+        super().__init__(
+            (f"{where}: " if where else "") + f"the prompt is {tokens:,} tokens (question, instruction and image); "
+            f"with {max_new_tokens} new tokens that passes the model's context of {limit:,} tokens"
+        )
+
+    def at(self, where: str) -> PromptTooLong:
+        """The same error, said of the sample at ``where`` (``file:line``)."""
+        return PromptTooLong(self.index, self.tokens, self.max_new_tokens, self.limit, where)
+
+
+def context_limit(policy: Policy) -> int | None:
+    """The positions the language model reads (``max_position_embeddings``), or None where the config names none."""
+    config = policy.model.config
+    for part in (getattr(config, "text_config", None), config, getattr(config, "llm_config", None)):
+        limit = getattr(part, "max_position_embeddings", None) if part is not None else None
+        if isinstance(limit, int) and limit > 0:
+            return limit
+    return None
+
+
+def text_lengths(policy: Policy, questions: Sequence[str], kind: str) -> list[int]:
+    """Each prompt's tokens before the processor adds the image's: a lower bound of its length, found without
+    reading any image, so that a data set's overlong questions are found before anything is generated."""
+    texts = prompt_texts(policy, questions, kind)
+    return [len(ids) for ids in policy.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def check_context(policy: Policy, lengths: Sequence[int], max_new_tokens: int) -> None:
+    """Raise :class:`PromptTooLong` for the first prompt length that leaves no room for ``max_new_tokens``."""
+    limit = context_limit(policy)
+    if limit is None:
+        return
+    for i, n in enumerate(lengths):
+        if n + max_new_tokens > limit:
+            raise PromptTooLong(i, n, max_new_tokens, limit)
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     max_new_tokens: int = 256
@@ -63,15 +106,18 @@ def batches(
     kind: str,
     batch_size: int,
     reply_starts: Sequence[str] | None = None,
+    max_new_tokens: int = 0,
 ):
     """``(indices, batch)`` pairs covering every (image, question) once: each batch holds prompts of one token
-    length and image grid (no padding), with ``reply_starts`` written at the start of the replies."""
+    length and image grid (no padding), with ``reply_starts`` written at the start of the replies. Every prompt is
+    encoded first; one with no room left for ``max_new_tokens`` raises :class:`PromptTooLong` before any batch."""
     import torch
 
     texts = prompt_texts(policy, questions, kind)
     if reply_starts is not None:
         texts = [text + start for text, start in zip(texts, reply_starts, strict=True)]
     encoded = [policy.processor(text=[t], images=[im], return_tensors="pt") for t, im in zip(texts, images)]
+    check_context(policy, [enc["input_ids"].shape[1] for enc in encoded], max_new_tokens)
     groups: dict[tuple, list[int]] = {}
     for i, enc in enumerate(encoded):
         key = (
@@ -122,7 +168,9 @@ def _generate(policy, images, questions, kind, settings, reply_starts, on_batch,
     outputs: list[str | None] = [None] * len(questions)
     confidence: list[float] | None = [0.0] * len(questions) if scored else None
     extra = {"output_logits": True, "return_dict_in_generate": True} if scored else {}
-    for chunk, batch in batches(policy, images, questions, kind, settings.batch_size, reply_starts):
+    for chunk, batch in batches(
+        policy, images, questions, kind, settings.batch_size, reply_starts, settings.max_new_tokens
+    ):
         with torch.no_grad():
             out = policy.model.generate(**batch, **generation_kwargs(policy, settings, stops), **extra)
         if scored:

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from grit.models.generation import GenerationSettings, cut_at_stop, generation_kwargs, prompt_texts, stop_strings
+from grit.models.generation import (
+    GenerationSettings,
+    check_context,
+    cut_at_stop,
+    generation_kwargs,
+    prompt_texts,
+    stop_strings,
+)
 from grit.models.loading import Policy
 
 
@@ -82,6 +89,7 @@ def stream_generate(
     model = policy.model
     prompt = prompt_texts(policy, [question], kind)[0]
     inputs = policy.processor(text=[prompt], images=[image], return_tensors="pt").to(next(model.parameters()).device)
+    check_context(policy, [inputs["input_ids"].shape[1]], settings.max_new_tokens)
     stops = stop_strings(policy, kind, settings)
     streamer, cancel, result = _token_streamer(policy.tokenizer), threading.Event(), {}
 
