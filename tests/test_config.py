@@ -318,3 +318,13 @@ def test_a_flag_that_repeats_a_config_files_bad_value_is_blamed_as_the_flag(tmp_
     assert main(["data", "shapes", "--out", str(tmp_path / "o"), "--config", str(config), "--n", "0"]) == 2
     err = capsys.readouterr().err
     assert "n: 0 is below the minimum 1" in err and "c.yaml:2" not in err
+
+
+def test_one_item_where_a_list_is_wanted_says_how_to_write_the_list(tmp_path, capsys):
+    from grit.cli import main
+
+    config = tmp_path / "e.yaml"
+    config.write_text("model: m\ndata: d.jsonl\nout: o\n")
+    assert main(["eval", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}:2: data: expected a list of str, got 'd.jsonl' (one item is a list too: data: [d.jsonl])" in err

@@ -296,6 +296,7 @@ def test_a_total_that_never_applies_is_na_not_nan():
         (["train", "--num_generations", "0"], "num_generations: 0 is below the minimum 2"),
         (["train", "--learning_rate", "-1"], "learning_rate: -1.0 is below the minimum 0"),
         (["train", "--zero_std_alert", "2"], "zero_std_alert: 2.0 is above the maximum 1"),
+        (["data", "shapes", "--out", "o", "--image_size", "9000"], "image_size: 9000 is above the maximum 8000"),
     ],
 )
 def test_numbers_out_of_range_are_refused_before_any_work(tmp_path, monkeypatch, capsys, argv, message):
@@ -1433,3 +1434,23 @@ def test_data_show_keeps_a_tile_small_whatever_the_question(world, tmp_path):
     short = show_sheet([sample], n=1)
     long = show_sheet([dataclasses.replace(sample, question="Which shape is it? " * 2000)], n=1)
     assert long.height < short.height + 200  # the question is cut, saying how long it was, not 17,000 px tall
+
+
+def test_a_short_flag_is_read_as_the_start_of_a_long_one(capsys):
+    assert main(["data", "show", "d.jsonl", "-o", "x.png"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option -o (grit's options are long: --name value); did you mean --out or --overwrite?" in err
+
+
+def test_llm_judge_fields_beside_the_rule_verifier_are_refused_not_ignored(tmp_path, capsys):
+    examples = Path(__file__).resolve().parent.parent / "examples" / "score"
+    argv = ["score", "--data", str(examples / "data.jsonl"), "--completions", str(examples / "completions.jsonl")]
+    assert main([*argv, "--judge_cache", str(tmp_path / "j.sqlite")]) == 2
+    assert "--judge_cache is given, but --judge is rules" in capsys.readouterr().err
+    from grit.train_config import field_checks, load_recipe
+
+    recipe = Path(__file__).parents[1] / "recipes" / "shapes_tiny_cpu.yaml"
+    args, grpo = load_recipe(recipe, ["--bf16", "false", "--use_cpu", "true", "--judge_model", "gpt-4o"])
+    assert any(
+        "judge_model is given, but judge is rules, which uses no LLM judge" in p for p in field_checks(args, grpo)
+    )

@@ -310,10 +310,7 @@ class ArgumentParser(HfArgumentParser):
         if not flags:
             return f"unexpected argument(s) {' '.join(remaining)}; options are --field value (see {self.prog} --help)"
         known = sorted({o for o in self._option_string_actions if o.startswith("--")} | set(more_flags))
-        return (
-            "; ".join(f"unknown option {f}{closest('--' + f[2:].replace('-', '_'), known)}" for f in flags)
-            + f" (see {self.prog} --help)"
-        )
+        return "; ".join(_unknown_flag(f, known) for f in flags) + f" (see {self.prog} --help)"
 
     def _apply_config(self, path: str) -> None:
         config = load_yaml(path, self.dataclass_types, ("env",) if self.env else ())
@@ -328,6 +325,15 @@ class ArgumentParser(HfArgumentParser):
             if action.dest in config:
                 action.required = False
         self.set_defaults(**config)
+
+
+def _unknown_flag(flag: str, known: Sequence[str]) -> str:
+    """``unknown option F`` and the flag meant: a short ``-o`` is read as the start of a long name (``--out``)."""
+    if len(flag) == 2 and flag[0] == "-" and flag[1].isalpha():
+        starting = [k for k in known if k.startswith(f"--{flag[1]}")]
+        hint = f"; did you mean {' or '.join(starting[:3])}?" if 0 < len(starting) <= 3 else ""
+        return f"unknown option {flag} (grit's options are long: --name value){hint}"
+    return f"unknown option {flag}{closest('--' + flag[2:].replace('-', '_'), known)}"
 
 
 def _first_sentence(text: str) -> str:

@@ -203,7 +203,8 @@ def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Seq
         if key not in hints:
             problems.append(f"{where}: unknown field {key!r}{closest(str(key), hints)}")
         elif not _fits(value, hints[key]):
-            problems.append(f"{where}: {key}: expected {_type_name(hints[key])}, got {value!r}")
+            as_list = f" (one item is a list too: {key}: [{value}])" if _fits([value], hints[key]) else ""
+            problems.append(f"{where}: {key}: expected {_type_name(hints[key])}, got {value!r}{as_list}")
     unknown = [k for k in raw if k not in hints and k not in extra_keys]
     if len(unknown) >= 5 and 2 * len(unknown) > len(raw):  # mostly another command's fields: say that, not 30 lines
         shown = ", ".join(map(str, unknown[:4]))

@@ -82,6 +82,23 @@ class JudgeError(RuntimeError):
         self.detail = detail or kind
 
 
+def unused_judge_fields(judge: str, prefix: str = "", **given: str | None) -> str | None:
+    """Why LLM-judge fields (``judge_base_url``, ``judge_model``, ``judge_cache``) given with the rule-based
+    verifier would be ignored, or None: the user most likely meant ``judge: openai``. ``prefix``: ``--`` for flags.
+
+    >>> unused_judge_fields("rules", "--", judge_cache="j.sqlite", judge_model=None)
+    '--judge_cache is given, but --judge is rules, which uses no LLM judge: add --judge openai, or drop --judge_cache'
+    """
+    names = [prefix + name for name, value in given.items() if value is not None]
+    if judge != "rules" or not names:
+        return None
+    listed = " and ".join(names)
+    return (
+        f"{listed} {'is' if len(names) == 1 else 'are'} given, but {prefix}judge is rules, which uses no LLM judge: "
+        f"add {prefix}judge openai, or drop {listed}"
+    )
+
+
 def check_cache(path: Path) -> None:
     """Refuse a judge cache that is a folder or a file other than an SQLite database, before any call."""
     if path.is_dir():

@@ -347,9 +347,12 @@ def field_checks(args: GritTrainArguments, grpo) -> list[str]:
             "(generation_batch_size, or per_device_train_batch_size x processes x steps_per_generation, which is "
             "gradient_accumulation_steps unless given); give a num_generations that divides it"
         )
-    if args.judge == "openai":  # its endpoint, model and cache are checked now, not after the model loads
-        from grit.judge import JudgeError, OpenAIJudge
+    from grit.judge import JudgeError, OpenAIJudge, unused_judge_fields
 
+    fields = dict(judge_base_url=args.judge_base_url, judge_model=args.judge_model, judge_cache=args.judge_cache)
+    if problem := unused_judge_fields(args.judge, **fields):
+        problems.append(problem)
+    if args.judge == "openai":  # its endpoint, model and cache are checked now, not after the model loads
         try:
             OpenAIJudge(base_url=args.judge_base_url, model=args.judge_model, cache_path=args.judge_cache)
         except JudgeError as e:

@@ -122,9 +122,13 @@ class JudgeOptions:
 
     def make(self):
         """The judge, or None for the rule-based verifier."""
+        from grit.judge import JudgeError, OpenAIJudge, unused_judge_fields
+
+        fields = dict(judge_base_url=self.judge_base_url, judge_model=self.judge_model, judge_cache=self.judge_cache)
+        if problem := unused_judge_fields(self.judge, "--", **fields):
+            raise UsageError(problem)
         if self.judge == "rules":
             return None
-        from grit.judge import JudgeError, OpenAIJudge
 
         try:
             return OpenAIJudge(base_url=self.judge_base_url, model=self.judge_model, cache_path=self.judge_cache)
