@@ -1401,7 +1401,7 @@ def test_a_question_past_the_models_context_is_refused_or_skipped_never_scored(w
     assert main([*argv, "--out", str(tmp_path / "b"), "--skip_invalid"]) == 0
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert metrics["metrics"]["d"]["all"]["samples"] == 2
-    assert f"1 questions too long for the model's context of 4,096: {data}:2" in metrics["info"]["skipped"]
+    assert f"1 question too long for the model's context of 4,096 tokens: {data}:2" in metrics["info"]["skipped"]
 
 
 def test_the_demo_stream_refuses_a_question_past_the_context(world, micro):

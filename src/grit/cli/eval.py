@@ -269,7 +269,8 @@ def fit_context(policy, data: dict, cfg: EvalConfig, skipped: list[str]) -> dict
             )
         if long:
             where = ", ".join(s.source or s.id for s, _ in long[:20]) + (" ..." if len(long) > 20 else "")
-            skipped.append(f"{name}: {len(long)} questions too long for the model's context of {limit:,}: {where}")
+            what = f"{len(long)} question{'s' if len(long) > 1 else ''} too long"
+            skipped.append(f"{name}: {what} for the model's context of {limit:,} tokens: {where}")
             print(f"warning: {skipped[-1]}", file=sys.stderr)
             samples = [s for s, n in zip(samples, lengths) if n + cfg.max_new_tokens <= limit]
             if not samples:
