@@ -296,6 +296,11 @@ def test_a_total_that_never_applies_is_na_not_nan():
         (["train", "--num_generations", "0"], "num_generations: 0 is below the minimum 2"),
         (["train", "--learning_rate", "-1"], "learning_rate: -1.0 is below the minimum 0"),
         (["train", "--zero_std_alert", "2"], "zero_std_alert: 2.0 is above the maximum 1"),
+        (["train", "--temperature", "0"], "temperature: 0.0 must be above 0"),
+        (["train", "--top_k", "-4"], "top_k: -4 is below the minimum 0"),
+        (["train", "--seed", "4294967296"], "seed: 4294967296 is above the maximum 4294967295"),
+        (["quickstart", "--warm_lr", "0"], "warm_lr: 0.0 must be above 0"),
+        (["quickstart", "--top_k", "-4"], "top_k: -4 is below the minimum 0"),  # a negative value, not a flag
         (["data", "shapes", "--out", "o", "--image_size", "9000"], "image_size: 9000 is above the maximum 8000"),
     ],
 )

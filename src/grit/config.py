@@ -58,8 +58,19 @@ def field_problems(obj: Any, ranges: dict[str, tuple[float | None, float | None]
     return problems
 
 
+class Above(float):
+    """A minimum the value must exceed (a learning rate or a temperature of 0 is no setting): ``"min": Above(0)``."""
+
+    def __repr__(self) -> str:
+        return f"{float(self):g}"
+
+
 def range_problems(name: str, values: list, low: float | None, high: float | None) -> list[str]:
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if isinstance(low, Above):
+        return [f"{name}: {v!r} must be above {low!r}" for v in numbers if v <= low] + range_problems(
+            name, values, None, high
+        )
     problems = [f"{name}: {v!r} is below the minimum {low}" for v in numbers if low is not None and v < low]
     return problems + [f"{name}: {v!r} is above the maximum {high}" for v in numbers if high is not None and v > high]
 

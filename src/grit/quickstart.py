@@ -23,7 +23,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from grit.config import ConfigError, check_fields
+from grit.config import Above, ConfigError, check_fields
 from grit.data import load_samples
 from grit.data.shapes import COLOURS, SHAPES, WorldConfig
 from grit.data.shapes.world import DEFAULT_SPLITS, apportion, write_shapes
@@ -116,7 +116,7 @@ class QuickstartConfig:
         default=1000, metadata={"help": "unlabeled train questions the warm start builds chains for", "min": 1}
     )
     warm_steps: int = field(default=150, metadata={"help": "label-free format warm-start SFT steps", "min": 1})
-    warm_lr: float = field(default=3e-4, metadata={"help": "warm-start learning rate", "min": 0})
+    warm_lr: float = field(default=3e-4, metadata={"help": "warm-start learning rate", "min": Above(0)})
     warm_soup: int = field(
         default=3,
         metadata={

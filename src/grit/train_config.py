@@ -14,7 +14,7 @@ from pathlib import Path
 from grit.arguments import ArgumentParser
 from grit.boxes import WHOLE_IMAGE_THRESHOLD
 from grit.checkpoints import CHECKPOINT_RE, checkpoint_problems
-from grit.config import ConfigError, field_problems
+from grit.config import Above, ConfigError, field_problems
 from grit.data.schema import relative_hint
 from grit.data.selection import MIXES
 from grit.judge import JUDGES
@@ -141,7 +141,10 @@ GRPO_RANGES = {
     "gradient_accumulation_steps": (1, None),
     "max_completion_length": (1, None),
     "learning_rate": (0, None),
-    "temperature": (0, None),
+    "temperature": (Above(0), None),  # sampling at 0 is greedy, which GRPO's groups cannot learn from
+    "top_k": (0, None),  # 0: off
+    "top_p": (Above(0), 1),
+    "seed": (0, 2**32 - 1),  # numpy's seeds
     "beta": (0, None),
     "logging_steps": (0, None),
     "save_steps": (0, None),

@@ -52,7 +52,11 @@ def main(argv: list[str]) -> int:
     )
     cfg, train_overrides = parser.parse(argv, allow_remaining=True)
     train_flags = train_parser().flags()
-    unknown = [a for a in train_overrides if a.startswith("-") and a.partition("=")[0] not in train_flags]
+    unknown = [
+        a
+        for a in train_overrides
+        if a.startswith("-") and a.partition("=")[0] not in train_flags and not _is_number(a)  # --top_k -4: a value
+    ]
     if unknown:  # neither a quickstart nor a training field
         raise ConfigError(parser.unknown_message(unknown, train_flags))
     check_not_empty(cfg.out)
@@ -79,3 +83,11 @@ def main(argv: list[str]) -> int:
         raise UsageError(str(e)) from e
     print_summary(summary, out)
     return 0
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
