@@ -172,6 +172,26 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
     assert (occupied / "keep.txt").read_text() == "mine"
 
 
+def test_data_that_cannot_fill_a_step_or_fit_the_context_is_refused_before_training(setup, tmp_path):
+    lines = (setup / "data" / "train.jsonl").read_text().splitlines()
+    few = tmp_path / "few.jsonl"
+    few.write_text("\n".join(lines[:3]) + "\n")
+    args = GritTrainArguments(
+        model=str(setup / "warm"), train_data=[str(few)], images=[str(setup / "data")], grit20=False
+    )
+    with pytest.raises(TrainConfigError, match="3 samples to train on, but one step asks 4 distinct prompts"):
+        train(args, grpo_config(tmp_path / "a", per_device_train_batch_size=16))  # TRL would train 0 steps
+    long = tmp_path / "long.jsonl"
+    record = json.loads(lines[1])
+    long.write_text("\n".join([lines[0], json.dumps({**record, "question": "Is it red? " * 1200}), *lines[2:]]) + "\n")
+    args = GritTrainArguments(
+        model=str(setup / "warm"), train_data=[str(long)], images=[str(setup / "data")], grit20=False
+    )
+    with pytest.raises(TrainConfigError, match=f"{long}:2: the prompt is at least .* context of 4,096 tokens"):
+        train(args, grpo_config(tmp_path / "b"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_free_cores_sees_other_processes_at_once(monkeypatch):
     """Other processes that keep every core busy leave one thread: measured from their CPU time now, not from the
     load average, which lags a minute behind (read right after ``make install`` it left the quickstart one thread).

@@ -75,9 +75,11 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), p
             samples = select_grit20(samples, seed=args.grit20_seed, mix=args.grit20_mix)
         except ValueError as e:
             raise TrainConfigError(f"grit20: {e}; give more train_data, or --grit20 false to train on all") from e
+    check_enough_prompts(len(samples), grpo)
     policy = load_policy(args.model, dtype=args.dtype)
     if args.max_pixels or args.min_pixels:
         set_resize(policy, args.min_pixels, args.max_pixels)
+    check_prompt_lengths(policy, samples, args.prompt, grpo.max_completion_length)
     dataset = to_trl_dataset(samples, policy.family.name, args.prompt)
     judge = None
     if args.judge == "openai":
@@ -121,6 +123,40 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), p
         if hasattr(callback, "trainer") and callback.trainer is None:
             callback.trainer = trainer
     return trainer, policy, samples
+
+
+def check_enough_prompts(n_samples: int, grpo) -> None:
+    """Refuse training data that cannot fill one generation batch: TRL would then train 0 steps and save the model
+    unchanged, as if it had trained."""
+    steps = grpo.steps_per_generation or grpo.gradient_accumulation_steps
+    batch = grpo.generation_batch_size or grpo.per_device_train_batch_size * grpo.world_size * steps
+    prompts = batch // grpo.num_generations
+    if n_samples < prompts:
+        raise TrainConfigError(
+            f"train_data: {n_samples} samples to train on, but one step asks {prompts} distinct prompts ({batch} "
+            f"completions, num_generations {grpo.num_generations}), so no step could be taken; give more data, or "
+            "lower per_device_train_batch_size or gradient_accumulation_steps"
+        )
+
+
+def check_prompt_lengths(policy, samples: list, prompt: str, max_completion_length: int) -> None:
+    """Refuse questions whose prompt leaves no room for ``max_completion_length`` in the model's context: past it a
+    model writes noise, and GRPO-GR would learn from its rewards."""
+    from grit.models.generation import context_limit, text_lengths
+
+    limit = context_limit(policy)
+    if limit is None:
+        return
+    lengths = text_lengths(policy, [s.question for s in samples], prompt)
+    long = [(s, n) for s, n in zip(samples, lengths) if n + max_completion_length > limit]
+    if long:
+        s, n = long[0]
+        more = f" (and {len(long) - 1} more)" if len(long) > 1 else ""
+        raise TrainConfigError(
+            f"{s.source or s.id}: the prompt is at least {n:,} tokens{more}; with max_completion_length "
+            f"{max_completion_length} that passes the model's context of {limit:,} tokens; shorten the question or "
+            "lower max_completion_length"
+        )
 
 
 @contextlib.contextmanager
