@@ -132,3 +132,27 @@ def test_a_new_cache_judged_from_many_threads_at_once(tmp_path):
         )
         results = judge.score_many([(f"q{i}", "a", "b") for i in range(16)])
         assert [r.error for r in results] == ["connection"] * 16
+
+
+def test_score_leaves_out_the_totals_the_judge_could_not_score_and_fails_when_it_scored_none(server, tmp_path, capsys):
+    import json
+    from pathlib import Path
+
+    from grit.cli import main
+
+    examples = Path(__file__).resolve().parent.parent / "examples" / "score"
+    argv = ["score", "--data", str(examples / "data.jsonl"), "--completions", str(examples / "completions.jsonl")]
+    judge = ["--judge", "openai", "--judge_base_url", server.url, "--judge_model", "j"]
+    server.script = [("ok", "{score: 1}"), ("http", 500)]  # the first call answers, every later one fails
+    assert main([*argv, *judge, "--out", str(tmp_path / "a.jsonl")]) == 0
+    printed = capsys.readouterr()
+    records = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    failed = [r for r in records if "judge_failed" in r]
+    assert failed and all(r["total"] is None and r["rewards"]["answer_accuracy"] is None for r in failed)
+    assert all(r["total"] is not None for r in records if "judge_failed" not in r)
+    assert f"judge failed on {len(failed)} completions: their answer term and total are left out, not 0" in printed.out
+    assert "judge calls failed: http 500 x" in printed.err and "answered HTTP 500" in printed.err
+    server.script = [("http", 500)]
+    assert main([*argv, *judge, "--out", str(tmp_path / "b.jsonl")]) == 2
+    assert "the judge scored no completion" in capsys.readouterr().err
+    assert (tmp_path / "b.jsonl").is_file()  # the scores that could be computed are written all the same

@@ -138,6 +138,7 @@ class OpenAIJudge:
     attempt_failures: dict[str, int] = field(default_factory=dict)
     failure_details: dict[str, str] = field(default_factory=dict)  # each kind's first failure, as it happened
     calls: int = 0
+    scored: int = 0  # triples given a score, from the cache or a call
 
     def __post_init__(self):
         self.base_url = (self.base_url or os.environ.get("GRIT_JUDGE_BASE_URL") or "").rstrip("/")
@@ -239,6 +240,8 @@ class OpenAIJudge:
             with self._lock:
                 row = db.execute("SELECT score, reply FROM judge WHERE key = ?", (key,)).fetchone()
             if row is not None:
+                with self._lock:
+                    self.scored += 1
                 return JudgeResult(row[0], None, 0, True, row[1])
         error, reply = "no attempt", None
         for attempt in range(self.max_retries + 1):
@@ -257,8 +260,9 @@ class OpenAIJudge:
                 error = "unparseable score"
                 self._record(error, f"no score in the reply {reply[:80]!r}")
                 continue
-            if db is not None:
-                with self._lock:
+            with self._lock:
+                self.scored += 1
+                if db is not None:
                     db.execute("INSERT OR REPLACE INTO judge VALUES (?, ?, ?)", (key, value, reply))
                     db.commit()
             return JudgeResult(value, None, attempt + 1, False, reply)

@@ -195,16 +195,21 @@ def score_completions(
     if tokenizer is not None:
         columns["completion_ids"] = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     values = {name: f(texts, **columns) if texts else [] for name, f in zip(names, funcs)}
+    # A judged answer term is None only where the judge failed (no answer scores 0): such a total would read as
+    # the answer's 0, so it is left out, and the record says why.
+    judged = [name for name, f in zip(names, funcs) if getattr(f, "judge", None) is not None]
     records = []
     for i, c in enumerate(completions):
         terms = {name: values[name][i] for name in names}
+        failed = [name for name in judged if terms[name] is None]
         records.append(
             {
                 "id": c.id,
                 "source": c.source,
                 "completion": c.text,
                 "rewards": terms,
-                "total": weighted_total([terms[n] for n in names], weights),
+                "total": None if failed else weighted_total([terms[n] for n in names], weights),
+                **({"judge_failed": failed} if failed else {}),
                 **chain_record(
                     parse(c.text),
                     frame_for(settings.frame, samples[c.id].width, samples[c.id].height),
@@ -226,6 +231,8 @@ def summary_table(records: Sequence[dict[str, Any]], names: Sequence[str], weigh
     n = max(len(records), 1)
     mean_total = f"{sum(totals) / len(totals):.4f}" if totals else "n/a"
     lines.append(f"{'total':<26}{'':>8}{mean_total:>10}{len(totals):>6}/{len(records)}")
+    if failed := sum("judge_failed" in r for r in records):
+        lines.append(f"judge failed on {failed} completions: their answer term and total are left out, not 0")
     strict = sum(r["format"]["strict"] for r in records)
     boxes = sum(len(r["boxes"]) for r in records)
     invalid = sum(1 for r in records for b in r["boxes"] if b["problem"])

@@ -119,6 +119,8 @@ def main(argv: list[str]) -> int:
         print(f"warning: {leaks}", file=sys.stderr)
     if llm_judge is not None and (note := llm_judge.failure_note()):
         print(f"warning: {note}", file=sys.stderr)
+        if llm_judge.scored == 0:
+            raise UsageError(f"the judge scored no completion{f' ({out} is written)' if out else ''}; fix the judge")
     if "reference_repetition" in names and tokenizer is None:
         print("note: reference_repetition needs token ids; pass --tokenizer DIR to compute it")
     if out:

@@ -81,11 +81,19 @@ class AnswerReward(Reward):
                 pending.append((i, (str(column(row, "question", reward=self.name)), gold, pred)))
         if pending:
             results = self.judge.score_many([triple for _, triple in pending])
+            failed = []
             for (i, _), result in zip(pending, results):
                 if result.score is None:
-                    self.failures += 1
+                    failed.append((i, result.error))
                     out[i] = None
-                    logger.warning("judge failed (%s) on sample %d; reward left out, not scored 0", result.error, i)
                 else:
                     out[i] = (1.0 if result.score > 0 else 0.0) if self.binarize else result.score
+            if failed:  # one line a batch, not one a sample
+                self.failures += len(failed)
+                logger.warning(
+                    "judge failed on %d of %d samples (first: sample %d, %s); their reward left out, not scored 0",
+                    len(failed),
+                    len(pending),
+                    *failed[0],
+                )
         return out
