@@ -1459,3 +1459,21 @@ def test_llm_judge_fields_beside_the_rule_verifier_are_refused_not_ignored(tmp_p
     assert any(
         "judge_model is given, but judge is rules, which uses no LLM judge" in p for p in field_checks(args, grpo)
     )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--task_mix", "[1, 2]"], "--task_mix: expected a mapping such as '{name: 1, other: 2}', got '[1, 2]'"),
+        (["--reasoning_families", "counting"], "--reasoning_families: expected a mapping"),
+        (["--lm_steps", "0", "--vision_steps", "0"], "vision_steps and lm_steps are both 0: nothing would be trained"),
+    ],
+)
+def test_pretrain_flags_that_train_nothing_or_are_not_mappings_are_refused(
+    tmp_path, monkeypatch, capsys, argv, message
+):
+    monkeypatch.chdir(tmp_path)
+    assert main(["pretrain", "--out", "o", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())

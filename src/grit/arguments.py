@@ -45,13 +45,17 @@ GRIT_METADATA = ("choices", "min", "max", "positional", "aliases")
 HELP_FLAGS = ("-h", "--help", "--help-all")
 
 
-def _yaml_value(text: str):
+def _yaml_mapping(text: str) -> dict:
+    """A mapping field's flag value, written as YAML: ``--task_mix '{grounding: 2, direct: 1}'``."""
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise argparse.ArgumentTypeError(f"not valid YAML: {text!r}") from e
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a mapping such as '{{name: 1, other: 2}}', got {text!r}")
+    return value
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -144,7 +148,7 @@ class ArgumentParser(HfArgumentParser):
             if f.type is dict or typing.get_origin(f.type) is dict:
                 group.add_argument(
                     f"--{f.name}",
-                    type=_yaml_value,
+                    type=_yaml_mapping,
                     default=field_default(f),
                     metavar="YAML",
                     help=f.metadata.get("help"),

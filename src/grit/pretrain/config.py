@@ -135,6 +135,8 @@ class PretrainConfig:
 
     def __post_init__(self):
         problems = field_problems(self)
+        if self.vision_steps == 0 and self.lm_steps == 0:
+            problems.append("vision_steps and lm_steps are both 0: nothing would be trained; give either above 0")
         if not _weights(self.task_mix, TASKS):
             problems.append(
                 f"task_mix: {self.task_mix}: give weights >= 0, at least one above 0, for {', '.join(TASKS)}"
