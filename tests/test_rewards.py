@@ -267,3 +267,22 @@ def test_paper_answer_cut_is_literal_first_answer_tag_even_inside_think():
     text = "<think> draft <answer> 3 </answer> </think> <rethink> r </rethink> <answer> 2 </answer>"
     assert AnswerReward(cut="paper")([text], answer=["3"], answer_type=["count"]) == [1.0]
     assert AnswerReward(cut="paper")([text], answer=["2"], answer_type=["count"]) == [0.0]
+
+
+def test_a_reward_module_that_fails_as_it_imports_is_named_with_its_own_fault(tmp_path, monkeypatch):
+    from grit.rewards import reward_problems
+
+    (tmp_path / "needs_pkg.py").write_text("import no_such_package_xyz\n")
+    (tmp_path / "bad_syntax.py").write_text("def f(completions, **kw)\n    return []\n")
+    (tmp_path / "raises.py").write_text("raise RuntimeError('boom')\n")
+    monkeypatch.chdir(tmp_path)  # reward modules are found in the working directory, as grit's commands find them
+    monkeypatch.syspath_prepend(str(tmp_path))
+    problems = reward_problems(["needs_pkg.f", "bad_syntax.f", "raises.f"])
+    assert (
+        "module 'needs_pkg' was found, but importing it failed (No module named 'no_such_package_xyz')" in problems[0]
+    )
+    assert (
+        f"importing module 'bad_syntax' failed: SyntaxError: expected ':' ({tmp_path / 'bad_syntax.py'}:1)"
+        in (problems[1])
+    )
+    assert "importing module 'raises' failed: RuntimeError: boom; fix the module" in problems[2]

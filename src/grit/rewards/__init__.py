@@ -145,9 +145,20 @@ def import_reward(path: str) -> Callable:
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
+        missing = e.name is None or module_name == e.name or module_name.startswith(f"{e.name}.")
+        if not missing:  # the module was found; something it imports was not
+            raise KeyError(
+                f"reward {path!r}: module {module_name!r} was found, but importing it failed ({e}); install what it "
+                "imports"
+            ) from e
         raise KeyError(
             f"reward {path!r}: cannot import module {module_name!r} ({e}); put it in the working directory or on "
             "PYTHONPATH, or install its package"
+        ) from e
+    except Exception as e:  # noqa: BLE001 - the user's module: a syntax error, or code that fails as it loads
+        what = f"{e.msg} ({e.filename}:{e.lineno})" if isinstance(e, SyntaxError) else str(e)
+        raise KeyError(
+            f"reward {path!r}: importing module {module_name!r} failed: {type(e).__name__}: {what}; fix the module"
         ) from e
     func = getattr(module, attr, None)
     if func is None:
