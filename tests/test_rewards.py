@@ -281,8 +281,6 @@ def test_a_reward_module_that_fails_as_it_imports_is_named_with_its_own_fault(tm
     assert (
         "module 'needs_pkg' was found, but importing it failed (No module named 'no_such_package_xyz')" in problems[0]
     )
-    assert (
-        f"importing module 'bad_syntax' failed: SyntaxError: expected ':' ({tmp_path / 'bad_syntax.py'}:1)"
-        in (problems[1])
-    )
+    assert "importing module 'bad_syntax' failed: SyntaxError: " in problems[1]
+    assert f"({tmp_path / 'bad_syntax.py'}:1); fix the module" in problems[1]
     assert "importing module 'raises' failed: RuntimeError: boom; fix the module" in problems[2]
