@@ -169,6 +169,8 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
         train(grit_args(setup, judge="openai", judge_base_url="notaurl", judge_model="m"), grpo_config(tmp_path / "z"))
     with pytest.raises(TrainConfigError, match="extra_rewards: reward 'mypkg.rewards.mine': cannot import module"):
         train(grit_args(setup, extra_rewards=["mypkg.rewards.mine"]), grpo_config(tmp_path / "z"))
+    with pytest.raises(TrainConfigError, match="output_dir is empty; give a folder for the run"):
+        train(grit_args(setup), grpo_config(""))  # an unset $OUT: never the working folder
     assert (occupied / "keep.txt").read_text() == "mine"
 
 

@@ -285,8 +285,10 @@ def validate(args: GritTrainArguments, grpo) -> None:
     problems += field_checks(args, grpo)
     if len(args.images) not in (0, 1, len(args.train_data)):
         problems.append(f"images: give no folder, one, or one per train_data file ({len(args.train_data)})")
-    out = Path(grpo.output_dir)
-    if out.exists() and not out.is_dir():
+    out = Path(grpo.output_dir or "")
+    if not str(grpo.output_dir or "").strip():  # an unset variable in the command line: never the working folder
+        problems.append("output_dir is empty; give a folder for the run")
+    elif out.exists() and not out.is_dir():
         problems.append(f"output_dir: {out} is a file; choose a folder")
     elif blocked := unwritable(out):
         problems.append(f"output_dir: {out}: {blocked}; choose another output_dir")
