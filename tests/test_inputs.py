@@ -1477,3 +1477,12 @@ def test_pretrain_flags_that_train_nothing_or_are_not_mappings_are_refused(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())
+
+
+def test_under_accelerate_only_the_first_process_prints_a_mistake(monkeypatch, capsys):
+    monkeypatch.setenv("RANK", "1")  # what `accelerate launch` sets in its second process
+    assert main(["data", "shapes", "--out", "o", "--n", "0"]) == 2
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert main(["data", "shapes", "--out", "o", "--n", "0"]) == 2
+    assert "n: 0 is below the minimum 1" in capsys.readouterr().err

@@ -107,6 +107,11 @@ def test_resume_ends_where_an_uninterrupted_run_ends(setup, tmp_path):
     full = train(grit_args(setup), grpo_config(tmp_path / "full", max_steps=4, save_steps=2), (seen_full,))
     train(grit_args(setup), grpo_config(tmp_path / "cut", max_steps=4, save_steps=2), (StopAt(2), seen_cut))
     assert (tmp_path / "cut" / "checkpoint-2").exists() and max(seen_cut.ids) == 2
+    # Resuming is refused where it would not continue this run: another setting that makes the run, or no step left.
+    with pytest.raises(TrainConfigError, match=r"trained with other settings \(reward_preset: 'grit' -> 'paper'\)"):
+        train(grit_args(setup, resume=True, reward_preset="paper"), grpo_config(tmp_path / "cut", max_steps=4))
+    with pytest.raises(TrainConfigError, match="checkpoint-2 is at step 2, and max_steps is 2: nothing is left"):
+        train(grit_args(setup, resume=True), grpo_config(tmp_path / "cut", max_steps=2, save_steps=2))
     resumed = train(
         grit_args(setup, resume=True), grpo_config(tmp_path / "cut", max_steps=4, save_steps=2), (seen_resumed,)
     )
@@ -157,6 +162,11 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
         train(grit_args(setup), grpo_config(occupied))
     with pytest.raises(TrainConfigError, match="prompt"):
         train(grit_args(setup, prompt="essay"), grpo_config(tmp_path / "x"))
+    with pytest.raises(
+        TrainConfigError,
+        match=f"{setup} has no config.json, but .*{setup / 'warm'} hold saved models: pass that folder",
+    ):
+        train(GritTrainArguments(model=str(setup), train_data=[str(recipe)]), grpo_config(tmp_path / "y"))
     with pytest.raises(TrainConfigError, match="has no config.json"):
         train(GritTrainArguments(model=str(tmp_path), train_data=[str(recipe)]), grpo_config(tmp_path / "y"))
     with pytest.raises(TrainConfigError, match="name=weight"):
@@ -169,6 +179,14 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
         train(grit_args(setup, judge="openai", judge_base_url="notaurl", judge_model="m"), grpo_config(tmp_path / "z"))
     with pytest.raises(TrainConfigError, match="extra_rewards: reward 'mypkg.rewards.mine': cannot import module"):
         train(grit_args(setup, extra_rewards=["mypkg.rewards.mine"]), grpo_config(tmp_path / "z"))
+    with pytest.raises(TrainConfigError, match="images: .*r.yaml is a file; give the folder"):
+        train(grit_args(setup, images=[str(recipe)]), grpo_config(tmp_path / "z"))
+    stopped = tmp_path / "stopped"  # a run that failed before its first checkpoint: nothing to resume
+    stopped.mkdir()
+    (stopped / "grit_train_config.json").write_text("{}")
+    (stopped / "log.jsonl").write_text("")
+    with pytest.raises(TrainConfigError, match="it holds no checkpoint to resume from, so pass --overwrite"):
+        train(grit_args(setup), grpo_config(stopped))
     with pytest.raises(TrainConfigError, match="output_dir is empty; give a folder for the run"):
         train(grit_args(setup), grpo_config(""))  # an unset $OUT: never the working folder
     assert (occupied / "keep.txt").read_text() == "mine"

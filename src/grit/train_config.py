@@ -5,10 +5,11 @@ second, naming the field and the fix. The trainer they configure is :mod:`grit.g
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from grit.arguments import ArgumentParser
@@ -18,7 +19,7 @@ from grit.config import Above, ConfigError, field_problems
 from grit.data.schema import relative_hint
 from grit.data.selection import MIXES
 from grit.judge import JUDGES
-from grit.models.loading import dtype_field, looks_like_hub_id
+from grit.models.loading import ModelLoadError, check_model_folder, dtype_field, looks_like_hub_id
 from grit.outputs import OWN_TEXT, TRAIN_OUTPUTS, unknown_entries, unwritable
 from grit.prompts import PROMPT_KINDS
 from grit.rewards import PRESETS, reward_name_problems, reward_problems, reward_terms
@@ -266,7 +267,10 @@ def validate(args: GritTrainArguments, grpo) -> None:
             "makes one"
         )
     elif not (Path(args.model).expanduser() / "config.json").exists():
-        problems.append(f"model: {args.model} has no config.json; pass a saved model folder")
+        try:
+            check_model_folder(args.model)  # names a run folder's model/, or a file given for a folder
+        except ModelLoadError as e:
+            problems.append(f"model: {e}")
     if not args.train_data:
         problems.append("train_data: give one or more JSONL files")
     problems += [
@@ -281,7 +285,13 @@ def validate(args: GritTrainArguments, grpo) -> None:
         f"train_data: {p} is given more than once; its samples would be trained on as often, give it once"
         for p in sorted({p for p, r in zip(args.train_data, resolved) if resolved.count(r) > 1})
     ]
-    problems += [f"images: folder {p} does not exist{relative_hint(p)}" for p in args.images if not Path(p).is_dir()]
+    problems += [
+        f"images: {p} is a file; give the folder the data's image paths start in"
+        if Path(p).is_file()
+        else f"images: folder {p} does not exist{relative_hint(p)}"
+        for p in args.images
+        if not Path(p).is_dir()
+    ]
     problems += field_checks(args, grpo)
     if len(args.images) not in (0, 1, len(args.train_data)):
         problems.append(f"images: give no folder, one, or one per train_data file ({len(args.train_data)})")
@@ -293,9 +303,13 @@ def validate(args: GritTrainArguments, grpo) -> None:
     elif blocked := unwritable(out):
         problems.append(f"output_dir: {out}: {blocked}; choose another output_dir")
     elif out.exists() and any(out.iterdir()) and not (args.overwrite or args.resume):
+        if any(CHECKPOINT_RE.fullmatch(p.name) for p in out.glob("checkpoint-*")):
+            how = "pass --resume to continue it, --overwrite to start it again"
+        else:  # a run stopped before its first checkpoint: nothing to resume
+            how = "it holds no checkpoint to resume from, so pass --overwrite to start it again"
         problems.append(
-            f"output_dir: {out} is not empty; pass --resume to continue it, --overwrite to start it again "
-            "(grit removes only its own outputs there), or choose another output_dir"
+            f"output_dir: {out} is not empty; {how} (grit removes only its own outputs there), or choose another "
+            "output_dir"
         )
     model = Path(args.model) if args.model else None
     if args.overwrite and model and model.exists() and out.is_dir() and model.resolve().is_relative_to(out.resolve()):
@@ -320,8 +334,56 @@ def validate(args: GritTrainArguments, grpo) -> None:
     if args.resume and not checkpoints:
         problems.append(f"resume: {out} has no checkpoint-* folder to resume from")
     elif args.resume:  # transformers resumes from the last one: what it needs must be there, and readable
-        problems += checkpoint_problems(max(checkpoints, key=lambda p: int(p.name.rpartition("-")[2])))
+        last = max(checkpoints, key=lambda p: int(p.name.rpartition("-")[2]))
+        problems += checkpoint_problems(last) or resume_problems(out, last, args, grpo)
     raise_problems(problems)
+
+
+# What makes a run the run it is: resuming with another value of one of these would train a mixture of two runs.
+# Others (max_steps, logging, saving, threads, the viewer) may change on resuming.
+RUN_FIELDS = (
+    "model train_data images grit20 grit20_seed grit20_mix prompt reward_preset extra_rewards reward_weight_overrides "
+    "judge judge_model whole_image_threshold max_pixels min_pixels lora lora_r lora_alpha"
+).split()
+RUN_GRPO_FIELDS = (
+    "learning_rate lr_scheduler_type warmup_steps warmup_ratio weight_decay num_generations "
+    "per_device_train_batch_size gradient_accumulation_steps generation_batch_size steps_per_generation beta epsilon "
+    "epsilon_high loss_type scale_rewards num_iterations temperature top_p top_k max_completion_length seed"
+).split()
+
+
+def resume_problems(out: Path, last: Path, args: GritTrainArguments, grpo) -> list[str]:
+    """Why resuming ``out`` from its checkpoint ``last`` would not continue the same run: a setting that made the run
+    changed (``grit_train_config.json`` holds the run's), or the run already reached ``max_steps``."""
+    problems = []
+    try:
+        step = json.loads((last / "trainer_state.json").read_text())["global_step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        step = None  # checkpoint_problems names an unreadable state
+    if step is not None and 0 < grpo.max_steps <= step:
+        problems.append(
+            f"resume: {last.name} is at step {step}, and max_steps is {grpo.max_steps}: nothing is left to train; "
+            "raise max_steps to train on"
+        )
+    try:
+        before = json.loads((out / "grit_train_config.json").read_text())
+    except (OSError, ValueError):
+        return problems  # a run from before grit kept its config: nothing to compare
+    now = json.loads(json.dumps({"grit": asdict(args), "grpo": grpo.to_dict()}, default=str))  # as train() wrote it
+    changed = [
+        f"{name}: {before[group].get(name)!r} -> {now[group].get(name)!r}"
+        for group, names in (("grit", RUN_FIELDS), ("grpo", RUN_GRPO_FIELDS))
+        for name in names
+        if isinstance(before.get(group), dict)
+        and name in before[group]
+        and before[group][name] != now[group].get(name)
+    ]
+    if changed:
+        problems.append(
+            f"resume: {out} was trained with other settings ({'; '.join(changed)}); resume with the run's own "
+            "settings (only max_steps and logging may change), or start a new output_dir"
+        )
+    return problems
 
 
 def raise_problems(problems: list[str]) -> None:

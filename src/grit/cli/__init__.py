@@ -40,6 +40,8 @@ def fail(prog: str, error: Exception) -> int:
     from grit.data.schema import DataError
 
     name = getattr(error, "prog", prog)
+    if os.environ.get("RANK", "0") != "0":  # `accelerate launch` on N processes: each finds the mistake, one says it
+        return 2
     if not (isinstance(error, DataError) and len(error.problems) > 1):
         print(f"{name}: error: {error}", file=sys.stderr)
         return 2
