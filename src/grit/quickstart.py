@@ -115,7 +115,7 @@ class QuickstartConfig:
     warm_examples: int = field(
         default=1000, metadata={"help": "unlabeled train questions the warm start builds chains for", "min": 1}
     )
-    warm_steps: int = field(default=150, metadata={"help": "label-free format warm-start SFT steps", "min": 1})
+    warm_steps: int = field(default=200, metadata={"help": "label-free format warm-start SFT steps", "min": 1})
     warm_lr: float = field(default=3e-4, metadata={"help": "warm-start learning rate", "min": Above(0)})
     warm_soup: int = field(
         default=3,
