@@ -142,21 +142,12 @@ def check_enough_prompts(n_samples: int, grpo) -> None:
 def check_prompt_lengths(policy, samples: list, prompt: str, max_completion_length: int) -> None:
     """Refuse questions whose prompt leaves no room for ``max_completion_length`` in the model's context: past it a
     model writes noise, and GRPO-GR would learn from its rewards."""
-    from grit.models.generation import context_limit, text_lengths
+    from grit.models.generation import overlong, overlong_problem
 
-    limit = context_limit(policy)
-    if limit is None:
-        return
-    lengths = text_lengths(policy, [s.question for s in samples], prompt)
-    long = [(s, n) for s, n in zip(samples, lengths) if n + max_completion_length > limit]
+    limit, long = overlong(policy, samples, prompt, max_completion_length)
     if long:
-        s, n = long[0]
-        more = f" (and {len(long) - 1} more)" if len(long) > 1 else ""
-        raise TrainConfigError(
-            f"{s.source or s.id}: the prompt is at least {n:,} tokens{more}; with max_completion_length "
-            f"{max_completion_length} that passes the model's context of {limit:,} tokens; shorten the question or "
-            "lower max_completion_length"
-        )
+        problem = overlong_problem(long, limit, "max_completion_length", max_completion_length)
+        raise TrainConfigError(f"{problem}; shorten the question or lower max_completion_length")
 
 
 @contextlib.contextmanager

@@ -250,21 +250,14 @@ def main(argv: list[str]) -> int:
 def fit_context(policy, data: dict, cfg: EvalConfig, skipped: list[str]) -> dict:
     """The data sets with no question too long for the model's context (past it a model writes noise, which would
     be scored as wrong answers): refused, or with ``--skip_invalid`` left out and reported in ``skipped``."""
-    from grit.models.generation import context_limit, text_lengths
+    from grit.models.generation import overlong, overlong_problem
 
-    limit = context_limit(policy)
-    if limit is None:
-        return data
     fitted = {}
     for name, samples in data.items():
-        lengths = text_lengths(policy, [s.question for s in samples], cfg.prompt)
-        long = [(s, n) for s, n in zip(samples, lengths) if n + cfg.max_new_tokens > limit]
+        limit, long = overlong(policy, samples, cfg.prompt, cfg.max_new_tokens)
         if long and not cfg.skip_invalid:
-            s, n = long[0]
-            more = f" (and {len(long) - 1} more)" if len(long) > 1 else ""
             raise UsageError(
-                f"{s.source or s.id}: the prompt is at least {n:,} tokens{more}; with --max_new_tokens "
-                f"{cfg.max_new_tokens} that passes the model's context of {limit:,} tokens. Shorten the question, "
+                f"{overlong_problem(long, limit, '--max_new_tokens', cfg.max_new_tokens)}. Shorten the question, "
                 "lower --max_new_tokens, or leave such samples out (--skip_invalid)"
             )
         if long:
@@ -272,7 +265,8 @@ def fit_context(policy, data: dict, cfg: EvalConfig, skipped: list[str]) -> dict
             what = f"{len(long)} question{'s' if len(long) > 1 else ''} too long"
             skipped.append(f"{name}: {what} for the model's context of {limit:,} tokens: {where}")
             print(f"warning: {skipped[-1]}", file=sys.stderr)
-            samples = [s for s, n in zip(samples, lengths) if n + cfg.max_new_tokens <= limit]
+            dropped = {id(s) for s, _ in long}
+            samples = [s for s in samples if id(s) not in dropped]
             if not samples:
                 raise UsageError(f"{name}: every question is too long for the model's context of {limit:,} tokens")
         fitted[name] = samples

@@ -49,6 +49,26 @@ def text_lengths(policy: Policy, questions: Sequence[str], kind: str) -> list[in
     return [len(ids) for ids in policy.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
+def overlong(policy: Policy, samples: Sequence, kind: str, new_tokens: int) -> tuple[int | None, list[tuple]]:
+    """The model's context and the ``(sample, prompt tokens)`` of every sample whose question leaves no room for
+    ``new_tokens`` in it (:func:`text_lengths`: found before any image is read); no context, nothing found."""
+    limit = context_limit(policy)
+    if limit is None:
+        return None, []
+    lengths = text_lengths(policy, [s.question for s in samples], kind)
+    return limit, [(s, n) for s, n in zip(samples, lengths) if n + new_tokens > limit]
+
+
+def overlong_problem(long: Sequence[tuple], limit: int, flag: str, new_tokens: int) -> str:
+    """The first of ``long`` (:func:`overlong`), named by file and line, and how many more."""
+    s, n = long[0]
+    more = f" (and {len(long) - 1} more)" if len(long) > 1 else ""
+    return (
+        f"{s.source or s.id}: the prompt is at least {n:,} tokens{more}; with {flag} {new_tokens} that passes the "
+        f"model's context of {limit:,} tokens"
+    )
+
+
 def check_context(policy: Policy, lengths: Sequence[int], max_new_tokens: int) -> None:
     """Raise :class:`PromptTooLong` for the first prompt length that leaves no room for ``max_new_tokens``."""
     limit = context_limit(policy)
