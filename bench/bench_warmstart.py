@@ -50,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", default=None, help="base model folder (default: the shipped tiny base)")
     parser.add_argument("--examples", type=int, default=128, help="unlabeled questions (the quickstart: 1000)")
-    parser.add_argument("--steps", type=int, default=10, help="SFT steps timed (the quickstart runs 150)")
+    parser.add_argument("--steps", type=int, default=10, help="SFT steps timed (the quickstart runs 200)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--parts", type=int, default=4, help="SFT micro-batches a step (the quickstart: 4)")
     parser.add_argument("--save", default=None, help="finish a warm start and save the model here")

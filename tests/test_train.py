@@ -4,6 +4,7 @@ ends."""
 
 import json
 import os
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -112,12 +113,19 @@ def test_resume_ends_where_an_uninterrupted_run_ends(setup, tmp_path):
         train(grit_args(setup, resume=True, reward_preset="paper"), grpo_config(tmp_path / "cut", max_steps=4))
     with pytest.raises(TrainConfigError, match="checkpoint-2 is at step 2, and max_steps is 2: nothing is left"):
         train(grit_args(setup, resume=True), grpo_config(tmp_path / "cut", max_steps=2, save_steps=2))
-    resumed = train(
-        grit_args(setup, resume=True), grpo_config(tmp_path / "cut", max_steps=4, save_steps=2), (seen_resumed,)
+    # The same paths written another way are the same run.
+    same = GritTrainArguments(
+        model=f"{setup / 'warm'}/", train_data=[str(setup / "data" / "." / "train.jsonl")], viewer_every=1, resume=True
     )
+    resumed = train(same, grpo_config(tmp_path / "cut", max_steps=4, save_steps=2), (seen_resumed,))
     assert resumed["global_step"] == full["global_step"] == 4
     # the same samples, step for step: the interrupted half plus the resumed half is the uninterrupted run
     assert {**seen_cut.ids, **seen_resumed.ids} == seen_full.ids and sorted(seen_resumed.ids) == [3, 4]
+    # A run at max_steps whose saving failed (no model/) is told where its trained weights are.
+    shutil.rmtree(tmp_path / "cut" / "model")
+    with pytest.raises(TrainConfigError, match="its model/ was not written: .*checkpoint-4 holds the trained weights"):
+        train(same, grpo_config(tmp_path / "cut", max_steps=4, save_steps=2))
+    load_policy(str(tmp_path / "cut" / "checkpoint-4"))  # and they load as a model
 
 
 def test_console_shows_a_bar_not_dicts_and_logs_go_to_files(setup, tmp_path, capfd):

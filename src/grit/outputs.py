@@ -187,6 +187,8 @@ def unwritable(path: str | Path, folder: bool = True) -> str | None:
     """
     target = Path(path).absolute()
     if not folder and target.exists():  # written in place: its folder's permissions do not matter
+        if not target.is_file():  # a device or a pipe: opening a pipe with no reader would wait forever
+            return None
         try:
             with open(target, "ab"):
                 pass

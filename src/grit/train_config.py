@@ -347,9 +347,17 @@ RUN_FIELDS = (
 ).split()
 RUN_GRPO_FIELDS = (
     "learning_rate lr_scheduler_type warmup_steps warmup_ratio weight_decay num_generations "
-    "per_device_train_batch_size gradient_accumulation_steps generation_batch_size steps_per_generation beta epsilon "
-    "epsilon_high loss_type scale_rewards num_iterations temperature top_p top_k max_completion_length seed"
+    "per_device_train_batch_size gradient_accumulation_steps beta epsilon epsilon_high loss_type scale_rewards "
+    "num_iterations temperature top_p top_k max_completion_length seed"
 ).split()
+
+
+def _same_paths(name: str, value):
+    """``value`` with the paths of a path field written one way (``./runs/m/`` and ``runs/m`` are one folder)."""
+    if name not in ("model", "train_data", "images") or value is None:
+        return value
+    one = lambda p: str(Path(p).expanduser().resolve()) if isinstance(p, str) else p  # noqa: E731
+    return [one(p) for p in value] if isinstance(value, list) else one(value)
 
 
 def resume_problems(out: Path, last: Path, args: GritTrainArguments, grpo) -> list[str]:
@@ -360,10 +368,16 @@ def resume_problems(out: Path, last: Path, args: GritTrainArguments, grpo) -> li
         step = json.loads((last / "trainer_state.json").read_text())["global_step"]
     except (OSError, ValueError, KeyError, TypeError):
         step = None  # checkpoint_problems names an unreadable state
-    if step is not None and 0 < grpo.max_steps <= step:
+    if step is not None and 0 < grpo.max_steps <= step:  # TRL would take a step past max_steps
+        unsaved = (
+            ""
+            if (out / "model" / "config.json").is_file()
+            else f" (its model/ was not written: {last} holds the trained weights, which grit eval and grit infer "
+            "load as --model)"
+        )
         problems.append(
-            f"resume: {last.name} is at step {step}, and max_steps is {grpo.max_steps}: nothing is left to train; "
-            "raise max_steps to train on"
+            f"resume: {last.name} is at step {step}, and max_steps is {grpo.max_steps}: nothing is left to train"
+            f"{unsaved}; raise max_steps to train on"
         )
     try:
         before = json.loads((out / "grit_train_config.json").read_text())
@@ -376,7 +390,7 @@ def resume_problems(out: Path, last: Path, args: GritTrainArguments, grpo) -> li
         for name in names
         if isinstance(before.get(group), dict)
         and name in before[group]
-        and before[group][name] != now[group].get(name)
+        and _same_paths(name, before[group][name]) != _same_paths(name, now[group].get(name))
     ]
     if changed:
         problems.append(

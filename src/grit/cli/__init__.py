@@ -40,8 +40,8 @@ def fail(prog: str, error: Exception) -> int:
     from grit.data.schema import DataError
 
     name = getattr(error, "prog", prog)
-    if os.environ.get("RANK", "0") != "0":  # `accelerate launch` on N processes: each finds the mistake, one says it
-        return 2
+    if (rank := os.environ.get("RANK", "0")) != "0":  # `accelerate launch`: every process says it, each on its line
+        name = f"[rank {rank}] {name}"
     if not (isinstance(error, DataError) and len(error.problems) > 1):
         print(f"{name}: error: {error}", file=sys.stderr)
         return 2
@@ -66,13 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         if e.errno not in _PLACE_ERRORS:
             raise
-        # The commands check their outputs before any work; this names what a check could not foresee (a disk that
-        # fills, a folder whose permissions changed mid-run) without a traceback.
+        # The commands check their inputs and outputs before any work; this names what a check could not foresee (a
+        # disk that fills, permissions changed mid-run, a cache folder of another user) without a traceback.
         full = e.errno in (errno.ENOSPC, errno.EDQUOT)
-        fix = "free space, or write elsewhere (--out)" if full else "write where this user may (--out)"
-        where = f"{e.filename}: " if e.filename else ""
-        what = (e.strerror or type(e).__name__).lower() + ("" if e.filename else " while writing")
-        print(f"grit: error: {where}{what}; {fix}, then run the command again", file=sys.stderr)
+        fix = (
+            "free space there, or use another place" if full else "check that path's permissions, or use another place"
+        )
+        where = e.filename or "a file grit was writing or reading (no name given)"
+        print(f"grit: error: {where}: {(e.strerror or type(e).__name__).lower()}; {fix}", file=sys.stderr)
         return 2
 
 

@@ -212,12 +212,12 @@ def main(argv: list[str]) -> int:
         samples = load_samples(path, cfg.images, skipped, skip_invalid=cfg.skip_invalid)
         name = Path(path).stem  # "overall" is the key of every file's samples together
         data[name if name not in data and name != "overall" else path] = samples[: cfg.limit] if cfg.limit else samples
+    judge = judge_options.make()  # its flags and cache are checked before the model loads
     try:
         policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device, frame=cfg.frame)
     except ModelLoadError as e:
         raise UsageError(str(e)) from e
     data = fit_context(policy, data, cfg, skipped)
-    judge = judge_options.make()
     settings = EvalSettings(cfg.prompt, cfg.batch_size, cfg.max_new_tokens, judge, cfg.cross_modal)
     try:
         result = evaluate(policy, data, settings)
