@@ -268,3 +268,12 @@ def test_overwrite_keeps_the_folder_trl_logs_completions_in(setup, tmp_path):
         config = grpo_config(out, max_steps=1, log_completions=True, save_strategy="no")
         train(grit_args(setup, overwrite=overwrite), config)
     assert list((out / "completions").glob("completions_*.parquet"))
+
+
+def test_judge_failures_in_training_are_counted_and_named(setup, tmp_path, server):
+    server.script = [("http", 500)]  # every judge call fails
+    args = grit_args(setup, judge="openai", judge_base_url=server.url, judge_model="j")
+    out = tmp_path / "judged"
+    train(args, grpo_config(out, max_steps=1))
+    notes = json.loads((out / "metrics.json").read_text())["judge_failures"]
+    assert len(notes) == 1 and "judge calls failed: http 500 x" in notes[0] and "answered HTTP 500" in notes[0]
