@@ -191,7 +191,8 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=
         trainer.save_model(str(model_dir))
     policy.processor.save_pretrained(model_dir)
     history = trainer.state.log_history
-    judges = {id(f.judge): f.judge for f in trainer.reward_funcs if getattr(f, "judge", None) is not None}
+    funcs = getattr(trainer, "reward_funcs", ())  # a GRPOTrainer's; a plain Trainer has none
+    judges = {id(f.judge): f.judge for f in funcs if getattr(f, "judge", None) is not None}
     notes = [note for judge in judges.values() if (note := judge.failure_note())]
     for note in notes:  # each failed answer was left out of its completion's reward, not scored 0: say how many
         logger.warning("%s; those answers were left out of the rewards, not scored 0", note)
