@@ -5,16 +5,15 @@ second, naming the field and the fix. The trainer they configure is :mod:`grit.g
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grit.arguments import ArgumentParser
 from grit.boxes import WHOLE_IMAGE_THRESHOLD
-from grit.checkpoints import CHECKPOINT_RE, checkpoint_problems
+from grit.checkpoints import CHECKPOINT_RE, checkpoint_problems, resume_problems
 from grit.config import Above, ConfigError, field_problems
 from grit.data.schema import relative_hint
 from grit.data.selection import MIXES
@@ -337,67 +336,6 @@ def validate(args: GritTrainArguments, grpo) -> None:
         last = max(checkpoints, key=lambda p: int(p.name.rpartition("-")[2]))
         problems += checkpoint_problems(last) or resume_problems(out, last, args, grpo)
     raise_problems(problems)
-
-
-# What makes a run the run it is: resuming with another value of one of these would train a mixture of two runs.
-# Others (max_steps, logging, saving, threads, the viewer) may change on resuming.
-RUN_FIELDS = (
-    "model train_data images grit20 grit20_seed grit20_mix prompt reward_preset extra_rewards reward_weight_overrides "
-    "judge judge_model whole_image_threshold max_pixels min_pixels lora lora_r lora_alpha"
-).split()
-RUN_GRPO_FIELDS = (
-    "learning_rate lr_scheduler_type warmup_steps warmup_ratio weight_decay num_generations "
-    "per_device_train_batch_size gradient_accumulation_steps beta epsilon epsilon_high loss_type scale_rewards "
-    "num_iterations temperature top_p top_k max_completion_length seed"
-).split()
-
-
-def _same_paths(name: str, value):
-    """``value`` with the paths of a path field written one way (``./runs/m/`` and ``runs/m`` are one folder)."""
-    if name not in ("model", "train_data", "images") or value is None:
-        return value
-    one = lambda p: str(Path(p).expanduser().resolve()) if isinstance(p, str) else p  # noqa: E731
-    return [one(p) for p in value] if isinstance(value, list) else one(value)
-
-
-def resume_problems(out: Path, last: Path, args: GritTrainArguments, grpo) -> list[str]:
-    """Why resuming ``out`` from its checkpoint ``last`` would not continue the same run: a setting that made the run
-    changed (``grit_train_config.json`` holds the run's), or the run already reached ``max_steps``."""
-    problems = []
-    try:
-        step = json.loads((last / "trainer_state.json").read_text())["global_step"]
-    except (OSError, ValueError, KeyError, TypeError):
-        step = None  # checkpoint_problems names an unreadable state
-    if step is not None and 0 < grpo.max_steps <= step:  # TRL would take a step past max_steps
-        unsaved = (
-            ""
-            if (out / "model" / "config.json").is_file()
-            else f" (its model/ was not written: {last} holds the trained weights, which grit eval and grit infer "
-            "load as --model)"
-        )
-        problems.append(
-            f"resume: {last.name} is at step {step}, and max_steps is {grpo.max_steps}: nothing is left to train"
-            f"{unsaved}; raise max_steps to train on"
-        )
-    try:
-        before = json.loads((out / "grit_train_config.json").read_text())
-    except (OSError, ValueError):
-        return problems  # a run from before grit kept its config: nothing to compare
-    now = json.loads(json.dumps({"grit": asdict(args), "grpo": grpo.to_dict()}, default=str))  # as train() wrote it
-    changed = [
-        f"{name}: {before[group].get(name)!r} -> {now[group].get(name)!r}"
-        for group, names in (("grit", RUN_FIELDS), ("grpo", RUN_GRPO_FIELDS))
-        for name in names
-        if isinstance(before.get(group), dict)
-        and name in before[group]
-        and _same_paths(name, before[group][name]) != _same_paths(name, now[group].get(name))
-    ]
-    if changed:
-        problems.append(
-            f"resume: {out} was trained with other settings ({'; '.join(changed)}); resume with the run's own "
-            "settings (only max_steps and logging may change), or start a new output_dir"
-        )
-    return problems
 
 
 def raise_problems(problems: list[str]) -> None:
