@@ -190,7 +190,7 @@ def test_agreeing_chains_are_those_whose_read_off_answer_the_direct_answer_agree
     direct = _direct(policy, images, questions)
     expected = [c.chain for c, d in zip(every, direct) if verify(parse(c.chain).answer_text, d, None, c.question)]
     assert [c.chain for c in kept] == expected and kept
-    with pytest.raises(ValueError, match="agree needs a layout that reads the answer off the boxes"):
+    with pytest.raises(ValueError, match="agree and consistent need a layout that reads the answer off the boxes"):
         self_chains(policy, images[:1], questions[:1], layout="guess_first", agree=True)
 
 
@@ -280,6 +280,59 @@ def test_retries_draw_the_boxes_of_dropped_chains_again_and_keep_only_agreeing_d
     for i in added:
         chain = parse(after[id(images[i])])
         assert chain.strict and verify(chain.answer_text, direct[i], None, questions[i])
+
+
+def _boxes(labels: list[str]) -> list[tuple[str, list]]:
+    text = ", ".join(f'{{"bbox_2d": [{i}, 1, {i + 9}, 9], "label": "{label}"}}' for i, label in enumerate(labels))
+    return [("", parse(f"[{text}]").boxes if labels else [])]
+
+
+@pytest.mark.parametrize(
+    "question, labels, answer, consistent",
+    [
+        ("How many red circles are there?", ["red circle", "red circle"], "2", True),
+        ("How many red circles are there?", ["red circle", "red circle"], "3", False),
+        ("How many red circles are there?", [], "0", True),
+        ("What colour is the circle?", ["yellow circle"], "yellow", True),
+        ("What colour is the circle?", ["yellow circle"], "green", False),  # the label says yellow
+        ("What colour is the circle?", [], "green", False),  # no box to read it off
+        ("What colour is the circle?", ["red circle"], 'red, 80, 108], "label": "green circle', False),  # ran on
+        ("What shape is the blue object?", ["blue square"], "square", True),
+        ("What shape is the blue object?", ["blue square"], "blue", False),
+        ("Is there a red circle?", ["red circle"], "yes", True),
+        ("Is there a red circle?", [], "yes", False),
+        ("Is the red circle left of the blue square?", ["red circle", "blue square"], "no", True),
+        ("Is the red circle left of the blue square?", ["red circle", "blue square"], "yes]", False),
+    ],
+)
+def test_a_read_off_answer_is_consistent_when_it_says_what_its_own_boxes_show(question, labels, answer, consistent):
+    from grit.warmstart import read_consistent
+
+    assert read_consistent(question, _boxes(labels), answer) is consistent
+
+
+def test_consistent_chains_are_those_whose_answer_says_what_their_own_boxes_show():
+    """``consistent``: of the chains built without it, exactly those whose read-off answer passes
+    :func:`read_consistent` on the chain's own boxes are kept, unchanged; without retries nothing is drawn again."""
+    from grit.config import ConfigError
+    from grit.data.shapes import QUESTION_FAMILIES
+    from grit.quickstart import QuickstartConfig
+    from grit.warmstart import read_consistent, self_chains
+
+    policy, images, questions = _asked(12, QUESTION_FAMILIES, 6)
+    every = self_chains(policy, images, questions, layout="recheck")
+    kept = self_chains(policy, images, questions, layout="recheck", consistent=True)
+
+    def passes(chain) -> bool:
+        parsed = parse(chain.chain)
+        return read_consistent(chain.question, [("", parsed.boxes_in("rethink"))], parsed.answer_text)
+
+    assert [c.chain for c in kept] == [c.chain for c in every if passes(c)]
+    assert kept and len(kept) < len(every), "the base's 24 chains were all consistent or none was"
+    with pytest.raises(ValueError, match="agree and consistent need a layout"):
+        self_chains(policy, images[:1], questions[:1], layout="guess_first", consistent=True)
+    with pytest.raises(ConfigError, match="warm_consistent: the guess_first layout does not read its answer"):
+        QuickstartConfig(warm_consistent=True, warm_layout="guess_first", warm_agree=False)
 
 
 def test_correcting_chains_keep_the_greedy_look_in_the_think_where_a_retry_agreed():
@@ -502,3 +555,30 @@ def test_a_warm_start_that_keeps_no_chain_stops_the_others_and_says_why(tmp_path
             warm_starts(load_policy(shipped_base()), shipped_base(), [samples[:8], []], cfg, Stage(3, 5, "ws"))
     finally:
         torch.set_num_threads(threads)
+
+
+def test_the_quickstart_builds_consistent_chains_when_asked_and_says_so(tmp_path):
+    """``--warm_consistent true`` reaches the chains the quickstart builds (with its agreement filter and retries),
+    and its log line names both checks."""
+    from grit.data import load_samples
+    from grit.data.images import load_image
+    from grit.data.shapes.world import write_shapes
+    from grit.models.loading import load_policy
+    from grit.progress import Stage
+    from grit.quickstart import QuickstartConfig, shipped_base
+    from grit.quickstart_warm import _log_kept, _warm_chains
+    from grit.warmstart import self_chains
+
+    write_shapes(tmp_path / "data", n=200, seed=5)
+    samples = load_samples(tmp_path / "data" / "train.jsonl")[:16]
+    policy = load_policy(shipped_base())
+    cfg = QuickstartConfig(seed=5, warm_consistent=True)
+    built = _warm_chains(policy, samples, cfg, 0, None)
+    images, questions = [load_image(s.image_path) for s in samples], [s.question for s in samples]
+    kwargs = dict(layout="recheck", agree=True, sure=cfg.warm_agree_sure, retries=cfg.warm_retries, seed=5)
+    assert [c.chain for c in built] == [
+        c.chain for c in self_chains(policy, images, questions, consistent=True, **kwargs)
+    ]
+    logs = []
+    _log_kept(len(built), 0, len(samples), cfg, Stage(3, 5, "warm start", log=logs.append))
+    assert "says what their own boxes show and agrees with the direct one" in logs[-1]

@@ -152,6 +152,14 @@ class QuickstartConfig:
             "help": "keep only warm-start chains whose read-off answer agrees with the base's direct one (label-free)"
         },
     )
+    warm_consistent: bool = field(
+        default=False,
+        metadata={
+            "help": "keep only warm-start chains whose read-off answer says what their own boxes show: one word, the "
+            "number of boxes for a count, the boxes' own label word for a colour or shape (label-free; with "
+            "warm_agree, a chain that fails is drawn again as one that disagrees)"
+        },
+    )
     warm_agree_sure: float = field(
         default=0.7,
         metadata={
@@ -205,6 +213,11 @@ class QuickstartConfig:
             raise ConfigError(
                 f"warm_agree: the {self.warm_layout} layout states the direct answer itself; pass --warm_agree false, "
                 "or use warm_layout " + " or ".join(READ_OFF)
+            )
+        if self.warm_consistent and self.warm_layout not in READ_OFF:
+            raise ConfigError(
+                f"warm_consistent: the {self.warm_layout} layout does not read its answer off its boxes; pass "
+                "--warm_consistent false, or use warm_layout " + " or ".join(READ_OFF)
             )
         if self.warm_correct and (self.warm_layout != "recheck" or not self.warm_agree or not self.warm_retries):
             raise ConfigError(

@@ -35,6 +35,7 @@ def _warm_chains(policy, unlabeled: list, cfg: QuickstartConfig, index: int, sta
         fallback=FALLBACKS[cfg.warm_fallback],
         correct=cfg.warm_correct,
         boxes_from=cfg.warm_boxes,
+        consistent=cfg.warm_consistent,
     )
 
 
@@ -134,7 +135,7 @@ def warm_starts(
     workers = min(n, 2 * torch.get_num_threads())  # the quickstart: 3 on 2 cores; more warm starts wait their turn
     context = multiprocessing.get_context("spawn")  # a forked torch can hang on its thread pool
     events, stop = context.Queue(), context.Event()
-    watch = stop if cfg.warm_agree else None
+    watch = stop if cfg.warm_agree or cfg.warm_consistent else None
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(events, stop)) as pool:
         if data == "pooled":  # every set first, side by side; then the warm starts on all of them
             jobs = [pool.submit(_chain_set_job, str(base), cfg, i, part) for i, part in enumerate(parts)]
@@ -201,15 +202,21 @@ def _show_progress(jobs: list, events, workers: int, stage: Stage, sets: int, st
 
 
 def _log_kept(kept: int, corrected: int, asked: int, cfg: QuickstartConfig, stage: Stage) -> None:
-    if not cfg.warm_agree:
+    if not (cfg.warm_agree or cfg.warm_consistent):
         return
-    if not kept:
-        raise ConfigError(
-            f"warm start: none of the {asked} chains' read-off answers agrees with the base's direct "
-            f"answer ({cfg.base or 'the shipped base'} may not be a base trained to answer from boxes); pass "
-            "--warm_agree false or another --base"
-        )
     unsure = f" or the direct one is under {cfg.warm_agree_sure:g} sure" if cfg.warm_agree_sure else ""
-    drawn = f" (boxes drawn up to {cfg.warm_retries} more times)" if cfg.warm_retries else ""
+    checks = (["says what their own boxes show"] if cfg.warm_consistent else []) + (
+        ["agrees with the base's direct answer"] if cfg.warm_agree else []
+    )
+    if not kept:
+        flags = " or ".join(f"--{f} false" for f in ("warm_consistent", "warm_agree") if getattr(cfg, f))
+        raise ConfigError(
+            f"warm start: none of the {asked} chains' read-off answers {' and '.join(checks)} "
+            f"({cfg.base or 'the shipped base'} may not be a base trained to answer from boxes); pass {flags} or "
+            "another --base"
+        )
+    if cfg.warm_agree:
+        checks[-1] = f"agrees with the direct one{unsure}"
+    drawn = f" (boxes drawn up to {cfg.warm_retries} more times)" if cfg.warm_agree and cfg.warm_retries else ""
     drawn += f"; {corrected} keep their first look in the think, corrected in the rethink" if cfg.warm_correct else ""
-    stage.log(f"{kept} of {asked} chains kept: their read-off answer agrees with the direct one{unsure}" + drawn)
+    stage.log(f"{kept} of {asked} chains kept: their read-off answer {' and '.join(checks)}" + drawn)

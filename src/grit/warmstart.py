@@ -22,6 +22,7 @@ box is read. Referents are read from the question text (shapes-world phrasing). 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -86,6 +87,40 @@ def listed_groups(question: str, boxes: Sequence) -> list[tuple[str, list]]:
     return [(phrase(*group), [b for b in boxes if label_fits(b.label, *group)]) for group in referents(question)]
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def read_consistent(question: str, groups: Sequence[tuple[str, Sequence]], answer: str) -> bool:
+    """Whether the answer a chain reads off its own boxes says what those boxes show, by the question's words
+    (shapes-world phrasing): one word or number; for "How many", the number of boxes; for "What colour" or "What
+    shape", the colour or shape word of every box's own label (at least one box); for "Is there", yes where a box
+    was found. Other questions need only the one word. The policy's own boxes, labels and answer; no gold.
+
+    >>> from grit.chain import parse
+    >>> two = [("red circles", parse('[{"bbox_2d": [1, 1, 9, 9], "label": "red circle"}, '
+    ...     '{"bbox_2d": [20, 1, 29, 9], "label": "red circle"}]').boxes)]
+    >>> [read_consistent("How many red circles are there?", two, a) for a in ("2", "3", "2, 80]")]
+    [True, False, False]
+    >>> one = [("circles", two[0][1][:1])]
+    >>> [read_consistent("What colour is the circle?", one, a) for a in ("red", "blue")]
+    [True, False]
+    """
+    word = answer.strip().lower()
+    if not _WORD.fullmatch(word):
+        return False
+    boxes = [b for _, bs in groups for b in bs]
+    asked = question.strip().lower()
+    if asked.startswith("how many"):
+        return word == str(len(boxes))
+    if asked.startswith(("what colour", "what shape")):
+        at = 0 if asked.startswith("what colour") else -1
+        labels = [(b.label or "").lower().split() for b in boxes]
+        return bool(boxes) and all(len(words) == 2 and words[at] == word for words in labels)
+    if asked.startswith("is there"):
+        return word == ("yes" if boxes else "no")
+    return True
+
+
 def check_layout(layout: str) -> None:
     if layout not in LAYOUTS:
         raise ValueError(f"unknown warm-start layout {layout!r}; use one of {', '.join(LAYOUTS)}")
@@ -105,6 +140,7 @@ def self_chains(
     fallback: Collection[str] = (),
     correct: bool = False,
     boxes_from: str = "listing",
+    consistent: bool = False,
 ) -> list[SelfChain]:
     """Chains built from the policy's own grounding and direct answers (no labels).
 
@@ -128,14 +164,18 @@ def self_chains(
     grounds each group the question names with its own grounding prompt; ``listing`` asks the policy once for the boxes
     of every shape and gives each group the listed boxes whose own label fits it ("red circle" for the red circles;
     a superlative's one shape still from its own prompt): the policy's own boxes and labels, which found a named group
-    exactly more often than its prompt for that group (docs/EXPERIMENTS.md).
+    exactly more often than its prompt for that group (docs/EXPERIMENTS.md); ``consistent`` (read-off layouts): drop,
+    or with ``retries`` draw again, a chain whose answer does not say what its own boxes show
+    (:func:`read_consistent`).
     ``progress``: a :class:`grit.progress.Stage` to show progress in."""
     check_layout(layout)
     if boxes_from not in BOX_SOURCES:
         raise ValueError(f"unknown box source {boxes_from!r}; use one of {', '.join(BOX_SOURCES)}")
     read_off = layout in READ_OFF
-    if agree and not read_off:
-        raise ValueError(f"agree needs a layout that reads the answer off the boxes: {', '.join(READ_OFF)}")
+    if (agree or consistent) and not read_off:
+        raise ValueError(
+            f"agree and consistent need a layout that reads the answer off the boxes: {', '.join(READ_OFF)}"
+        )
     if correct and layout != "recheck":
         raise ValueError(f"correct needs the recheck layout (a rethink of boxes), not {layout!r}")
     greedy = GenerationSettings(max_new_tokens=100, batch_size=batch_size, stop_at_answer=False)
@@ -196,8 +236,12 @@ def self_chains(
     else:
         direct = own_answers(everyone, "direct answers", None) if agree else answers
 
+    def kept(i: int, groups: list[tuple[str, list]], answer: str) -> bool:
+        agrees = not agree or confidence[i] < sure or verify(answer, direct[i], None, questions[i])
+        return agrees and (not consistent or read_consistent(questions[i], groups, answer))
+
     def dropped(i: int) -> bool:
-        return agree and confidence[i] >= sure and not verify(answers[i], direct[i], None, questions[i])
+        return not kept(i, found[i], answers[i])
 
     sampled = replace(greedy, do_sample=True)
     first = {i: (found[i], answers[i]) for i in everyone}  # the greedy look, before any retry
@@ -209,7 +253,7 @@ def self_chains(
         torch.manual_seed(seed * 1000 + attempt)
         drawn = ground(again, f"boxes again ({attempt + 1})", sampled)
         for i, answer in zip(again, read(again, drawn, f"answers again ({attempt + 1})")):
-            if verify(answer, direct[i], None, questions[i]):
+            if kept(i, drawn[i], answer):
                 found[i], answers[i] = drawn[i], answer
                 retried.add(i)
     words = {w.lower() for w in fallback}
