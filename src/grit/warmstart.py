@@ -165,7 +165,7 @@ def self_chains(
     of every shape and gives each group the listed boxes whose own label fits it ("red circle" for the red circles;
     a superlative's one shape still from its own prompt): the policy's own boxes and labels, which found a named group
     exactly more often than its prompt for that group (docs/EXPERIMENTS.md); ``consistent`` (read-off layouts): drop,
-    or with ``retries`` draw again, a chain whose answer does not say what its own boxes show
+    or with ``agree`` and ``retries`` draw again, a chain whose answer does not say what its own boxes show
     (:func:`read_consistent`).
     ``progress``: a :class:`grit.progress.Stage` to show progress in."""
     check_layout(layout)
