@@ -295,6 +295,7 @@ def validate(args: GritTrainArguments, grpo) -> None:
     if len(args.images) not in (0, 1, len(args.train_data)):
         problems.append(f"images: give no folder, one, or one per train_data file ({len(args.train_data)})")
     out = Path(grpo.output_dir or "")
+    checkpoints = [p for p in out.glob("checkpoint-*") if CHECKPOINT_RE.fullmatch(p.name) and p.is_dir()]
     if not str(grpo.output_dir or "").strip():  # an unset variable in the command line: never the working folder
         problems.append("output_dir is empty; give a folder for the run")
     elif out.exists() and not out.is_dir():
@@ -302,7 +303,7 @@ def validate(args: GritTrainArguments, grpo) -> None:
     elif blocked := unwritable(out):
         problems.append(f"output_dir: {out}: {blocked}; choose another output_dir")
     elif out.exists() and any(out.iterdir()) and not (args.overwrite or args.resume):
-        if any(CHECKPOINT_RE.fullmatch(p.name) for p in out.glob("checkpoint-*")):
+        if checkpoints:
             how = "pass --resume to continue it, --overwrite to start it again"
         else:  # a run stopped before its first checkpoint: nothing to resume
             how = "it holds no checkpoint to resume from, so pass --overwrite to start it again"
@@ -329,7 +330,6 @@ def validate(args: GritTrainArguments, grpo) -> None:
             f"resume: {out} holds {', '.join(theirs)}, which grit did not write and the resumed run would write over; "
             "move them away first"
         )
-    checkpoints = [p for p in out.glob("checkpoint-*") if CHECKPOINT_RE.fullmatch(p.name) and p.is_dir()]
     if args.resume and not checkpoints:
         problems.append(f"resume: {out} has no checkpoint-* folder to resume from")
     elif args.resume:  # transformers resumes from the last one: what it needs must be there, and readable
