@@ -87,6 +87,23 @@ def test_bad_yaml_names_the_file_line_and_field(tmp_path):
         load_yaml(config, [Options])
 
 
+@pytest.mark.parametrize(
+    "text, value", [("'yes'", True), ("'no'", False), ("'N'", False), ("'True'", True), ("no", False)]
+)
+def test_a_bool_given_as_text_in_yaml_reads_as_on_the_command_line(tmp_path, text, value):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"out: o\noverwrite: {text}\n")
+    assert parse(["--config", str(config)])[0].overwrite is value
+    assert from_yaml(Options, config).overwrite is value  # a bool, never the text (whose 'no' would be true)
+
+
+def test_a_bool_that_is_no_word_for_true_or_false_is_refused(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("out: o\noverwrite: maybe\n")
+    with pytest.raises(ConfigError, match=f"{config}:2: overwrite: expected true or false, got 'maybe'"):
+        parse(["--config", str(config)])
+
+
 def test_from_yaml_for_python_callers(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("out: o\nn_eval: 5\n")

@@ -225,7 +225,11 @@ def test_unreadable_data_files_name_file_and_line(world, tmp_path, capsys, conte
 
 @pytest.mark.parametrize(
     "answer, kind, problem",
-    [("maybe", "yesno", "'maybe' is not yes or no"), ("-", "count", "'-' states no single number")],
+    [
+        ("maybe", "yesno", "'maybe' is not yes or no"),
+        ("-", "count", "'-' states no single number"),
+        ("5%", "count", "'5%' is a percentage or an amount, not a count"),
+    ],
 )
 def test_an_answer_its_type_cannot_check_is_refused_not_scored_0(world, tmp_path, capsys, answer, kind, problem):
     row = json.loads(first_line(world)) | {"answer": answer, "answer_type": kind}
@@ -365,6 +369,16 @@ def test_compare_refuses_a_cut_predictions_file_one_folder_twice_and_flags_it_wo
     assert "holds 1 predictions, its metrics.json 3 samples" in capsys.readouterr().err
     (a / "predictions.jsonl").unlink()  # no paired interval either way: the counts are not read
     assert main(["eval", "--compare", str(a), str(b)]) == 0
+
+
+@pytest.mark.parametrize("listed, count", [("[A]", "1 evaluation;"), ("[A, A, A]", "3 evaluations;")])
+def test_compare_in_a_config_file_takes_two_folders(tmp_path, capsys, listed, count):
+    a = eval_folder(tmp_path / "a", ["1"])
+    config = tmp_path / "c.yaml"
+    config.write_text(f"compare: {listed.replace('A', str(a))}\n")
+    assert main(["eval", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert count in err and "give two grit eval output folders" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(

@@ -237,13 +237,15 @@ def answer_type_problem(answer: str, answer_type: str) -> str | None:
 
     >>> answer_type_problem("maybe", "yesno"), answer_type_problem("3 or 4", "count")
     ("'maybe' is not yes or no", "'3 or 4' states no single number")
-    >>> answer_type_problem("two", "count") is None
-    True
+    >>> answer_type_problem("two", "count") is None, answer_type_problem("5%", "count")
+    (True, "'5%' is a percentage or an amount, not a count")
     """
     if answer_type == "yesno" and parse_yes_no(answer) is None:
         return f"{answer!r} is not yes or no"
     if answer_type == "count" and parse_number(answer) is None:
         return f"{answer!r} states no single number"
+    if answer_type == "count" and re.search(r"[%‰$€£¥°]", answer):  # "5%" would match a predicted 5
+        return f"{answer!r} is a percentage or an amount, not a count"
     return None
 
 

@@ -94,7 +94,13 @@ def _type_name(tp) -> str:
         return f"a list of {_type_name(args[0])}"
     if origin is dict or tp is dict:
         return "a mapping"
+    if tp is bool:
+        return "true or false"
     return getattr(tp, "__name__", str(tp))
+
+
+# The words a bool field takes as text, in a YAML file as on the command line (HfArgumentParser's string_to_bool)
+TRUE_WORDS, FALSE_WORDS = ("yes", "true", "t", "y", "1"), ("no", "false", "f", "n", "0")
 
 
 def _fits(value: Any, tp) -> bool:
@@ -112,7 +118,7 @@ def _fits(value: Any, tp) -> bool:
     if origin is typing.Literal:
         return value in args
     if tp is bool:
-        return isinstance(value, bool) or (isinstance(value, str) and value.lower() in ("true", "false"))
+        return isinstance(value, bool) or (isinstance(value, str) and value.lower() in TRUE_WORDS + FALSE_WORDS)
     if tp in (int, float):
         if isinstance(value, bool):
             return False
@@ -126,6 +132,20 @@ def _fits(value: Any, tp) -> bool:
     if tp is str:
         return isinstance(value, str)
     return True
+
+
+def _from_text(value: Any, tp) -> Any:
+    """A bool, int or float field's value given as text, converted as the command line converts it; anything else
+    as it is.
+
+    >>> _from_text("no", bool), _from_text("1e-3", float), _from_text("7", int), _from_text("no", str)
+    (False, 0.001, 7, 'no')
+    """
+    if not isinstance(value, str) or tp not in (bool, int, float):
+        return value
+    if tp is bool:
+        return value.lower() in TRUE_WORDS
+    return tp(value)
 
 
 def key_lines(text: str) -> dict[str, int]:
@@ -229,8 +249,11 @@ def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Seq
 
 
 def from_yaml(dataclass_type: type, path: str | Path, overrides: dict[str, Any] | None = None):
-    """An instance of ``dataclass_type`` from a YAML file (checked as :func:`load_yaml` does) and overrides."""
-    values = {**load_yaml(path, [dataclass_type]), **(overrides or {})}
+    """An instance of ``dataclass_type`` from a YAML file (checked as :func:`load_yaml` does) and overrides. A
+    number or bool the file gives as text (``'1e-3'``, ``'yes'``) is read as the command line reads it."""
+    hints = typing.get_type_hints(dataclass_type)
+    values = {k: _from_text(v, hints.get(k)) for k, v in load_yaml(path, [dataclass_type]).items()}
+    values.update(overrides or {})
     known = [f.name for f in dataclasses.fields(dataclass_type)]
     unknown = [k for k in values if k not in known]
     if unknown:

@@ -169,6 +169,11 @@ def main(argv: list[str]) -> int:
 
     cfg, judge_options = parse(argv, EvalConfig, JudgeOptions, prog="grit eval", description=EvalConfig.__doc__)
     if cfg.compare:
+        if len(cfg.compare) != 2:  # a config file's list can hold any number; the flag takes two
+            raise UsageError(
+                f"compare: {cfg.compare} names {len(cfg.compare)} evaluation{'s' if len(cfg.compare) > 1 else ''}; "
+                "give two grit eval output folders, A and B"
+            )
         extra = [
             f"--{f.name}"
             for options in (cfg, judge_options)
