@@ -256,6 +256,22 @@ def test_two_box_fields_and_half_characters_are_refused_not_dropped(world, tmp_p
     assert "--question holds bytes that are not UTF-8 text" in capsys.readouterr().err
 
 
+def test_a_whole_number_past_the_float_range_is_refused_not_a_traceback(world, tmp_path, capsys):
+    row = json.loads(first_line(world))
+    big = "1" + "0" * 400  # JSON reads it as an int, which no float holds
+    lines = [json.dumps(row | {"bboxs": [[1, 2, 3, "BIG"]]}), json.dumps(row | {"width": "BIG"})]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(line.replace('"BIG"', big) + "\n" for line in lines))
+    assert main(["data", "check", str(data), "--images", str(world)]) == 1
+    out, err = capsys.readouterr()
+    assert "d.jsonl:1: field 'bboxs': box 0 is [1, 2, 3, 1000" in out and "(412 characters), not four numbers" in out
+    assert "d.jsonl:2: field 'width': must be a positive whole number, got 1000" in out and "Traceback" not in err
+    completions = tmp_path / "c.jsonl"
+    completions.write_text(json.dumps({"id": row["id"], "completion": "<answer> 1 </answer>"}) + "\n")
+    assert main(["score", "--data", str(data), "--images", str(world), "--completions", str(completions)]) == 2
+    assert "not four numbers" in capsys.readouterr().err
+
+
 def test_a_byte_order_mark_is_accepted(world, tmp_path, capsys):
     data = tmp_path / "bom.jsonl"
     data.write_bytes(b"\xef\xbb\xbf" + first_line(world).encode() + b"\n")
@@ -991,9 +1007,18 @@ def test_train_resume_names_an_incomplete_or_damaged_last_checkpoint(fake_traini
         (["train", "--reward_weight_overrides", "count=nan"], "'count=nan': the weight is not a finite number"),
         (["quickstart", "--warm_lr", "nan"], "warm_lr: nan is not a finite number"),
         (["data", "shapes", "--n", "10", "--mix", "inf", "1", "1", "1"], "mix: inf is not a finite number"),
-        (["pretrain", "--task_mix", "{grounding: a}"], "task_mix: {'grounding': 'a'}: give weights >= 0"),
-        (["pretrain", "--task_mix", "{grounding: 1, direct: null}"], "give weights >= 0"),
-        (["pretrain", "--reasoning_families", "{spatial: [1]}"], "reasoning_families: {'spatial': [1]}: give weights"),
+        (["pretrain", "--task_mix", "{grounding: a}"], "{'grounding': 'a'}: grounding: 'a' is not a weight; give a"),
+        (
+            ["pretrain", "--task_mix", "{grounding: 1, direct: null}"],
+            "direct: None is not a weight; give a number >= 0",
+        ),
+        (["pretrain", "--task_mix", "{grounding: 10" + "0" * 400 + "}"], "is not a weight; give a number >= 0"),
+        (["pretrain", "--task_mix", "{groundin: 1}"], "'groundin' is not one of grounding, direct,"),
+        (
+            ["pretrain", "--task_mix", "{grounding:1}"],
+            "'grounding:1' has no weight; write {grounding: 1}, with a space",
+        ),
+        (["pretrain", "--reasoning_families", "{spatial: [1]}"], "{'spatial': [1]}: spatial: [1] is not a weight"),
     ],
 )
 def test_non_finite_and_non_numeric_values_are_refused_before_any_work(fake_training, tmp_path, capsys, argv, message):

@@ -58,6 +58,21 @@ def field_problems(obj: Any, ranges: dict[str, tuple[float | None, float | None]
     return problems
 
 
+def finite_number(value: Any) -> bool:
+    """Whether ``value`` is an int or float (not a bool) that is finite as a float: a whole number past the float
+    range (JSON and YAML read ``1`` followed by 400 zeros as an int) is not.
+
+    >>> finite_number(3), finite_number(float("nan")), finite_number(10**400), finite_number(True)
+    (True, False, False, False)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 class Above(float):
     """A minimum the value must exceed (a learning rate or a temperature of 0 is no setting): ``"min": Above(0)``."""
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from grit.answers import ANSWER_TYPES, answer_type_problem, extract_options, infer_answer_type, parse_choice
+from grit.config import finite_number
 from grit.data.images import MAX_IMAGE_PIXELS, ImageProblem, check_image, resolve_image, stored_size
 from grit.data.jsonl import jsonl_records
 from grit.data.schema import DataError, DataProblem, Sample
@@ -70,8 +71,18 @@ class _Line:
         self.problems.append(DataProblem(self.file, self.line, field_name, message, fix))
 
 
+def shortened(value: Any, width: int = 60) -> str:
+    """``repr(value)`` cut to ``width`` characters (a box of a 400-digit number stays readable in a message).
+
+    >>> shortened([1, 2, 3, 10**70])
+    '[1, 2, 3, 1000000000000000000000000000000000000000000... (82 characters)'
+    """
+    text = repr(value)
+    return text if len(text) <= width else f"{text[: width - 7]}... ({len(text)} characters)"
+
+
 def _positive_int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not finite_number(value):
         return None
     return int(value) if value > 0 and float(value).is_integer() else None
 
@@ -101,13 +112,8 @@ def _boxes(record: dict, check: _Line) -> tuple[str | None, list]:
         return name, []
     boxes = []
     for i, b in enumerate(raw):
-        ok = (
-            isinstance(b, list)
-            and len(b) == 4
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b)
-        )
-        if not ok:
-            check.add(name, f"box {i} is {b!r}, not four numbers", "write each box as [x1, y1, x2, y2]")
+        if not (isinstance(b, list) and len(b) == 4 and all(map(finite_number, b))):
+            check.add(name, f"box {i} is {shortened(b)}, not four numbers", "write each box as [x1, y1, x2, y2]")
             continue
         if b[2] <= b[0] or b[3] <= b[1]:
             check.add(name, f"box {i} {b} has x2 <= x1 or y2 <= y1", "write boxes as [x1, y1, x2, y2], top-left first")
@@ -162,7 +168,9 @@ def _image_size(record: dict, root: Path, check: _Line, check_images: bool, max_
     width, height = _positive_int(record.get("width")), _positive_int(record.get("height"))
     for name, value in (("width", width), ("height", height)):
         if record.get(name) is not None and value is None:
-            check.add(name, f"must be a positive whole number, got {record.get(name)!r}", f"fix {name!r} or drop it")
+            check.add(
+                name, f"must be a positive whole number, got {shortened(record.get(name))}", f"fix {name!r} or drop it"
+            )
     image = record.get("image")
     if not isinstance(image, str) or not image.strip():
         check.add(

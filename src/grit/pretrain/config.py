@@ -4,10 +4,9 @@ that needs no model. The trainer they configure is :mod:`grit.pretrain.train`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from grit.config import ConfigError, field_problems
+from grit.config import ConfigError, closest, field_problems, finite_number
 from grit.data.shapes import QUESTION_FAMILIES, WorldConfig
 from grit.models.loading import device_field
 from grit.models.tiny import IMAGE_GRID, SIZES
@@ -137,16 +136,9 @@ class PretrainConfig:
         problems = field_problems(self)
         if self.vision_steps == 0 and self.lm_steps == 0:
             problems.append("vision_steps and lm_steps are both 0: nothing would be trained; give either above 0")
-        if not _weights(self.task_mix, TASKS):
-            problems.append(
-                f"task_mix: {self.task_mix}: give weights >= 0, at least one above 0, for {', '.join(TASKS)}"
-            )
-        families = self.reasoning_families
-        if not _weights(families, QUESTION_FAMILIES):
-            problems.append(
-                f"reasoning_families: {families}: give weights >= 0, at least one above 0, for "
-                f"{', '.join(QUESTION_FAMILIES)}"
-            )
+        for name, names in (("task_mix", TASKS), ("reasoning_families", QUESTION_FAMILIES)):
+            if problem := weights_problem(getattr(self, name), names):
+                problems.append(f"{name}: {getattr(self, name)}: {problem}")
         if self.image_size % IMAGE_GRID:
             below = self.image_size // IMAGE_GRID * IMAGE_GRID
             problems.append(
@@ -189,8 +181,23 @@ class PretrainConfig:
         )
 
 
-def _weights(mix: dict, names) -> bool:
-    """Whether ``mix`` gives each of its keys, all among ``names``, a finite number >= 0, and one of them above 0."""
-    values = list(mix.values())
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
-    return not set(mix) - set(names) and numbers and min(values, default=-1) >= 0 and sum(values) > 0
+def weights_problem(mix: dict, names) -> str | None:
+    """What is wrong with a mapping of weights over ``names`` (each a finite number >= 0, one of them above 0), said
+    of the key at fault; None if nothing.
+
+    >>> weights_problem({"groundin": 1}, ("grounding", "direct"))
+    "'groundin' is not one of grounding, direct; did you mean grounding?"
+    >>> weights_problem({"grounding:1": None}, ("grounding", "direct"))
+    "'grounding:1' has no weight; write {grounding: 1}, with a space after the colon"
+    """
+    for key, value in mix.items():
+        if key not in names:
+            if value is None and ":" in str(key):  # YAML reads {a:1} as one key, a:1, with no value
+                name, _, weight = str(key).partition(":")
+                return f"{key!r} has no weight; write {{{name}: {weight}}}, with a space after the colon"
+            return f"{key!r} is not one of {', '.join(names)}{closest(str(key), names)}"
+        if not finite_number(value) or value < 0:
+            return f"{key}: {value!r} is not a weight; give a number >= 0"
+    if not any(v > 0 for v in mix.values()):
+        return f"give weights >= 0, at least one above 0, for {', '.join(names)}"
+    return None
