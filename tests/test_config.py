@@ -112,6 +112,35 @@ def test_from_yaml_for_python_callers(tmp_path):
         from_yaml(Options, config, {"n_evl": 1})
 
 
+def test_a_key_with_no_value_is_named_with_what_it_takes(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("out: o\nlayout:\nn_eval:\n")
+    with pytest.raises(ConfigError) as e:
+        parse(["--config", str(config)])
+    assert f"{config}:2: layout: has no value; give one of named, guess_first, or drop the line" in str(e.value)
+    assert f"{config}:3: n_eval: has no value; give int, or drop the line" in str(e.value)
+
+
+def test_a_choice_of_trl_or_transformers_in_a_config_file_is_checked_with_its_line(tmp_path):
+    from trl import GRPOConfig
+
+    config = tmp_path / "c.yaml"
+    config.write_text("out: o\nlr_scheduler_type: foo\n")
+    with pytest.raises(ConfigError, match=f"{config}:2: lr_scheduler_type: 'foo' is not one of linear, cosine,"):
+        ArgumentParser([Options, GRPOConfig], prog="grit test").parse(["--config", str(config)])
+
+
+def test_a_mapping_flag_sets_each_key_once():
+    with pytest.raises(ConfigError, match=r"--task_mix: a set twice in '\{a: 1, a: 2\}'; keep one"):
+        parse(["--out", "o", "--task_mix", "{a: 1, a: 2}"])
+
+
+def test_a_list_of_choices_names_each_once():
+    with pytest.raises(ConfigError, match="families: 'a' is given more than once; give it once"):
+        parse(["--out", "o", "--families", "a", "b", "a", "a"])
+    assert parse(["--out", "o", "--families", "b", "a"])[0].families == ["b", "a"]
+
+
 def test_field_problems_is_the_one_check_of_choices():
     assert field_problems(Options("o")) == []
     assert field_problems(Options("o", 0, layout="x")) == [
@@ -344,4 +373,4 @@ def test_one_item_where_a_list_is_wanted_says_how_to_write_the_list(tmp_path, ca
     config.write_text("model: m\ndata: d.jsonl\nout: o\n")
     assert main(["eval", "--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert f"{config}:2: data: expected a list of str, got 'd.jsonl' (one item is a list too: data: [d.jsonl])" in err
+    assert f"{config}:2: data: expected a list of text, got 'd.jsonl' (one item is a list too: data: [d.jsonl])" in err

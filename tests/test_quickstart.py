@@ -205,6 +205,6 @@ def test_quickstart_over_seeds_writes_their_table_resumes_and_refuses_other_sett
     assert main(args) == 2
     assert "seed-0/summary.json: not a quickstart summary" in capsys.readouterr().err
     assert main(["quickstart", "--seeds", "3-1", "--out", str(tmp_path / "y")]) == 2
-    assert "'3-1'" in capsys.readouterr().err
+    assert "seeds: '3-1' in '3-1' runs backwards; write 1-3" in capsys.readouterr().err
     assert main(["quickstart", "--seeds", "0-2", "--seed", "4", "--out", str(tmp_path / "y")]) == 2
     assert "give one of them" in capsys.readouterr().err and not (tmp_path / "y").exists()

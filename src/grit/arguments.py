@@ -33,6 +33,7 @@ from grit.config import (
     ConfigError,
     choices_text,
     closest,
+    duplicate_keys,
     field_problems,
     key_lines,
     listed,
@@ -55,6 +56,9 @@ def _yaml_mapping(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"not valid YAML: {text!r}") from e
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a mapping such as '{{name: 1, other: 2}}', got {text!r}")
+    if twice := duplicate_keys(text):  # YAML keeps the last silently, as a config file would
+        names = ", ".join(t.split(" (")[0] for t in twice)
+        raise argparse.ArgumentTypeError(f"{names} set twice in {text!r}; keep one")
     return value
 
 
@@ -325,9 +329,20 @@ class ArgumentParser(HfArgumentParser):
             os.environ[str(key)] = str(value)
         lines = key_lines(Path(path).read_text(encoding="utf-8-sig"))
         self.config_where = {k: f"{path}:{lines[k]}" if k in lines else path for k in config}
+        problems = []
         for action in self._actions:
             if action.dest in config:
                 action.required = False
+            if action.dest in config and action.choices is not None:  # argparse checks a flag's, not a default's
+                given = config[action.dest]
+                named = [str(c) for c in action.choices]
+                problems += [
+                    f"{self.config_where[action.dest]}: {action.dest}: {v!r} is not one of {', '.join(named)}"
+                    for v in (given if isinstance(given, list) else [given])
+                    if str(v) not in named
+                ]
+        if problems:
+            raise ConfigError(listed(problems))
         self.set_defaults(**config)
 
 

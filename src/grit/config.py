@@ -49,6 +49,12 @@ def field_problems(obj: Any, ranges: dict[str, tuple[float | None, float | None]
             problems += [
                 f"{f.name}: {v!r} is not one of {choices_text(choices)}" for v in values if v not in tuple(choices)
             ]
+            if isinstance(value, (list, tuple)):  # a list of choices names each once (a second would count twice)
+                problems += [
+                    f"{f.name}: {v!r} is given more than once; give it once"
+                    for i, v in enumerate(values)
+                    if v in values[:i] and v not in values[i + 1 :]
+                ]
         problems += [
             f"{f.name}: {v!r} is not a finite number; give a number"
             for v in values
@@ -111,6 +117,8 @@ def _type_name(tp) -> str:
         return "a mapping"
     if tp is bool:
         return "true or false"
+    if tp is str:
+        return "text"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -237,10 +245,11 @@ def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Seq
         raise ConfigError(f"{path}: set twice: {', '.join(twice)}; keep one of each (YAML would keep the last)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config file holds a mapping of field: value lines, not {type(raw).__name__}")
-    hints = {}
+    hints, choices = {}, {}
     for dtype in dataclass_types:
         resolved = typing.get_type_hints(dtype)
         hints.update({f.name: resolved[f.name] for f in dataclasses.fields(dtype) if f.init})
+        choices.update({f.name: f.metadata["choices"] for f in dataclasses.fields(dtype) if "choices" in f.metadata})
     lines, problems = key_lines(text), []
     for key, value in raw.items():
         where = f"{path}:{lines[key]}" if key in lines else str(path)
@@ -248,6 +257,9 @@ def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Seq
             continue
         if key not in hints:
             problems.append(f"{where}: unknown field {key!r}{closest(str(key), hints)}")
+        elif value is None and not _fits(value, hints[key]):  # `key:` with nothing after it
+            wanted = f"one of {choices_text(choices[key])}" if key in choices else _type_name(hints[key])
+            problems.append(f"{where}: {key}: has no value; give {wanted}, or drop the line")
         elif not _fits(value, hints[key]):
             as_list = f" (one item is a list too: {key}: [{value}])" if _fits([value], hints[key]) else ""
             problems.append(f"{where}: {key}: expected {_type_name(hints[key])}, got {value!r}{as_list}")

@@ -38,7 +38,9 @@ def parse_seeds(spec: str) -> list[int]:
     for part in spec.split(","):
         m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
         first, last = (int(m.group(1)), int(m.group(2) or m.group(1))) if m else (0, -1)
-        if not m or last < first:
+        if m and last < first:
+            raise ConfigError(f"seeds: {part.strip()!r} in {spec!r} runs backwards; write {last}-{first}")
+        if not m:
             raise ConfigError(
                 f"seeds: {part.strip()!r} in {spec!r} is not a seed or a range; write seeds as 0-4, 0,1,7 or 0-2,9"
             )

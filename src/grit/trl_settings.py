@@ -3,6 +3,7 @@ before any work."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,26 @@ from grit.prompts import CHAIN_PROMPTS
 
 if TYPE_CHECKING:
     from grit.train_config import GritTrainArguments
+
+
+# TRL's text settings that it reads only once training runs (a wrong one fails after the model loads, and leaves a
+# half-written output_dir): the values TRL 1.16 takes, and any more the installed TRL's help lists as supported.
+TRL_CHOICES = {
+    "loss_type": ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vespo"),
+    "scale_rewards": ("group", "batch", "none"),
+    "importance_sampling_level": ("token", "sequence"),
+}
+
+
+def trl_choices(name: str) -> tuple[str, ...]:
+    """The values TRL takes for the text setting ``name``: :data:`TRL_CHOICES`, and any more the installed TRL's help
+    lists as supported."""
+    from trl import GRPOConfig
+
+    help_text = next((f.metadata.get("help", "") for f in fields(GRPOConfig) if f.name == name), "")
+    listed = re.search(r"(?:Supported|Possible) values are (.*?)\.(?:\s|$)", help_text)
+    quoted = re.findall(r"'([a-z][a-z_]*)'", listed.group(1)) if listed else []
+    return TRL_CHOICES[name] + tuple(dict.fromkeys(q for q in quoted if q not in TRL_CHOICES[name]))
 
 
 def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
@@ -49,7 +70,18 @@ def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
             "eval_strategy: grit train evaluates no held-out set while training; leave it at no and run grit eval "
             "on the saved model (or a checkpoint)"
         )
+    for name in TRL_CHOICES:
+        value = getattr(grpo, name, None)
+        if value is not None and value not in trl_choices(name):
+            problems.append(f"{name}: {value!r} is not one of {', '.join(trl_choices(name))}")
+    if grpo.resume_from_checkpoint is not None:  # TRL's Trainer reads it only when train() is given it
+        problems.append(
+            "resume_from_checkpoint: grit train does not read it; pass --resume true to continue the run in "
+            "output_dir from its last checkpoint"
+        )
     reports = [grpo.report_to] if isinstance(grpo.report_to, str) else list(grpo.report_to or [])
+    known = set(integrations.integration_utils.INTEGRATION_TO_CALLBACK) | {"all", "none"}
+    problems += [f"report_to: {r!r} is not one of {', '.join(sorted(known))}" for r in reports if r not in known]
     for backend in [r for r in reports if r in ("tensorboard", "wandb", "mlflow", "comet_ml")]:
         available = getattr(integrations, f"is_{backend}_available", None)  # transformers' own test (tensorboardX too)
         if not (available() if available else importlib.util.find_spec(backend)):
