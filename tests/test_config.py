@@ -88,13 +88,14 @@ def test_bad_yaml_names_the_file_line_and_field(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text, value", [("'yes'", True), ("'no'", False), ("'N'", False), ("'True'", True), ("no", False)]
+    "text, value",
+    [("'yes'", True), ("'no'", False), ("'N'", False), ("'True'", True), ("no", False), ("1", True), ("0", False)],
 )
 def test_a_bool_given_as_text_in_yaml_reads_as_on_the_command_line(tmp_path, text, value):
     config = tmp_path / "c.yaml"
     config.write_text(f"out: o\noverwrite: {text}\n")
     assert parse(["--config", str(config)])[0].overwrite is value
-    assert from_yaml(Options, config).overwrite is value  # a bool, never the text (whose 'no' would be true)
+    assert from_yaml(Options, config).overwrite is value  # a bool, never the text (whose 'no' would be true) or 1
 
 
 def test_a_bool_that_is_no_word_for_true_or_false_is_refused(tmp_path):

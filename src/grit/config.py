@@ -140,8 +140,10 @@ def _fits(value: Any, tp) -> bool:
         return isinstance(value, dict)
     if origin is typing.Literal:
         return value in args
-    if tp is bool:
-        return isinstance(value, bool) or (isinstance(value, str) and value.lower() in TRUE_WORDS + FALSE_WORDS)
+    if tp is bool:  # the words and numbers the command line takes as well
+        if isinstance(value, str):
+            return value.lower() in TRUE_WORDS + FALSE_WORDS
+        return isinstance(value, bool) or (type(value) is int and value in (0, 1))
     if tp in (int, float):
         if isinstance(value, bool):
             return False
@@ -272,7 +274,14 @@ def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Seq
         )
     if problems:
         raise ConfigError(listed(problems))
-    return raw
+    # 1 and 0 for a bool field, as the command line takes them; read as the bool, never the int
+    return {k: bool(v) if _takes_bool(hints.get(k)) and v in (0, 1) and type(v) is int else v for k, v in raw.items()}
+
+
+def _takes_bool(tp) -> bool:
+    """Whether a field's annotation is bool, alone or beside None."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return tp is bool or (typing.get_origin(tp) in (typing.Union, types.UnionType) and args == [bool])
 
 
 def from_yaml(dataclass_type: type, path: str | Path, overrides: dict[str, Any] | None = None):
