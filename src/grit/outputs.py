@@ -19,6 +19,7 @@ text (a ``README.md`` that is not TRL's model card is the user's).
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import shutil
 import tempfile
@@ -213,8 +214,6 @@ def unwritable(path: str | Path, folder: bool = True) -> str | None:
 def _reason(error: OSError) -> str:
     """Why a write failed, in words; "no such file" for a new file in a folder that exists (/proc, /sys): its file
     system takes no new files."""
-    import errno
-
     if error.errno == errno.ENOENT and error.filename and Path(error.filename).parent.is_dir():
         return "its file system takes no new files"
     return (error.strerror or type(error).__name__).lower()

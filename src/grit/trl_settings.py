@@ -71,9 +71,9 @@ def trl_field_problems(args: GritTrainArguments, grpo) -> list[str]:
             "on the saved model (or a checkpoint)"
         )
     for name in TRL_CHOICES:
-        value = getattr(grpo, name, None)
-        if value is not None and value not in trl_choices(name):
-            problems.append(f"{name}: {value!r} is not one of {', '.join(trl_choices(name))}")
+        value, taken = getattr(grpo, name, None), trl_choices(name)
+        if value is not None and value not in taken:
+            problems.append(f"{name}: {value!r} is not one of {', '.join(taken)}")
     if grpo.resume_from_checkpoint is not None:  # TRL's Trainer reads it only when train() is given it
         problems.append(
             "resume_from_checkpoint: grit train does not read it; pass --resume true to continue the run in "
