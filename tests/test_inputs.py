@@ -1180,13 +1180,31 @@ def test_model_tiny_overwrite_leaves_no_stale_shard_index(tmp_path):
     from grit.models.loading import load_policy
     from grit.models.tiny import TinySpec, build_tiny, save_tiny
 
-    model, processor = build_tiny(TinySpec("micro"))
-    model.save_pretrained(tmp_path, max_shard_size="100KB")  # an earlier model in shards, with their index
-    processor.save_pretrained(tmp_path)
+    save_tiny(tmp_path, TinySpec("micro"))
+    (tmp_path / "model.safetensors").unlink()
+    model, _ = build_tiny(TinySpec("micro"))
+    model.save_pretrained(tmp_path, max_shard_size="100KB")  # the earlier tiny model saved again in shards
     assert (tmp_path / "model.safetensors.index.json").exists()
     save_tiny(tmp_path, TinySpec("micro"), overwrite=True)
     assert not (tmp_path / "model.safetensors.index.json").exists() and not list(tmp_path.glob("model-0*"))
     load_policy(tmp_path)
+
+
+@pytest.mark.parametrize("built_by", [None, "grit pretrain"])
+def test_model_tiny_overwrite_refuses_a_model_it_did_not_build(tmp_path, capsys, built_by):
+    folder = tmp_path / "trained"
+    folder.mkdir()
+    shards = {"model-00001-of-00002.safetensors": b"weights 1", "model-00002-of-00002.safetensors": b"weights 2"}
+    for name, data in shards.items():
+        (folder / name).write_bytes(data)
+    (folder / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
+    if built_by:
+        (folder / "grit_model.json").write_text(json.dumps({"built_by": built_by}))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert main(["model", "tiny", "--out", str(folder), "--size", "micro", "--overwrite", "true"]) == 2
+    err = capsys.readouterr().err
+    assert "only replaces a model `grit model tiny` wrote" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 @pytest.mark.parametrize("name", ["a_sync", "an_async"])
@@ -1454,6 +1472,44 @@ def test_a_question_past_the_models_context_is_refused_or_skipped_never_scored(w
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert metrics["metrics"]["d"]["all"]["samples"] == 2
     assert f"1 question too long for the model's context of 4,096 tokens: {data}:2" in metrics["info"]["skipped"]
+
+
+@pytest.mark.parametrize("token", ["<|image_pad|>", "<|im_end|>"])
+def test_a_question_holding_a_control_token_is_refused_by_file_and_line(world, micro, tmp_path, capsys, token):
+    # The chat template would read it as an image placeholder the image does not fill, or as the turn's end.
+    image = str(world / "images" / "test-000000.png")
+    question = f"{token} How many red circles are there?"
+    argv = ["infer", "--model", str(micro), "--image", image, "--max_new_tokens", "4", "--question", question]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--question holds '{token}', a control token" in err and "Traceback" not in err
+    lines = (world / "train.jsonl").read_text().splitlines()[:3]
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join([lines[0], json.dumps({**json.loads(lines[1]), "question": question}), lines[2]]) + "\n")
+    argv = ["eval", "--model", str(micro), "--data", str(data), "--images", str(world), "--max_new_tokens", "4"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert f"{data}:2: field 'question' holds '{token}'" in err and "Traceback" not in err
+    assert not (tmp_path / "a").exists()
+    assert main([*argv, "--out", str(tmp_path / "b"), "--skip_invalid"]) == 0
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert metrics["metrics"]["d"]["all"]["samples"] == 2
+    assert f"1 question holding a control token of the model's chat template: {data}:2" in metrics["info"]["skipped"]
+
+
+def test_train_and_the_demo_refuse_a_question_holding_a_control_token(world, micro, tmp_path):
+    from grit.demo.ask import InputProblem, check_question
+    from grit.grpo import check_prompt_lengths
+    from grit.models.loading import load_policy
+    from grit.train_config import TrainConfigError
+
+    policy = load_policy(str(micro))
+    sample = SimpleNamespace(question="Is it <|vision_start|> red?", source="d.jsonl:7", id="x")
+    with pytest.raises(TrainConfigError, match="d.jsonl:7: field 'question' holds '<\\|vision_start\\|>'"):
+        check_prompt_lengths(policy, [sample], "grounded", 16)
+    with pytest.raises(InputProblem, match="control token"):
+        check_question("Is it <|image_pad|> red?", policy)
+    assert check_question(" Is it red? ", policy) == "Is it red?"
 
 
 def test_the_demo_stream_refuses_a_question_past_the_context(world, micro):

@@ -140,10 +140,13 @@ def check_enough_prompts(n_samples: int, grpo) -> None:
 
 
 def check_prompt_lengths(policy, samples: list, prompt: str, max_completion_length: int) -> None:
-    """Refuse questions whose prompt leaves no room for ``max_completion_length`` in the model's context: past it a
-    model writes noise, and GRPO-GR would learn from its rewards."""
-    from grit.models.generation import overlong, overlong_problem
+    """Refuse questions that hold one of the model's control tokens, and those whose prompt leaves no room for
+    ``max_completion_length`` in the model's context: past it a model writes noise, and GRPO-GR would learn from its
+    rewards."""
+    from grit.models.generation import control_token_problem, overlong, overlong_problem
 
+    if problem := control_token_problem(policy, samples)[1]:
+        raise TrainConfigError(problem)
     limit, long = overlong(policy, samples, prompt, max_completion_length)
     if long:
         problem = overlong_problem(long, limit, "max_completion_length", max_completion_length)

@@ -254,11 +254,26 @@ def main(argv: list[str]) -> int:
 
 def fit_context(policy, data: dict, cfg: EvalConfig, skipped: list[str]) -> dict:
     """The data sets with no question too long for the model's context (past it a model writes noise, which would
-    be scored as wrong answers): refused, or with ``--skip_invalid`` left out and reported in ``skipped``."""
-    from grit.models.generation import overlong, overlong_problem
+    be scored as wrong answers) and none holding a control token of its chat template: refused, or with
+    ``--skip_invalid`` left out and reported in ``skipped``."""
+    from grit.models.generation import control_token_problem, overlong, overlong_problem
 
     fitted = {}
     for name, samples in data.items():
+        marked, problem = control_token_problem(policy, samples)
+        if marked and not cfg.skip_invalid:
+            raise UsageError(f"{problem}, or leave such samples out (--skip_invalid)")
+        if marked:
+            where = ", ".join(s.source or s.id for s in marked[:20]) + (" ..." if len(marked) > 20 else "")
+            skipped.append(
+                f"{name}: {len(marked)} question{'s' if len(marked) > 1 else ''} holding a control token "
+                f"of the model's chat template: {where}"
+            )
+            print(f"warning: {skipped[-1]}", file=sys.stderr)
+            marked_ids = {id(s) for s in marked}
+            samples = [s for s in samples if id(s) not in marked_ids]
+            if not samples:
+                raise UsageError(f"{name}: every question holds a control token of the model's chat template")
         limit, long = overlong(policy, samples, cfg.prompt, cfg.max_new_tokens)
         if long and not cfg.skip_invalid:
             raise UsageError(

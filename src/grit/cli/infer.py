@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     quiet_transformers()
     from grit.data.images import ImageProblem, load_image
     from grit.infer import annotate, describe, infer
-    from grit.models.generation import GenerationSettings, PromptTooLong
+    from grit.models.generation import GenerationSettings, PromptTooLong, control_token_in, control_tokens
     from grit.models.loading import ModelLoadError, load_policy
 
     out = image_output(cfg.out) if cfg.out is not None else None
@@ -59,6 +59,11 @@ def main(argv: list[str]) -> int:
         policy = load_policy(cfg.model, dtype=cfg.dtype, device=cfg.device, frame=cfg.frame)
     except ModelLoadError as e:
         raise UsageError(str(e)) from e
+    if token := control_token_in(cfg.question, control_tokens(policy)):
+        raise UsageError(
+            f"--question holds {token!r}, a control token of the model's chat template; remove it (the template adds "
+            "the image and turn markers itself)"
+        )
     settings = GenerationSettings(max_new_tokens=cfg.max_new_tokens, batch_size=1)
     try:
         result = infer(policy, image, cfg.question, cfg.prompt, settings)

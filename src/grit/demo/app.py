@@ -198,7 +198,7 @@ def build_app(policy: Policy, examples: Sequence[Example]):
 
         def on_ask(path, text, chosen_kind, both, limit, temp):
             try:
-                image, text = open_image(path), check_question(text)
+                image, text = open_image(path), check_question(text, policy)
                 settings = generation_settings(limit, temp)
             except InputProblem as e:
                 yield {status: f"**Cannot ask.** {plain(str(e))}"}

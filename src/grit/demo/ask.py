@@ -2,7 +2,8 @@
 token, each holding the partial chain read by :mod:`grit.demo.stream`. No gradio here.
 
 Bad input raises :class:`InputProblem` with a message for the page: no image, a file that is not an image (or is
-corrupt), an image over the 64 MP cap of :mod:`grit.data.images`, an empty question, settings out of range.
+corrupt), an image over the 64 MP cap of :mod:`grit.data.images`, an empty question or one holding a control token
+of the chat template, settings out of range.
 Images under the cap are given to the processor as they are; it resizes them within the family's ``max_pixels``.
 """
 
@@ -21,7 +22,7 @@ from grit.data.images import ALLOWED_FORMATS, MAX_IMAGE_PIXELS, ImageProblem, lo
 from grit.demo.stream import PartialChain, read_partial
 from grit.grounding import frame_for
 from grit.metrics import prediction_of
-from grit.models.generation import GenerationSettings
+from grit.models.generation import GenerationSettings, control_token_in, control_tokens
 from grit.models.loading import Policy
 from grit.models.streaming import stream_generate
 
@@ -47,10 +48,16 @@ def open_upload(path: str | Path | None) -> Image.Image:
         ) from e
 
 
-def check_question(question: str | None) -> str:
+def check_question(question: str | None, policy: Policy | None = None) -> str:
+    """The question, stripped; refused when empty or when it holds a control token of ``policy``'s chat template."""
     question = (question or "").strip()
     if not question:
         raise InputProblem("Type a question about the image.")
+    if policy is not None and (token := control_token_in(question, control_tokens(policy))):
+        raise InputProblem(
+            f"The question holds {token}, a control token of the model's chat template. Remove it: the page adds "
+            "the image and turn markers itself."
+        )
     return question
 
 

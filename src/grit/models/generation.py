@@ -79,6 +79,37 @@ def check_context(policy: Policy, lengths: Sequence[int], max_new_tokens: int) -
             raise PromptTooLong(i, n, max_new_tokens, limit)
 
 
+def control_tokens(policy: Policy) -> list[str]:
+    """The tokenizer's special tokens (the chat template's turn and image markers, such as ``<|image_pad|>``),
+    longest first. A question holding one would be read as that marker, not as words: the processor then counts an
+    image placeholder the image does not fill, or a turn ends inside the question."""
+    tok = policy.tokenizer
+    found = {str(t) for t in getattr(tok, "all_special_tokens", None) or ()}
+    for added in (getattr(tok, "added_tokens_decoder", None) or {}).values():
+        if getattr(added, "special", False):
+            found.add(str(added.content))
+    return sorted((t for t in found if t), key=lambda t: (-len(t), t))
+
+
+def control_token_in(text: str, tokens: Sequence[str]) -> str | None:
+    """The first of ``tokens`` (:func:`control_tokens`) that ``text`` holds."""
+    return next((t for t in tokens if t in text), None)
+
+
+def control_token_problem(policy: Policy, samples: Sequence) -> tuple[list, str | None]:
+    """The samples whose question holds one of the model's control tokens, and the first said by file and line."""
+    tokens = control_tokens(policy)
+    bad = [(s, t) for s in samples if (t := control_token_in(s.question, tokens))]
+    if not bad:
+        return [], None
+    s, token = bad[0]
+    more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+    return [s for s, _ in bad], (
+        f"{s.source or s.id}: field 'question' holds {token!r}, a control token of the model's chat template{more}; "
+        "remove it from the question (the template adds the image and turn markers itself)"
+    )
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     max_new_tokens: int = 256

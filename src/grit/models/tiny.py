@@ -131,14 +131,36 @@ def build_tiny(spec: TinySpec = TinySpec()):
     return model, processor
 
 
+TINY_BUILDER = "grit model tiny"  # grit_model.json's ``built_by`` in a folder this module wrote
+
+
+def _built_by(folder: Path) -> str | None:
+    """``built_by`` of the folder's ``grit_model.json`` (None when there is none or it cannot be read)."""
+    try:
+        info = json.loads((folder / "grit_model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    built_by = info.get("built_by") if isinstance(info, dict) else None
+    return str(built_by) if built_by else None
+
+
 def save_tiny(out: str | Path, spec: TinySpec = TinySpec(), overwrite: bool = False) -> Path:
-    """Build and save the tiny model; refuses a non-empty folder unless ``overwrite`` (files are replaced,
-    nothing else in the folder is deleted)."""
+    """Build and save the tiny model; refuses a non-empty folder unless ``overwrite``, and with it any folder but
+    an earlier ``grit model tiny`` output (a trained or downloaded model's weights would be lost). Its model files
+    are replaced; nothing else in the folder is deleted."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} is a file, not a folder; choose a folder for the model (--out)")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} is not empty; pass --overwrite or choose another --out")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{out} is not empty; pass --overwrite or choose another --out")
+        built_by = _built_by(out)
+        if built_by != TINY_BUILDER:
+            held = f"a model built by {built_by}" if built_by else "files without grit model tiny's grit_model.json"
+            raise FileExistsError(
+                f"{out} holds {held}; --overwrite only replaces a model `grit model tiny` wrote, so that no trained "
+                "or downloaded weights are lost: choose another --out or move that folder away"
+            )
     model, processor = build_tiny(spec)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
@@ -148,7 +170,7 @@ def save_tiny(out: str | Path, spec: TinySpec = TinySpec(), overwrite: bool = Fa
     processor.save_pretrained(out)
     n_params = sum(p.numel() for p in model.parameters())
     info = {
-        "built_by": "grit model tiny",
+        "built_by": TINY_BUILDER,
         "family": get_family("qwen2_5_vl").name,
         "parameters": n_params,
         **asdict(spec),
