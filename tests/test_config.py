@@ -98,6 +98,17 @@ def test_a_bool_given_as_text_in_yaml_reads_as_on_the_command_line(tmp_path, tex
     assert from_yaml(Options, config).overwrite is value  # a bool, never the text (whose 'no' would be true) or 1
 
 
+def test_a_list_of_numbers_given_partly_as_text_reads_as_numbers(tmp_path, capsys):
+    # YAML reads 1e0 as the string "1e0"; the command line reads it as 1.0, so the config file does too.
+    config = tmp_path / "c.yaml"
+    config.write_text(f"out: {tmp_path / 'w'}\nn: 40\nmix: [1e0, 1, '2', 1.5]\n")
+    assert main(["data", "shapes", "--config", str(config)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    config.write_text(f"out: {tmp_path / 'v'}\nn: 40\nmix: [1e0, 1, 1, x]\n")
+    assert main(["data", "shapes", "--config", str(config)]) == 2
+    assert f"{config}:3: mix: expected a list of float, got ['1e0', 1, 1, 'x']" in capsys.readouterr().err
+
+
 def test_a_bool_that_is_no_word_for_true_or_false_is_refused(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("out: o\noverwrite: maybe\n")

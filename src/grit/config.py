@@ -160,12 +160,20 @@ def _fits(value: Any, tp) -> bool:
 
 
 def _from_text(value: Any, tp) -> Any:
-    """A bool, int or float field's value given as text, converted as the command line converts it; anything else
-    as it is.
+    """A bool, int or float field's value given as text, converted as the command line converts it, and so each
+    item of a list of them (YAML reads ``1e0`` as text); anything else as it is.
 
     >>> _from_text("no", bool), _from_text("1e-3", float), _from_text("7", int), _from_text("no", str)
     (False, 0.001, 7, 'no')
+    >>> _from_text(["1e0", 1, "0.5"], list[float]), _from_text(["1e0"], list[float] | None)
+    ([1.0, 1, 0.5], [1.0])
     """
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType) and value is not None:  # the one member the value fits
+        fitting = [a for a in args if a is not type(None) and _fits(value, a)]
+        return _from_text(value, fitting[0]) if len(fitting) == 1 else value
+    if isinstance(value, list) and origin in (list, tuple) and len(args) == 1:
+        return [_from_text(v, args[0]) for v in value]
     if not isinstance(value, str) or tp not in (bool, int, float):
         return value
     if tp is bool:
@@ -274,8 +282,17 @@ def load_yaml(path: str | Path, dataclass_types: Sequence[type], extra_keys: Seq
         )
     if problems:
         raise ConfigError(listed(problems))
-    # 1 and 0 for a bool field, as the command line takes them; read as the bool, never the int
-    return {k: bool(v) if _takes_bool(hints.get(k)) and v in (0, 1) and type(v) is int else v for k, v in raw.items()}
+    # 1 and 0 for a bool field, as the command line takes them; read as the bool, never the int. A list's items given
+    # as text (YAML reads `1e0` as a string) are converted as the command line converts each.
+    return {
+        k: bool(v) if _takes_bool(hints.get(k)) and v in (0, 1) and type(v) is int else _listed(v, hints.get(k))
+        for k, v in raw.items()
+    }
+
+
+def _listed(value: Any, tp) -> Any:
+    """A list value with its text items converted (:func:`_from_text`); any other value as it is."""
+    return _from_text(value, tp) if isinstance(value, list) and tp is not None else value
 
 
 def _takes_bool(tp) -> bool:
