@@ -429,6 +429,43 @@ def micro(tmp_path_factory):
     return folder
 
 
+@pytest.mark.parametrize(
+    "file, edit, said",
+    [
+        (
+            "config.json",
+            lambda c: {**c, "text_config": {**c["text_config"], "hidden_size": 2 * c["text_config"]["hidden_size"]}},
+            "do not fit together",
+        ),
+        ("config.json", lambda c: {**c, "text_config": {**c["text_config"], "vocab_size": 5}}, "do not fit together"),
+        (
+            "config.json",
+            lambda c: {**c, "text_config": {**c["text_config"], "num_hidden_layers": "two"}},
+            "cannot read the model config",
+        ),
+        ("chat_template.jinja", lambda _: "{% garbage", "chat template"),
+    ],
+)
+def test_a_damaged_model_folder_is_named_with_what_to_do(world, micro, tmp_path, capsys, file, edit, said):
+    # Folders that pass the file checks but hold edited or damaged contents: one line, exit 2, no traceback.
+    from grit.models.loading import ModelLoadError, load_policy
+
+    folder = tmp_path / "m"
+    shutil.copytree(micro, folder)
+    path = folder / file
+    if file.endswith(".json"):
+        path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    else:
+        path.write_text(edit(path.read_text()))
+    with pytest.raises(ModelLoadError, match=said):
+        load_policy(folder)
+    image = str(world / "images" / "test-000000.png")
+    argv = ["infer", "--model", str(folder), "--image", image, "--question", "How many?"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "copy" in err and "Traceback" not in err
+
+
 def test_out_without_extension_gets_png_and_odd_extensions_are_refused(world, micro, tmp_path, capsys):
     assert main(["data", "show", str(world / "test.jsonl"), "--out", str(tmp_path / "sheet"), "--n", "2"]) == 0
     assert (tmp_path / "sheet.png").is_file() and f"wrote {tmp_path / 'sheet.png'}" in capsys.readouterr().out

@@ -108,6 +108,12 @@ class Policy:
         return self.family.stop_strings
 
 
+def _first_line(error: BaseException) -> str:
+    """An exception's type and the first line of its message (library messages run on for screens)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0].rstrip('.:')}" if text else type(error).__name__
+
+
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
 
@@ -285,8 +291,11 @@ def load_policy(
         _check_files(Path(resolved))
     try:
         config = AutoConfig.from_pretrained(resolved, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as e:
-        raise ModelLoadError(f"cannot read the model config of {path}: {e}") from e
+    except Exception as e:  # a damaged or hand-edited config.json: a field of the wrong type, say
+        raise ModelLoadError(
+            f"cannot read the model config of {path}: {_first_line(e)}; fix config.json, or copy the folder again "
+            "from where the model was saved"
+        ) from e
     try:
         family = family_of_model_type(config.model_type)
     except KeyError as e:
@@ -308,12 +317,26 @@ def load_policy(
             "`save_pretrained` writes (model.safetensors, or its shards and their index); copy them again from where "
             "the model was saved"
         ) from e
+    except Exception as e:  # weights of other sizes than config.json says, or a config no model can be built from
+        raise ModelLoadError(
+            f"cannot build the model in {path} from its config.json and weights ({_first_line(e)}): they do not fit "
+            "together; copy the folder again from where the model was saved"
+        ) from e
     processor = load_processor(resolved, trust_remote_code)
     if getattr(processor, "chat_template", "") is None:
         raise ModelLoadError(
             f"{path} has no chat template (chat_template.jinja, or chat_template.json in older folders), and grit's "
             "prompts are chat turns: copy it from where the model was saved"
         )
+    try:  # a template that does not compile fails at the first prompt otherwise, after the data has been read
+        processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "text", "text": "a"}]}], add_generation_prompt=True, tokenize=False
+        )
+    except Exception as e:
+        raise ModelLoadError(
+            f"the chat template of {path} cannot be used ({_first_line(e)}); copy chat_template.jinja (or "
+            "chat_template.json) again from where the model was saved"
+        ) from e
     if hasattr(processor, "tokenizer"):
         if not processor.tokenizer("a b")["input_ids"]:  # no tokenizer files: transformers loads an empty one
             raise ModelLoadError(
