@@ -22,7 +22,7 @@ from grit.outputs import SHAPES_OUTPUTS, TRAIN_OUTPUTS, OutputFolderError, clear
 def old_run(folder: Path) -> Path:
     """An earlier grit train run: a checkpoint, a rollout page, plots, metrics, a model card."""
     (folder / "checkpoint-7").mkdir(parents=True)
-    (folder / "checkpoint-7" / "trainer_state.json").write_text("{}")
+    (folder / "checkpoint-7" / "trainer_state.json").write_text('{"global_step": 7}')
     (folder / "rollouts").mkdir()
     (folder / "rollouts" / "step-000007.html").write_text("<html>")
     (folder / "plots").mkdir()
@@ -996,6 +996,9 @@ def test_train_overwrite_refuses_a_model_inside_the_folder_it_would_clear(fake_t
         ),
         (lambda c: (c / "model.safetensors").write_bytes(b"garbage"), "model.safetensors cannot be read"),
         (lambda c: (c / "rng_state.pth").unlink(), "checkpoint-7 is incomplete (no rng_state.pth)"),
+        (lambda c: (c / "trainer_state.json").write_text("{"), "trainer_state.json is not JSON"),
+        (lambda c: (c / "trainer_state.json").write_text("[]"), "trainer_state.json holds a list"),
+        (lambda c: (c / "trainer_state.json").write_text('{"global_step": "x"}'), "has no step count"),
         (  # without DeepSpeed's shards, the optimizer and scheduler are files of their own: resumed fresh if missing
             lambda c: shutil.rmtree(c / "global_step7"),
             "checkpoint-7 is incomplete (no optimizer.pt, scheduler.pt)",

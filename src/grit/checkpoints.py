@@ -31,9 +31,25 @@ CHECKPOINT_WEIGHTS = (
 CHECKPOINT_RE = re.compile(r"checkpoint-\d+")  # the folders transformers resumes from
 
 
+def _trainer_state_problem(path: Path) -> str | None:
+    """What is wrong with a checkpoint's ``trainer_state.json`` (transformers reads it on resuming), or None."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        return f"cannot be read ({e})"
+    except ValueError as e:
+        return f"is not JSON ({e})"
+    if not isinstance(state, dict):
+        return f"holds a {type(state).__name__}, not the trainer's state"
+    step = state.get("global_step")
+    if type(step) is not int or step < 0:
+        return f"has no step count (global_step: {step!r})"
+    return None
+
+
 def checkpoint_problems(last: Path) -> list[str]:
     """Why the last checkpoint cannot be resumed: a file it needs is missing (the run stopped while saving it), or
-    a weights file is not one (damaged)."""
+    its trainer state or a weights file is not one (damaged)."""
     missing = [] if (last / "trainer_state.json").is_file() else ["trainer_state.json"]
     missing += [] if any(any(last.glob(g)) for g in CHECKPOINT_WEIGHTS) else ["model.safetensors"]
     sharded = any(any(last.glob(g)) for g in ("global_step*", "pytorch_model_fsdp*", "optimizer_*"))
@@ -45,6 +61,11 @@ def checkpoint_problems(last: Path) -> list[str]:
             f"resume: {last} is incomplete (no {', '.join(missing)}): the run stopped while saving it, or saved "
             "only the model (save_only_model); move it away to resume from the checkpoint before, or start again "
             "with --overwrite"
+        ]
+    if state_problem := _trainer_state_problem(last / "trainer_state.json"):
+        return [
+            f"resume: {last / 'trainer_state.json'} {state_problem}: it is damaged; move {last.name} away to resume "
+            "from the checkpoint before, or start again with --overwrite"
         ]
     from safetensors import SafetensorError, safe_open
 
@@ -95,7 +116,7 @@ def resume_problems(out: Path, last: Path, args: GritTrainArguments, grpo) -> li
         step = json.loads((last / "trainer_state.json").read_text())["global_step"]
     except (OSError, ValueError, KeyError, TypeError):
         step = None  # checkpoint_problems names an unreadable state
-    if step is not None and 0 < grpo.max_steps <= step:  # TRL would take a step past max_steps
+    if type(step) is int and 0 < grpo.max_steps <= step:  # TRL would take a step past max_steps
         unsaved = (
             ""
             if (out / "model" / "config.json").is_file()
