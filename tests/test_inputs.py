@@ -97,15 +97,18 @@ def fake_training(tmp_path, monkeypatch):
                 log_history=[], global_step=0, save_to_json=lambda path: Path(path).write_text('{"global_step": 0}')
             )
 
+        accelerator = SimpleNamespace(wait_for_everyone=lambda: seen.setdefault("waited", True))
+
         def is_world_process_zero(self):
-            return True
+            return seen.get("rank", 0) == 0
 
         def train(self, resume_from_checkpoint=None):
             seen["entries"] = sorted(p.name for p in self.out.iterdir())
             seen["resume"] = resume_from_checkpoint
 
-        def save_model(self, folder):
-            Path(folder).mkdir(parents=True, exist_ok=True)
+        def save_model(self, folder):  # as transformers': every process calls it, the first writes
+            if self.is_world_process_zero():
+                Path(folder).mkdir(parents=True, exist_ok=True)
 
     def build_trainer(args, grpo, extra_callbacks=(), progress=None):
         policy = SimpleNamespace(processor=SimpleNamespace(save_pretrained=lambda folder: None))
@@ -114,6 +117,20 @@ def fake_training(tmp_path, monkeypatch):
     monkeypatch.setattr(grit.grpo, "build_trainer", build_trainer)
     argv = ["train", "--model", str(model), "--train_data", str(data), "--use_cpu", "true", "--report_to", "none"]
     return argv, seen
+
+
+def test_train_writes_the_runs_files_from_the_first_process_only(fake_training, tmp_path, capsys):
+    # Under accelerate every process runs grit train: the others must not write the same files at the same time.
+    argv, seen = fake_training
+    seen["rank"] = 1
+    run = tmp_path / "run"
+    run.mkdir()  # as the first process makes it while the others wait
+    assert main([*argv, "--output_dir", str(run)]) == 0
+    assert sorted(p.name for p in run.iterdir()) == [] and seen["waited"]
+    assert "trained" not in capsys.readouterr().out
+    seen["rank"] = 0
+    assert main([*argv, "--output_dir", str(run), "--overwrite", "true"]) == 0
+    assert (run / "metrics.json").exists() and "trained 0 steps" in capsys.readouterr().out
 
 
 def test_train_overwrite_starts_clean(fake_training, tmp_path):

@@ -173,27 +173,38 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=
     set_threads(args.threads)
     trainer, policy, samples = build_trainer(args, grpo, extra_callbacks, progress)
     out = Path(grpo.output_dir)
-    if args.overwrite:  # start clean: an old checkpoint must not be resumed or mixed with this run's
-        removed = clear_outputs(out, TRAIN_OUTPUTS, "output_dir")
-        if removed:
-            logger.warning("--overwrite: removed the earlier run's %s from %s", ", ".join(removed), out)
-    out.mkdir(parents=True, exist_ok=True)
-    if getattr(grpo, "log_completions", False):  # TRL made it as the trainer was built, before the clearing
-        (out / "completions").mkdir(exist_ok=True)
-    (out / "grit_train_config.json").write_text(
-        json.dumps({"grit": asdict(args), "grpo": grpo.to_dict()}, indent=2, default=str) + "\n"
-    )
+    # Under accelerate every process runs this; the first writes the run's files (save_model is collective and
+    # writes on the first only), and the others wait for it where they would read what it writes.
+    main = trainer.is_world_process_zero()
+    if main:
+        if args.overwrite:  # start clean: an old checkpoint must not be resumed or mixed with this run's
+            removed = clear_outputs(out, TRAIN_OUTPUTS, "output_dir")
+            if removed:
+                logger.warning("--overwrite: removed the earlier run's %s from %s", ", ".join(removed), out)
+        out.mkdir(parents=True, exist_ok=True)
+        if getattr(grpo, "log_completions", False):  # TRL made it as the trainer was built, before the clearing
+            (out / "completions").mkdir(exist_ok=True)
+        (out / "grit_train_config.json").write_text(
+            json.dumps({"grit": asdict(args), "grpo": grpo.to_dict()}, indent=2, default=str) + "\n"
+        )
+    trainer.accelerator.wait_for_everyone()  # no process resumes from a checkpoint the first is clearing
     with trl_deprecations_hidden():
         trainer.train(resume_from_checkpoint=True if args.resume else None)
-    if trainer.is_world_process_zero():
+    if main:
         trainer.state.save_to_json(str(out / "trainer_state.json"))
     model_dir = out / "model"
     if args.lora:  # a plain model folder that load_policy and transformers load without PEFT
-        trainer.model.merge_and_unload().save_pretrained(model_dir)
+        merged = trainer.model.merge_and_unload()
+        if main:
+            merged.save_pretrained(model_dir)
     else:
         trainer.save_model(str(model_dir))
-    policy.processor.save_pretrained(model_dir)
     history = trainer.state.log_history
+    result = {"global_step": trainer.state.global_step, "model": str(model_dir), "history": history, "main": main}
+    if not main:
+        trainer.accelerator.wait_for_everyone()  # the first process's files are complete when the others return
+        return result
+    policy.processor.save_pretrained(model_dir)
     funcs = getattr(trainer, "reward_funcs", ())  # a GRPOTrainer's; a plain Trainer has none
     judges = {id(f.judge): f.judge for f in funcs if getattr(f, "judge", None) is not None}
     notes = [note for judge in judges.values() if (note := judge.failure_note())]
@@ -215,4 +226,5 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=
     from grit.report import plot_history
 
     plot_history(history, out / "plots")
-    return {"global_step": trainer.state.global_step, "model": str(model_dir), "history": history}
+    trainer.accelerator.wait_for_everyone()
+    return result

@@ -22,5 +22,6 @@ def main(argv: list[str]) -> int:
         result = train(grit_args, grpo_args)
     except (TrainConfigError, OutputFolderError, ModelLoadError, OSError) as e:
         raise UsageError(str(e)) from e
-    print(f"trained {result['global_step']} steps; model in {result['model']}")
+    if result.get("main", True):  # one line for the run, not one per accelerate process
+        print(f"trained {result['global_step']} steps; model in {result['model']}")
     return 0
