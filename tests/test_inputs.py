@@ -1531,6 +1531,18 @@ def test_a_question_past_the_models_context_is_refused_or_skipped_never_scored(w
     assert f"1 question too long for the model's context of 4,096 tokens: {data}:2" in metrics["info"]["skipped"]
 
 
+def test_eval_says_how_many_outputs_were_cut_at_max_new_tokens(world, micro, tmp_path, capsys):
+    # A cut output is scored as it stands (wrong, unformatted): the run must say so rather than report a silent 0.
+    argv = ["eval", "--model", str(micro), "--data", str(world / "test.jsonl"), "--limit", "2", "--max_new_tokens"]
+    assert main([*argv, "2", "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "2 of 2 outputs stopped at --max_new_tokens 2 without finishing" in err
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["metrics"]["overall"]["all"]["stopped_at_limit"] == 2 and "limit_warning" in metrics["info"]
+    rows = [json.loads(line) for line in (tmp_path / "a" / "predictions.jsonl").read_text().splitlines()]
+    assert all(r["stopped_at_limit"] for r in rows)
+
+
 @pytest.mark.parametrize("token", ["<|image_pad|>", "<|im_end|>"])
 def test_a_question_holding_a_control_token_is_refused_by_file_and_line(world, micro, tmp_path, capsys, token):
     # The chat template would read it as an image placeholder the image does not fill, or as the turn's end.

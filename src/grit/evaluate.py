@@ -19,7 +19,7 @@ from grit.data.images import load_image
 from grit.data.schema import Sample
 from grit.grounding import chain_record, frame_for
 from grit.metrics import aggregate, gain_text, grouped, paired_gain, prediction_of, sample_metrics
-from grit.models.generation import GenerationSettings, PromptTooLong, generate
+from grit.models.generation import GenerationSettings, PromptTooLong, generate, stop_strings
 from grit.models.loading import Policy
 from grit.progress import Stage, figures, phase
 from grit.prompts import CHAIN_PROMPTS
@@ -71,7 +71,25 @@ def _generate_all(policy: Policy, samples: Sequence[Sample], settings: EvalSetti
     return texts
 
 
-def _rows(policy: Policy, samples: Sequence[Sample], texts: Sequence[str], settings: EvalSettings) -> list[dict]:
+def stopped_at_limit(policy: Policy, texts: Sequence[str], settings: EvalSettings) -> list[bool]:
+    """Whether each output ran to ``max_new_tokens`` without ending (no end of turn, and for a chain prompt no
+    ``</answer>``): it was cut there, and is scored as it stands. Found from the text's own tokens (an output that
+    ended holds fewer than the limit: its end-of-turn token was one of them)."""
+    stops = stop_strings(policy, settings.prompt, GenerationSettings(max_new_tokens=settings.max_new_tokens))
+    counts = (
+        [len(ids) for ids in policy.tokenizer(list(texts), add_special_tokens=False)["input_ids"]] if texts else []
+    )
+    return [n >= settings.max_new_tokens and not any(t in text for t in stops) for n, text in zip(counts, texts)]
+
+
+def _rows(
+    policy: Policy,
+    samples: Sequence[Sample],
+    texts: Sequence[str],
+    settings: EvalSettings,
+    limited: Sequence[bool] | None = None,
+) -> list[dict]:
+    """One row per sample: its output, chain and metrics; ``limited``: :func:`stopped_at_limit` of each output."""
     judged = settings.judge is not None
     scores: list[float | None] = [None] * len(samples)
     if judged:
@@ -82,6 +100,7 @@ def _rows(policy: Policy, samples: Sequence[Sample], texts: Sequence[str], setti
         for i, p in enumerate(predictions):
             if p is None:
                 scores[i] = 0.0  # no answer given: wrong, not a judge failure
+    limited = limited or [False] * len(texts)
     rows = []
     for i, (s, text) in enumerate(zip(samples, texts)):
         m = sample_metrics(text, s, policy.frame, settings.prompt, scores[i], judged)
@@ -97,6 +116,7 @@ def _rows(policy: Policy, samples: Sequence[Sample], texts: Sequence[str], setti
                 "image": str(s.image_path),
                 "evidence_boxes": [list(b) for b in s.evidence_boxes],
                 "output": text,
+                "stopped_at_limit": limited[i],
                 "chain": {k: chain[k] for k in ("blocks", "boxes")},
                 **m,
             }
@@ -121,7 +141,8 @@ def evaluate(
     for name, samples in data.items():
         with phase(progress, f"{settings.prompt} · {name}", len(samples), "sample") as bar:
             texts = _generate_all(policy, samples, settings, bar)
-        result.rows[name] = [{"data": name, **r} for r in _rows(policy, samples, texts, settings)]
+        limited = stopped_at_limit(policy, texts, settings)
+        result.rows[name] = [{"data": name, **r} for r in _rows(policy, samples, texts, settings, limited)]
         result.metrics[name] = summarize(result.rows[name])
         if settings.cross_modal and settings.judge is not None:
             result.metrics[name]["cross_modal"] = _cross_modal(result.rows[name], settings)

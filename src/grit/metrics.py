@@ -83,6 +83,7 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         mean, count = _mean(r[key] for r in rows)
         out[key], out[f"{key}_n"] = mean, count
     out["judge_failures"] = sum(1 for r in rows if r["judge_failed"])
+    out["stopped_at_limit"] = sum(1 for r in rows if r.get("stopped_at_limit"))  # cut at max_new_tokens
     out["format_compliance"] = sum(r["strict_format"] for r in rows) / n if n else None
     boxes = sum(r["boxes"] for r in rows)
     out["boxes_per_output"] = boxes / n if n else None

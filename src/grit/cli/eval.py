@@ -238,10 +238,12 @@ def main(argv: list[str]) -> int:
         info["frame_warning"] = warning
     if judge is not None and (judge_note := judge.failure_note()):
         info["judge_warning"] = judge_note
+    if limit_note := limit_warning(result, cfg.max_new_tokens):  # scored as cut: say so, in the outputs too
+        info["limit_warning"] = limit_note
     write_outputs(result, out, info)
     print(console_table(result.metrics))
     print(f"wrote {out / 'predictions.jsonl'}, {out / 'metrics.json'}, {out / 'report.html'}")
-    for note in (warning, info.get("judge_warning")):
+    for note in (warning, info.get("judge_warning"), info.get("limit_warning")):
         if note:
             print(f"warning: {note}", file=sys.stderr)
     if judge is not None and all(m["all"]["accuracy"] is None for m in result.metrics.values()):
@@ -250,6 +252,18 @@ def main(argv: list[str]) -> int:
             f"{out / 'predictions.jsonl'}); fix the judge and evaluate again, or use --judge rules"
         )
     return 0
+
+
+def limit_warning(result, max_new_tokens: int) -> str | None:
+    """How many outputs ran to ``--max_new_tokens`` and were cut there (scored as they stand), or None."""
+    overall = result.metrics["overall"]["all"]
+    cut, n = overall.get("stopped_at_limit", 0), overall["samples"]
+    if not cut:
+        return None
+    return (
+        f"{cut} of {n} outputs stopped at --max_new_tokens {max_new_tokens} without finishing and were scored as "
+        "cut (their rows in predictions.jsonl say stopped_at_limit); raise --max_new_tokens to let them finish"
+    )
 
 
 def fit_context(policy, data: dict, cfg: EvalConfig, skipped: list[str]) -> dict:
