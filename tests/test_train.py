@@ -179,6 +179,11 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
         train(GritTrainArguments(model=str(tmp_path), train_data=[str(recipe)]), grpo_config(tmp_path / "y"))
     with pytest.raises(TrainConfigError, match="name=weight"):
         train(grit_args(setup, reward_weight_overrides=["count"]), grpo_config(tmp_path / "z"))
+    zero = [
+        f"{name}=0" for name in ("format", "grounded_boxes", "count", "answer_accuracy", "answer_bleu", "repetition")
+    ]
+    with pytest.raises(TrainConfigError, match="every reward weight is 0 .*give at least one reward a weight above 0"):
+        train(grit_args(setup, reward_weight_overrides=zero), grpo_config(tmp_path / "z"))
     with pytest.raises(TrainConfigError, match="'cout' is not among the rewards of preset 'grit'"):
         train(grit_args(setup, reward_weight_overrides=["cout=0.5"]), grpo_config(tmp_path / "z"))
     with pytest.raises(TrainConfigError, match="judge: the LLM judge needs an endpoint and a model"):

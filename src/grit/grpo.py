@@ -95,6 +95,12 @@ def build_trainer(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), p
     funcs, weights = build_rewards(
         args.reward_preset, settings, args.extra_rewards, weight_overrides(args.reward_weight_overrides)
     )
+    if not any(weights):  # every advantage would be 0: GRPO-GR would run and learn nothing, silently
+        raise TrainConfigError(
+            f"every reward weight is 0 ({args.reward_preset} preset with reward_weight_overrides "
+            f"{' '.join(args.reward_weight_overrides) or 'none'}): nothing would be learned; give at least one reward "
+            "a weight above 0"
+        )
     funcs.append(ChainDiagnostics(policy.frame, args.whole_image_threshold))
     weights.append(0.0)  # a metric, not a reward
     grpo.reward_weights = weights
