@@ -221,7 +221,7 @@ def test_choices_come_from_the_constants():
     from grit.cli.score import ScoreConfig
     from grit.data.selection import MIXES
     from grit.models.tiny import SIZES
-    from grit.prompts import ASK_PROMPTS, PROMPT_KINDS
+    from grit.prompts import PROMPT_KINDS
     from grit.quickstart import QuickstartConfig
     from grit.rewards import PRESETS
     from grit.train_config import GritTrainArguments
@@ -233,7 +233,7 @@ def test_choices_come_from_the_constants():
     assert choices(GritTrainArguments, "prompt") is PROMPT_KINDS
     assert choices(GritTrainArguments, "grit20_mix") is MIXES
     assert choices(GritTrainArguments, "reward_preset") == tuple(PRESETS) == choices(ScoreConfig, "reward_preset")
-    assert choices(EvalConfig, "prompt") is ASK_PROMPTS and choices(InferConfig, "prompt") is ASK_PROMPTS
+    assert choices(EvalConfig, "prompt") is PROMPT_KINDS and choices(InferConfig, "prompt") is PROMPT_KINDS
     assert choices(TinyConfig, "size") == tuple(SIZES)
     assert choices(QuickstartConfig, "warm_layout") is LAYOUTS
 

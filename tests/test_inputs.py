@@ -1531,6 +1531,22 @@ def test_a_question_past_the_models_context_is_refused_or_skipped_never_scored(w
     assert f"1 question too long for the model's context of 4,096 tokens: {data}:2" in metrics["info"]["skipped"]
 
 
+def test_every_prompt_of_the_demo_runs_in_infer_and_eval_and_a_chainless_reply_is_no_fault(
+    world, micro, tmp_path, capsys
+):
+    image = str(world / "images" / "test-000000.png")
+    infer = ["infer", "--model", str(micro), "--image", image, "--question", "How many?", "--max_new_tokens", "3"]
+    for kind in ("direct", "plain"):
+        assert main([*infer, "--prompt", kind]) == 0
+        assert f"format: no chain (the {kind} prompt asks for none)" in capsys.readouterr().out
+    assert main([*infer, "--prompt", "grounded"]) == 0
+    assert "format: does not start with <think>" in capsys.readouterr().out
+    data = str(world / "test.jsonl")
+    argv = ["eval", "--model", str(micro), "--data", data, "--limit", "1", "--max_new_tokens", "3", "--prompt", "sft"]
+    assert main([*argv, "--out", str(tmp_path / "sft")]) == 0
+    assert json.loads((tmp_path / "sft" / "metrics.json").read_text())["info"]["prompt"] == "sft"
+
+
 def test_eval_says_how_many_outputs_were_cut_at_max_new_tokens(world, micro, tmp_path, capsys):
     # A cut output is scored as it stands (wrong, unformatted): the run must say so rather than report a silent 0.
     argv = ["eval", "--model", str(micro), "--data", str(world / "test.jsonl"), "--limit", "2", "--max_new_tokens"]

@@ -11,6 +11,7 @@ from grit.grounding import PlacedBox, frame_for, place_boxes
 from grit.metrics import prediction_of
 from grit.models.generation import GenerationSettings, generate
 from grit.models.loading import Policy
+from grit.prompts import CHAINLESS_PROMPTS
 from grit.render import draw_boxes
 
 
@@ -47,6 +48,14 @@ def annotate(image: Image.Image, result: InferResult, scale: float | None = None
     return draw_boxes(image, [p.original for p in placed], [p.box.label for p in placed], scale)
 
 
+def _format_line(result: InferResult) -> str:
+    if result.chain.strict:
+        return "complete chain"
+    if result.prompt in CHAINLESS_PROMPTS:  # no chain was asked for: its absence is no fault
+        return f"no chain (the {result.prompt} prompt asks for none)"
+    return "; ".join(result.chain.problems)
+
+
 def describe(result: InferResult) -> str:
     """A plain-text account: the completion, the answer, and each box in the model's frame and in pixels."""
     lines = [
@@ -54,7 +63,7 @@ def describe(result: InferResult) -> str:
         result.text,
         "",
         f"answer: {result.answer!r}",
-        f"format: {'complete chain' if result.chain.strict else '; '.join(result.chain.problems)}",
+        f"format: {_format_line(result)}",
     ]
     if not result.boxes:
         lines.append("boxes: none")

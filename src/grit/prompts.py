@@ -25,8 +25,8 @@ SFT_SUFFIX = (
 PROMPT_KINDS = ("grounded", "direct", "cot", "icl", "sft", "plain")
 # Prompts whose output ends with ``<answer> ...``: generation stops at ``</answer>`` and the answer is read there.
 CHAIN_PROMPTS = ("grounded", "cot", "icl", "sft")
-# What a person picks from on the command line and in the demo (``plain`` and ``sft`` are for base tasks and SFT data).
-ASK_PROMPTS = ("grounded", "direct", "cot", "icl")
+# Prompts that ask for no chain: a reply's chain problems are not shown as faults (grit infer, the demo).
+CHAINLESS_PROMPTS = ("direct", "plain")
 
 _ICL_BOXES = [((12, 40, 60, 98), "chair"), ((70, 38, 118, 101), "chair"), ((130, 45, 171, 99), "chair")]
 

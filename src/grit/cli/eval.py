@@ -11,7 +11,7 @@ from pathlib import Path
 from grit.cli.common import JudgeOptions, UsageError, check_output_dir, parse, quiet_transformers
 from grit.models.loading import device_field, dtype_field, frame_field
 from grit.outputs import EVAL_OWN_TEXT, foreign_files
-from grit.prompts import ASK_PROMPTS
+from grit.prompts import PROMPT_KINDS
 
 HELP = "evaluate a model: accuracy, grounding IoU, format, box-text consistency"
 
@@ -25,7 +25,7 @@ class EvalConfig:
         default_factory=list, metadata={"help": "GRIT_data-layout JSONL files, each reported on its own"}
     )
     images: str | None = field(default=None, metadata={"help": "image folder (default: each data file's folder)"})
-    prompt: str = field(default="grounded", metadata={"help": "prompt kind", "choices": ASK_PROMPTS})
+    prompt: str = field(default="grounded", metadata={"help": "prompt kind", "choices": PROMPT_KINDS})
     batch_size: int = field(default=16, metadata={"help": "prompts generated together", "min": 1})
     max_new_tokens: int = field(default=256, metadata={"help": "generated tokens per answer, at most", "min": 1})
     limit: int | None = field(default=None, metadata={"help": "evaluate the first N samples of each file", "min": 1})

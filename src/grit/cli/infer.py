@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from grit.cli.common import UsageError, check_output_file, image_output, parse, quiet_transformers
 from grit.models.loading import device_field, dtype_field, frame_field
-from grit.prompts import ASK_PROMPTS
+from grit.prompts import PROMPT_KINDS
 
 HELP = "ask one question about one image and draw the chain's boxes"
 
@@ -18,7 +18,7 @@ class InferConfig:
     model: str = field(metadata={"help": "local model folder"})
     image: str = field(metadata={"help": "image file"})
     question: str = field(metadata={"help": "the question"})
-    prompt: str = field(default="grounded", metadata={"help": "prompt kind", "choices": ASK_PROMPTS})
+    prompt: str = field(default="grounded", metadata={"help": "prompt kind", "choices": PROMPT_KINDS})
     max_new_tokens: int = field(default=256, metadata={"help": "generated tokens, at most", "min": 1})
     dtype: str | None = dtype_field()
     device: str = device_field()

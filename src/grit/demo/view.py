@@ -16,6 +16,7 @@ from grit.boxes import Frame
 from grit.chain import SEGMENTS
 from grit.demo.stream import PartialChain
 from grit.grounding import chain_record
+from grit.prompts import CHAINLESS_PROMPTS
 from grit.render import PALETTE, draw_boxes
 
 DISPLAY_MIN = 448  # px: small images (the shapes world's 112 px) are enlarged to this, pixels kept sharp
@@ -130,9 +131,6 @@ def _piece_html(box: int | None | str, piece: str) -> str:
         f"<mark class='box' data-box='{box}' style='border-color: rgb({r},{g},{b})'>"
         f"<sup class='box-number' style='background: rgb({r},{g},{b})'>{box}</sup>{escaped}</mark>"
     )
-
-
-CHAINLESS_PROMPTS = ("direct", "plain")  # prompts that ask for no chain: its flags are shown, not its problems
 
 
 def flags_html(partial: PartialChain, frame: Frame, kind: str = "grounded") -> str:
