@@ -181,6 +181,25 @@ def test_conversational_completions_are_read_as_trl_logs_them(files, capsys):
     assert strip(a) == strip(b)
 
 
+def test_grit_evals_predictions_are_read_as_completions_and_a_data_file_is_named(files, capsys):
+    lines = [json.loads(line) for line in (files / "completions.jsonl").read_text().splitlines()]
+    predictions = files / "predictions.jsonl"  # the shape grit eval writes: the output beside the chain it read
+    predictions.write_text(
+        "".join(
+            json.dumps({"data": "data", "id": r["id"], "output": r["completion"], "chain": {}}) + "\n" for r in lines
+        )
+    )
+    argv = ["score", "--data", str(files / "data.jsonl"), "--out"]
+    assert main([*argv, str(files / "a.jsonl"), "--completions", str(files / "completions.jsonl")]) == 0
+    assert main([*argv, str(files / "b.jsonl"), "--completions", str(predictions)]) == 0
+    a, b = ((files / n).read_text().splitlines() for n in ("a.jsonl", "b.jsonl"))
+    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "source"} for r in rows]  # noqa: E731
+    assert strip(a) == strip(b)
+    capsys.readouterr()
+    assert main(["score", "--data", str(files / "data.jsonl"), "--completions", str(files / "data.jsonl")]) == 2
+    assert "is a sample of a data file (question, answer, image), not a model's completion" in capsys.readouterr().err
+
+
 def test_a_gzipped_completions_file_is_named(files, capsys):
     import gzip
 

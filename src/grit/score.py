@@ -62,6 +62,8 @@ def read_completions(path: str | Path, samples: dict[str, Sample]) -> list[Compl
         where = (str(path), line_no)
         if isinstance(record, dict) and _conversation(record.get("completion")):  # TRL's conversational form
             record = dict(record, completion=completion_text(record["completion"]))
+        if _eval_prediction(record):  # grit eval's predictions.jsonl: its output is the completion
+            record = dict(record, completion=record["output"])
         if not isinstance(record, dict) or "id" not in record or not isinstance(record.get("completion"), str):
             problems.append(
                 DataProblem(*where, None, 'need {"id": ..., "completion": "..."}', _completion_fix(record))
@@ -121,10 +123,26 @@ def _conversation(value: Any) -> bool:
     )
 
 
+def _eval_prediction(record: Any) -> bool:
+    """Whether a line is one of ``grit eval``'s predictions (its ``output`` beside the ``chain`` it read)."""
+    return (
+        isinstance(record, dict)
+        and "completion" not in record
+        and isinstance(record.get("output"), str)
+        and isinstance(record.get("chain"), dict)
+        and "data" in record
+    )
+
+
 def _completion_fix(record: Any) -> str:
     """How to turn a line that holds no completion string into one, by the shape it has."""
     if not isinstance(record, dict):
         return "give each line an id and a completion string"
+    if "completion" not in record and {"question", "answer", "image"} <= set(record):
+        return (
+            "this line is a sample of a data file (question, answer, image), not a model's completion: give the data "
+            "as --data and the model's outputs (or grit eval's predictions.jsonl) as --completions"
+        )
     if isinstance(record.get("response"), dict) and "custom_id" in record:  # OpenAI's batch output
         return "OpenAI batch output: take response.body.choices[0].message.content as completion and custom_id as id"
     if isinstance(record.get("outputs"), list):  # vLLM's RequestOutput
