@@ -183,6 +183,15 @@ def test_counts_run_to_max_count_balanced():
         assert len(q.scene.objects) <= 8 and len(q.evidence) == int(q.answer)
 
 
+def test_no_scene_holds_more_than_max_objects(tmp_path, capsys):
+    rng, cfg = random.Random(0), WorldConfig(max_objects=1, max_count=1)
+    for family in ("counting", "existence", "attribute"):
+        assert all(len(make_question(rng, cfg, family, i).scene.objects) <= 1 for i in range(40))
+    argv = ["data", "shapes", "--out", str(tmp_path / "w"), "--n", "20", "--max_objects", "1", "--max_count", "1"]
+    assert main(argv) == 2
+    assert "spatial questions relate two objects; give --max_objects 2 or more" in capsys.readouterr().err
+
+
 def test_apportion():
     assert apportion(7, {"a": 1, "b": 1}) == {"a": 4, "b": 3}
     assert sum(apportion(101, {"x": 0.4, "y": 0.3, "z": 0.3}).values()) == 101

@@ -134,7 +134,10 @@ def make_scene(
     forbid: Sequence[tuple[str | None, str | None]] = (),
 ) -> Scene | None:
     """A scene holding the ``required`` (shape, colour) objects plus random others up to ``n_objects``; random
-    objects never match a ``forbid`` (colour or None, shape or None) pattern. None if placement fails."""
+    objects never match a ``forbid`` (colour or None, shape or None) pattern. None if placement fails, or if the
+    ``required`` objects alone are more than ``cfg.max_objects``."""
+    if len(required) > cfg.max_objects:  # the scene would hold more than max_objects: the caller draws again
+        return None
     n = n_objects if n_objects is not None else rng.randint(cfg.min_objects, cfg.max_objects)
     n = max(n, len(required))
     specs = list(required)
