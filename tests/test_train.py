@@ -179,6 +179,10 @@ def test_bad_configs_fail_before_a_model_loads(setup, tmp_path, capsys):
         train(GritTrainArguments(model=str(tmp_path), train_data=[str(recipe)]), grpo_config(tmp_path / "y"))
     with pytest.raises(TrainConfigError, match="name=weight"):
         train(grit_args(setup, reward_weight_overrides=["count"]), grpo_config(tmp_path / "z"))
+    with pytest.raises(
+        TrainConfigError, match="max_pixels 10: the processor's pixel bounds would be .* and no image fits"
+    ):
+        train(grit_args(setup, max_pixels=10), grpo_config(tmp_path / "z"))
     zero = [
         f"{name}=0" for name in ("format", "grounded_boxes", "count", "answer_accuracy", "answer_bleu", "repetition")
     ]

@@ -29,6 +29,13 @@ def set_resize(policy, min_pixels: int | None, max_pixels: int | None) -> None:
 
     size = dict(policy.processor.image_processor.size)
     size.update({k: v for k, v in (("shortest_edge", min_pixels), ("longest_edge", max_pixels)) if v})
+    low, high = size.get("shortest_edge"), size.get("longest_edge")
+    if low and high and low > high:  # one flag against the processor's own other bound: no image size fits both
+        given = "max_pixels" if max_pixels else "min_pixels"
+        raise TrainConfigError(
+            f"{given} {max_pixels or min_pixels}: the processor's pixel bounds would be {low} to {high}, and no image "
+            f"fits; give min_pixels <= max_pixels (the model's own are {policy.processor.image_processor.size})"
+        )
     policy.processor.image_processor.size = size
     policy.frame = frame_of(policy.processor, policy.family)
 
