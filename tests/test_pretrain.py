@@ -235,6 +235,13 @@ def test_grounding_shares_over_one_are_refused():
         micro_config("x", grounding_group_share=0.7, grounding_extreme_share=0.5)
 
 
+def test_learning_rates_that_would_train_nothing_or_rise_are_refused():
+    with pytest.raises(ConfigError, match="lm_lr: 0 with lm_steps .*: those steps would change nothing"):
+        micro_config("x", lm_lr=0.0)
+    with pytest.raises(ConfigError, match="lm_min_lr: 0.1 is above lm_lr 0.001: the cosine decays from lm_lr"):
+        micro_config("x", lm_lr=0.001, lm_min_lr=0.1)
+
+
 def test_instructed_task_is_a_known_task_mix_entry():
     assert micro_config("x", task_mix={"instructed": 1.0}).task_mix == {"instructed": 1.0}
     with pytest.raises(ValueError, match="instructed"):

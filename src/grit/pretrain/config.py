@@ -151,6 +151,17 @@ class PretrainConfig:
                 problems.append(
                     f"{name}: {weights}: give {len(names)} weights >= 0, one for each of {', '.join(names)}"
                 )
+        for steps, lr in (("vision_steps", "vision_lr"), ("lm_steps", "lm_lr")):  # steps that would change nothing
+            if getattr(self, steps) and not getattr(self, lr):
+                problems.append(
+                    f"{lr}: 0 with {steps} {getattr(self, steps)}: those steps would change nothing; give "
+                    f"a learning rate above 0, or {steps} 0"
+                )
+        if self.lm_steps and self.lm_min_lr > self.lm_lr:
+            problems.append(
+                f"lm_min_lr: {self.lm_min_lr} is above lm_lr {self.lm_lr}: the cosine decays from lm_lr to lm_min_lr, "
+                "so give lm_min_lr <= lm_lr"
+            )
         if self.grounding_group_share + self.grounding_extreme_share > 1:
             problems.append(
                 f"grounding_group_share + grounding_extreme_share: {self.grounding_group_share} + "
