@@ -1547,6 +1547,13 @@ def test_every_prompt_of_the_demo_runs_in_infer_and_eval_and_a_chainless_reply_i
     assert json.loads((tmp_path / "sft" / "metrics.json").read_text())["info"]["prompt"] == "sft"
 
 
+def test_eval_names_the_flag_that_is_missing(world, micro, capsys):
+    assert main(["eval", "--model", str(micro), "--data", str(world / "test.jsonl")]) == 2
+    assert "grit eval needs --model, --data and --out; give --out too" in capsys.readouterr().err
+    assert main(["eval", "--data", str(world / "test.jsonl")]) == 2
+    assert "give --model, --out too" in capsys.readouterr().err
+
+
 def test_eval_says_how_many_outputs_were_cut_at_max_new_tokens(world, micro, tmp_path, capsys):
     # A cut output is scored as it stands (wrong, unformatted): the run must say so rather than report a silent 0.
     argv = ["eval", "--model", str(micro), "--data", str(world / "test.jsonl"), "--limit", "2", "--max_new_tokens"]

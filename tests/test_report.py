@@ -158,3 +158,18 @@ def test_provenance_names_code_seed_libraries_and_machine(tmp_path):
     assert commit == "unknown" or len(commit.removesuffix("-dirty")) == 40
     assert git_commit(tmp_path) == "unknown"  # not a checkout
     assert "seed 5" in provenance_line(record)
+    assert "seed" not in provenance_line(provenance(seed=None))  # an evaluation draws nothing: no "seed None"
+
+
+def test_the_console_table_shows_one_data_set_once(samples):
+    from grit.evaluate import console_table
+
+    metrics = eval_result(samples).metrics  # one data set, and the overall row that would repeat it
+    lines = console_table(metrics).splitlines()
+    assert [line.split()[0] for line in lines if not line.startswith(" ")][1:] == ["test"]
+    metrics["other"] = metrics["test"]
+    assert [line.split()[0] for line in console_table(metrics).splitlines() if not line.startswith(" ")][1:] == [
+        "test",
+        "overall",
+        "other",
+    ]

@@ -195,7 +195,8 @@ def _cell(value, fmt) -> str:
 def console_table(metrics: dict[str, Any]) -> str:
     """One line per data set (and per question family within it) with the headline metrics."""
     lines = [f"{'data':<28}{'n':>6}" + "".join(f"{h:>9}" for _, h, _ in COLUMNS)]
-    for name, m in metrics.items():
+    shown = {k: v for k, v in metrics.items() if k != "overall"} if len(metrics) == 2 else metrics
+    for name, m in shown.items():  # one data set: its block alone, not again as "overall"
         lines.append(
             f"{name:<28}{m['all']['samples']:>6}" + "".join(f"{_cell(m['all'][k], f):>9}" for k, _, f in COLUMNS)
         )

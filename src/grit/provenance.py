@@ -79,8 +79,9 @@ def provenance_line(record: dict[str, Any]) -> str:
     """One line for a page or a console: commit, seed, versions, threads, machine."""
     versions = ", ".join(f"{k} {v}" for k, v in record["versions"].items())
     machine = record["machine"]
+    seed = "" if record["seed"] is None else f"seed {record['seed']} · "  # an evaluation draws nothing at random
     return (
-        f"commit {record['git_commit']} · seed {record['seed']} · {versions} · {record['threads']} threads · "
+        f"commit {record['git_commit']} · {seed}{versions} · {record['threads']} threads · "
         f"{machine['platform']}, {machine['cpu_count']} CPUs ({machine.get('cpu', 'unknown')}, torch "
         f"{machine.get('torch_cpu_capability', 'unknown')}), accelerator {machine['accelerator']}"
     )

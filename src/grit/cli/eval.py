@@ -187,7 +187,11 @@ def main(argv: list[str]) -> int:
             )
         return compare([Path(p) for p in cfg.compare])
     if not (cfg.model and cfg.data and cfg.out):
-        raise UsageError("grit eval needs --model, --data and --out (or --compare A B: two grit eval output folders)")
+        missing = ", ".join(f"--{n}" for n in ("model", "data", "out") if not getattr(cfg, n))
+        raise UsageError(
+            f"grit eval needs --model, --data and --out; give {missing} too (or --compare A B: two grit eval output "
+            "folders)"
+        )
     if cfg.cross_modal and judge_options.judge == "rules":  # the test asks a judge; rules would skip it silently
         raise UsageError(
             "cross_modal: the paper's box-text consistency test asks an LLM judge; pass --judge openai with "
