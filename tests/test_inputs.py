@@ -993,6 +993,14 @@ def test_a_file_given_as_the_image_folder_is_said_once(world, tmp_path, capsys):
     assert said == 1 and "does not exist" not in out.out + out.err and "Traceback" not in out.err
 
 
+def test_an_image_folder_that_does_not_exist_is_said_once(world, tmp_path, capsys):
+    data = str(world / "test.jsonl")
+    assert main(["data", "check", data, "--images", str(tmp_path / "nowhere")]) != 0
+    out = capsys.readouterr()
+    assert (out.out + out.err).count("the image folder does not exist") == 1
+    assert "image file" not in out.out + out.err and "Traceback" not in out.err
+
+
 def test_train_overwrite_refuses_a_model_inside_the_folder_it_would_clear(fake_training, tmp_path, capsys):
     argv, seen = fake_training
     run = old_run(tmp_path / "run")  # run/model: an earlier run's trained model, trained on from here

@@ -24,7 +24,7 @@ from grit.answers import ANSWER_TYPES, answer_type_problem, extract_options, inf
 from grit.config import finite_number
 from grit.data.images import MAX_IMAGE_PIXELS, ImageProblem, check_image, resolve_image, stored_size
 from grit.data.jsonl import jsonl_records
-from grit.data.schema import DataError, DataProblem, Sample
+from grit.data.schema import DataError, DataProblem, Sample, relative_hint
 
 logger = logging.getLogger(__name__)
 
@@ -314,6 +314,15 @@ def read_samples(
     if check_images and root.is_file():  # else every line would say its image is missing
         problem = DataProblem(
             str(root), 0, None, "is a file, given as the image folder (--images)", "give the folder the images are in"
+        )
+        raise DataError([problem])
+    if check_images and not root.exists():  # else every line would say its image is missing, one by one
+        problem = DataProblem(
+            str(root),
+            0,
+            None,
+            f"the image folder does not exist{relative_hint(root)}",
+            "give the folder the images are in (--images), or leave it out to read them beside the data file",
         )
         raise DataError([problem])
     result = LoadResult([])
