@@ -131,6 +131,12 @@ def test_train_writes_the_runs_files_from_the_first_process_only(fake_training, 
     seen["rank"] = 0
     assert main([*argv, "--output_dir", str(run), "--overwrite", "true"]) == 0
     assert (run / "metrics.json").exists() and "trained 0 steps" in capsys.readouterr().out
+    (run / "mine.txt").write_text("mine")  # every process refuses it, so none waits for a first that stopped
+    for rank in (1, 0):
+        seen["rank"] = rank
+        assert main([*argv, "--output_dir", str(run), "--overwrite", "true"]) == 2
+        assert "holds files grit did not write (mine.txt)" in capsys.readouterr().err
+    assert (run / "mine.txt").read_text() == "mine" and (run / "metrics.json").exists()
 
 
 def test_train_overwrite_starts_clean(fake_training, tmp_path):

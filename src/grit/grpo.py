@@ -17,7 +17,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from grit.outputs import TRAIN_OUTPUTS, clear_outputs
+from grit.outputs import TRAIN_OUTPUTS, check_clearable, clear_outputs
 from grit.train_config import GritTrainArguments, TrainConfigError, validate, weight_overrides
 
 logger = logging.getLogger(__name__)
@@ -189,6 +189,8 @@ def train(args: GritTrainArguments, grpo, extra_callbacks: tuple = (), progress=
     # Under accelerate every process runs this; the first writes the run's files (save_model is collective and
     # writes on the first only), and the others wait for it where they would read what it writes.
     main = trainer.is_world_process_zero()
+    if args.overwrite and not main:  # each process refuses a folder the first would refuse, rather than wait on it
+        check_clearable(out, TRAIN_OUTPUTS, "output_dir")
     if main:
         if args.overwrite:  # start clean: an old checkpoint must not be resumed or mixed with this run's
             removed = clear_outputs(out, TRAIN_OUTPUTS, "output_dir")

@@ -153,9 +153,8 @@ def foreign_files(folder: str | Path, markers: dict[str, str]) -> list[str]:
     return [p.name for p in found if not p.is_file() or p.is_symlink() or not _own_text(p, markers)]
 
 
-def clear_outputs(folder: str | Path, patterns: Sequence[str], what: str = "output folder") -> list[str]:
-    """Remove grit's own entries of ``folder`` (for ``--overwrite``); returns their names. Raises
-    :class:`OutputFolderError` naming the other entries, and then removes nothing."""
+def check_clearable(folder: str | Path, patterns: Sequence[str], what: str = "output folder") -> None:
+    """Raise :class:`OutputFolderError` unless ``folder`` is a folder (or nothing) holding only grit's entries."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputFolderError(f"{what} {folder} is a file, not a folder; choose another path")
@@ -166,6 +165,13 @@ def clear_outputs(folder: str | Path, patterns: Sequence[str], what: str = "outp
             f"{what} {folder} holds files grit did not write ({shown}); --overwrite only replaces grit's own "
             "outputs, so move those away or choose another folder"
         )
+
+
+def clear_outputs(folder: str | Path, patterns: Sequence[str], what: str = "output folder") -> list[str]:
+    """Remove grit's own entries of ``folder`` (for ``--overwrite``); returns their names. Raises
+    :class:`OutputFolderError` naming the other entries (:func:`check_clearable`), and then removes nothing."""
+    folder = Path(folder)
+    check_clearable(folder, patterns, what)
     removed = []
     for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
         if entry.is_dir() and not entry.is_symlink():
