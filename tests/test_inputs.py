@@ -500,6 +500,8 @@ def test_out_without_extension_gets_png_and_odd_extensions_are_refused(world, mi
     assert "--out: cannot write a .txt image; give a .png" in capsys.readouterr().err
     assert main(["data", "show", str(world / "test.jsonl"), "--out", str(tmp_path)]) == 2
     assert "is a folder; give an image file" in capsys.readouterr().err
+    assert main(["data", "show", str(world / "test.jsonl"), "--out", "/dev/null", "--overwrite"]) == 2
+    assert "--out: /dev/null is not a plain file" in capsys.readouterr().err and not Path("/dev/null.png").exists()
 
 
 @pytest.mark.parametrize("prompt", ["direct", "cot", "grounded"])

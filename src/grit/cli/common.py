@@ -65,6 +65,8 @@ def image_output(out: str) -> Path:
     path = Path(out)
     if out.endswith(("/", "\\")) or path.is_dir():
         raise UsageError(f"--out: {out} is a folder; give an image file such as {path / 'sheet.png'}")
+    if path.exists() and not path.is_file():  # a device or pipe such as /dev/null: no image is written there
+        raise UsageError(f"--out: {out} is not a plain file; give an image file such as sheet.png")
     if not path.suffix:
         return path.with_name(path.name + ".png")
     if path.suffix.lower() not in Image.registered_extensions():
