@@ -433,6 +433,10 @@ def test_compare_in_a_config_file_takes_two_folders(tmp_path, capsys, listed, co
             "metrics.d.all.accuracy is 'high', not a number",
         ),
         (lambda p: p.write_text('{"metrics": {"d": {"all": 3}}}'), "metrics.d.all is not an object of metrics"),
+        (
+            lambda p: p.write_text('{"metrics": {"d": {"all": {"accuracy": NaN}}}}'),
+            "metrics.d.all.accuracy is nan, not a number",
+        ),
     ],
 )
 def test_compare_refuses_what_is_not_an_eval_result(tmp_path, capsys, make, message):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -71,7 +72,8 @@ def read_metrics(path: Path) -> tuple[Path, dict]:
             )
         for key, *_ in COLUMNS:
             value = values["all"].get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if value is not None and not number:  # NaN too: grit eval writes null for a metric with no value
                 raise UsageError(
                     f"compare: {file}: metrics.{dataset}.all.{key} is {value!r}, not a number; compare the "
                     "metrics.json grit eval wrote, unedited"
