@@ -248,6 +248,13 @@ def _sample(
                     f"box {i} {list(b)} lies outside the {width}x{height} image",
                     "boxes are in original pixels; fix or clip the box",
                 )
+    given_id = record.get("id")
+    if given_id is not None and (isinstance(given_id, bool) or not isinstance(given_id, (str, int))):
+        check.add(
+            "id", f"is {shortened(given_id)}, not text or a whole number", "give each sample a text or number id"
+        )
+    elif isinstance(given_id, str) and not given_id.strip():
+        check.add("id", "is empty", "give each sample a non-empty id, or drop the field to number the lines")
     answer_type = record.get("answer_type")
     if answer_type is not None and answer_type not in ANSWER_TYPES:
         check.add(
