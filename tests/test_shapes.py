@@ -190,6 +190,9 @@ def test_no_scene_holds_more_than_max_objects(tmp_path, capsys):
     argv = ["data", "shapes", "--out", str(tmp_path / "w"), "--n", "20", "--max_objects", "1", "--max_count", "1"]
     assert main(argv) == 2
     assert "spatial questions relate two objects; give --max_objects 2 or more" in capsys.readouterr().err
+    quickstart = ["quickstart", "--out", str(tmp_path / "q"), "--max_objects", "1", "--max_count", "1"]
+    assert main(quickstart) == 2  # it asks every family: refused before any work, not a traceback
+    assert "spatial questions relate two objects" in capsys.readouterr().err and not (tmp_path / "q" / "data").exists()
 
 
 def test_apportion():

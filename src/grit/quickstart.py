@@ -25,7 +25,7 @@ from typing import Any
 
 from grit.config import Above, ConfigError, check_fields
 from grit.data import load_samples
-from grit.data.shapes import COLOURS, SHAPES, WorldConfig
+from grit.data.shapes import COLOURS, SHAPES, WorldConfig, families_problem
 from grit.data.shapes.world import DEFAULT_SPLITS, apportion, write_shapes
 from grit.evaluate import EvalSettings, evaluate, settings_info, write_outputs
 from grit.models.loading import load_policy
@@ -206,9 +206,11 @@ class QuickstartConfig:
             if self.seed != 0:
                 raise ConfigError(f"seed {self.seed} and seeds {self.seeds!r}: give one of them")
         try:  # the world's own checks, before minutes of work
-            self.world()
+            world = self.world()
         except ValueError as e:
             raise ConfigError(str(e)) from e
+        if problem := families_problem(world):  # the quickstart asks every family
+            raise ConfigError(problem)
         if self.warm_agree and self.warm_layout not in READ_OFF:
             raise ConfigError(
                 f"warm_agree: the {self.warm_layout} layout states the direct answer itself; pass --warm_agree false, "

@@ -90,11 +90,6 @@ def shapes(argv: list[str]) -> int:
         if not sum(cfg.mix) > 0:  # never silently replaced by equal weights
             raise UsageError(f"mix: {cfg.mix} gives every family weight 0; give at least one weight above 0")
         mix = dict(zip(cfg.families, cfg.mix))
-    if "spatial" in cfg.families and cfg.max_objects < 2:  # a relation needs two objects in the scene
-        raise UsageError(
-            f"max_objects {cfg.max_objects}: spatial questions relate two objects; give --max_objects 2 or more, or "
-            "leave spatial out of --families"
-        )
     check_writable(cfg.out)
     try:
         world = WorldConfig(

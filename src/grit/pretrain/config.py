@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grit.config import ConfigError, closest, field_problems, finite_number
-from grit.data.shapes import QUESTION_FAMILIES, WorldConfig
+from grit.data.shapes import QUESTION_FAMILIES, WorldConfig, families_problem
 from grit.models.loading import device_field
 from grit.models.tiny import IMAGE_GRID, SIZES
 from grit.pretrain.tasks import (
@@ -176,9 +176,12 @@ class PretrainConfig:
             problems.append(f"reasoning_images: give a list of {', '.join(REASONING_IMAGE_KINDS)}")
         if not problems:  # the world's own checks, once each field is in its range
             try:
-                self.world()
+                world = self.world()
             except ValueError as e:
                 problems.append(str(e))
+            else:
+                if problem := families_problem(world):  # its tasks ask every family
+                    problems.append(problem)
         if problems:
             raise ConfigError("bad pretrain config: " + "; ".join(problems))
 

@@ -10,6 +10,7 @@ from grit.data.shapes.scene import (
     Scene,
     ShapeObject,
     WorldConfig,
+    families_problem,
     make_scene,
     plural,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "ShapeObject",
     "WorldConfig",
     "extreme",
+    "families_problem",
     "make_question",
     "make_scene",
     "phrase",

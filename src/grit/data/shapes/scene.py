@@ -21,6 +21,16 @@ COLOURS = {"red": (220, 50, 50), "green": (50, 180, 60), "blue": (60, 90, 230), 
 SHAPES = ("circle", "square", "triangle")
 BACKGROUND = (30, 30, 30)
 QUESTION_FAMILIES = ("counting", "spatial", "existence", "attribute")
+
+
+def families_problem(cfg: WorldConfig, families=QUESTION_FAMILIES) -> str | None:
+    """Why ``cfg``'s scenes cannot hold a question of one of ``families`` (a spatial one relates two objects), or
+    None."""
+    if "spatial" in families and cfg.max_objects < 2:
+        return f"max_objects {cfg.max_objects}: spatial questions relate two objects; give --max_objects 2 or more"
+    return None
+
+
 RELATIONS = {"left of": (0, -1), "right of": (0, 1), "above": (1, -1), "below": (1, 1)}  # (axis, sign)
 
 

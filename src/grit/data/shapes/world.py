@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grit.data.shapes.questions import Question, make_question
-from grit.data.shapes.scene import QUESTION_FAMILIES, WorldConfig
+from grit.data.shapes.scene import QUESTION_FAMILIES, WorldConfig, families_problem
 from grit.outputs import SHAPES_OUTPUTS, OutputFolderError, clear_outputs
 
 DEFAULT_MIX = {"counting": 0.4, "spatial": 0.3, "existence": 0.15, "attribute": 0.15}
@@ -99,6 +99,8 @@ def write_shapes(
     unknown = [f for f in families if f not in QUESTION_FAMILIES]
     if unknown:
         raise ValueError(f"unknown question families {unknown}; use some of {', '.join(QUESTION_FAMILIES)}")
+    if problem := families_problem(cfg, families):
+        raise ValueError(problem)
     mix = {f: (mix or DEFAULT_MIX).get(f, 0.0) for f in families}
     if sum(mix.values()) <= 0:
         mix = {f: 1.0 for f in families}
